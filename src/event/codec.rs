@@ -1,0 +1,1 @@
+//! Wire codecs (placeholder until the codec lands).
