@@ -1,0 +1,260 @@
+//! Duration histograms.
+//!
+//! Two kinds, chosen for what each is read for:
+//! - [`Buckets`]: fixed log-spaced bounds shared with the Prometheus export
+//!   (`le` labels). 128 bytes, exact counts and sums, mergeable by addition:
+//!   window panes hold these, and instances sum in PromQL.
+//! - [`Hdr`]: an HDR histogram (2 significant digits, 1 ms .. 30 days,
+//!   ~13 KiB) for precise quantiles of the cumulative distribution per queue
+//!   × channel. Quantiles are a per-instance view (not mergeable across
+//!   instances via Prometheus), so they are only shown in the snapshot.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::event::Millis;
+
+const S: Millis = 1000;
+const MIN: Millis = 60 * S;
+const H: Millis = 60 * MIN;
+const D: Millis = 24 * H;
+
+/// Upper bounds (inclusive, ms) of the finite buckets; one overflow bucket
+/// (`+Inf`) follows. Spans queue waits of seconds to resolutions of a week.
+pub const BOUNDS_MS: [Millis; 29] = [
+    S,
+    2 * S,
+    5 * S,
+    10 * S,
+    15 * S,
+    20 * S,
+    30 * S,
+    45 * S,
+    MIN,
+    90 * S,
+    2 * MIN,
+    3 * MIN,
+    4 * MIN,
+    5 * MIN,
+    10 * MIN,
+    15 * MIN,
+    20 * MIN,
+    30 * MIN,
+    45 * MIN,
+    H,
+    2 * H,
+    4 * H,
+    8 * H,
+    12 * H,
+    D,
+    2 * D,
+    3 * D,
+    5 * D,
+    7 * D,
+];
+
+const NB: usize = BOUNDS_MS.len() + 1;
+
+/// Fixed-bucket histogram of durations in ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets {
+    counts: [u32; NB],
+    sum_ms: u64,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets {
+            counts: [0; NB],
+            sum_ms: 0,
+        }
+    }
+}
+
+impl Buckets {
+    pub fn record(&mut self, v: Millis) {
+        let v = v.max(0);
+        let i = BOUNDS_MS.partition_point(|&b| b < v);
+        self.counts[i] = self.counts[i].saturating_add(1);
+        self.sum_ms = self.sum_ms.saturating_add(v as u64);
+    }
+
+    pub fn merge_from(&mut self, o: &Buckets) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.sum_ms = self.sum_ms.saturating_add(o.sum_ms);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|&c| c as u64).sum()
+    }
+
+    pub fn sum_ms(&self) -> u64 {
+        self.sum_ms
+    }
+
+    /// Per-bucket (non-cumulative) counts; the last is the `+Inf` bucket.
+    pub fn counts(&self) -> &[u32] {
+        &self.counts
+    }
+
+    /// Cumulative counts paired with their upper bound (`None` = `+Inf`),
+    /// as Prometheus `_bucket{le=…}` series want them.
+    pub fn cumulative(&self) -> impl Iterator<Item = (Option<Millis>, u64)> + '_ {
+        let mut acc = 0u64;
+        self.counts.iter().enumerate().map(move |(i, &c)| {
+            acc += c as u64;
+            (BOUNDS_MS.get(i).copied(), acc)
+        })
+    }
+
+    /// Quantile estimate by linear interpolation inside the bucket, the
+    /// same estimate PromQL's `histogram_quantile` makes. `None` if empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            let c = c as u64;
+            if c > 0 && (below + c) as f64 >= rank {
+                let lo = if i == 0 { 0 } else { BOUNDS_MS[i - 1] } as f64;
+                let Some(&hi) = BOUNDS_MS.get(i) else {
+                    // Overflow bucket: the best honest answer is its lower bound.
+                    return Some(lo);
+                };
+                let frac = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
+                return Some(lo + (hi as f64 - lo) * frac);
+            }
+            below += c;
+        }
+        BOUNDS_MS.last().map(|&b| b as f64)
+    }
+}
+
+/// HDR histogram of durations in ms for precise cumulative quantiles.
+#[derive(Debug, Clone)]
+pub struct Hdr(Histogram<u32>);
+
+/// Largest value tracked exactly; larger values are clamped to it.
+const HDR_MAX_MS: u64 = 30 * D as u64;
+
+impl Default for Hdr {
+    fn default() -> Self {
+        // 2 significant digits: ±1 % on every quantile. Bounds are constants,
+        // so construction cannot fail; fall back to an auto-resizing one to
+        // stay panic-free regardless.
+        let h = Histogram::new_with_bounds(1, HDR_MAX_MS, 2)
+            .or_else(|_| Histogram::new(2))
+            .unwrap_or_else(|_| unreachable_histogram());
+        Hdr(h)
+    }
+}
+
+#[cold]
+fn unreachable_histogram() -> Histogram<u32> {
+    // sigfig 0..=5 is always accepted by `Histogram::new`.
+    match Histogram::new(1) {
+        Ok(h) => h,
+        Err(e) => panic!("hdrhistogram rejected constant bounds: {e}"),
+    }
+}
+
+impl Hdr {
+    pub fn record(&mut self, v: Millis) {
+        let v = (v.max(1) as u64).min(HDR_MAX_MS);
+        self.0.saturating_record(v);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Value at quantile `q` (ms), `None` if empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q))
+    }
+
+    pub fn merge_from(&mut self, o: &Hdr) {
+        // Same bounds everywhere, so `add` cannot fail; saturate on overflow.
+        let _ = self.0.add(&o.0);
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.distinct_values() * std::mem::size_of::<u32>()
+    }
+}
+
+/// Quantile summary as shown in the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub p50_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+    pub p99_seconds: Option<f64>,
+}
+
+impl Quantiles {
+    pub fn from_buckets(b: &Buckets) -> Self {
+        let s = |q| b.quantile(q).map(|ms| ms / 1000.0);
+        Quantiles {
+            p50_seconds: s(0.5),
+            p90_seconds: s(0.9),
+            p99_seconds: s(0.99),
+        }
+    }
+
+    pub fn from_hdr(h: &Hdr) -> Self {
+        let s = |q| h.quantile(q).map(|ms| ms as f64 / 1000.0);
+        Quantiles {
+            p50_seconds: s(0.5),
+            p90_seconds: s(0.9),
+            p99_seconds: s(0.99),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_land_in_the_bucket_whose_inclusive_bound_covers_them() {
+        let mut b = Buckets::default();
+        b.record(1000); // le=1s
+        b.record(1001); // le=2s
+        b.record(20_000); // le=20s
+        b.record(8 * D); // +Inf
+        let c = b.counts();
+        assert_eq!((c[0], c[1], c[5], c[NB - 1]), (1, 1, 1, 1));
+        assert_eq!(b.count(), 4);
+        assert_eq!(b.sum_ms(), (1000 + 1001 + 20_000 + 8 * D) as u64);
+    }
+
+    #[test]
+    fn quantile_interpolates_like_histogram_quantile() {
+        let mut b = Buckets::default();
+        // 10 values in (10s, 15s]: the median is halfway: 12.5 s.
+        for _ in 0..10 {
+            b.record(12_000);
+        }
+        assert_eq!(b.quantile(0.5), Some(12_500.0));
+        assert_eq!(Buckets::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn hdr_quantiles_are_within_one_percent() {
+        let mut h = Hdr::default();
+        for v in 1..=10_000 {
+            h.record(v);
+        }
+        let p90 = h.quantile(0.9).unwrap() as f64;
+        assert!((p90 - 9000.0).abs() / 9000.0 < 0.01, "p90 = {p90}");
+    }
+}

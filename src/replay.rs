@@ -1,0 +1,1 @@
+//! `ccpulse replay` (placeholder).

@@ -1,0 +1,1 @@
+//! SLA building blocks (placeholder until the SLA parts land).
