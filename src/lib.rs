@@ -21,4 +21,5 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod replay;
+pub mod sim;
 pub mod sla;

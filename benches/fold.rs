@@ -1,0 +1,68 @@
+//! Fold throughput over a realistic pre-decoded stream, side by side with
+//! the floor of the work: upserting each event into a hash map keyed by
+//! interaction id. Goal: the fold runs at >= 1/3 of the floor's speed.
+//!
+//! `cargo bench --bench fold`
+
+use std::hint::black_box;
+
+use ccpulse::config::EngineConfig;
+use ccpulse::engine::Engine;
+use ccpulse::event::Event;
+use ccpulse::sim::{generate, Traffic};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rustc_hash::FxHashMap;
+
+fn stream() -> Vec<Event> {
+    generate(&Traffic {
+        interactions: 40_000,
+        arrivals_per_second: 20.0,
+        ..Traffic::default()
+    })
+}
+
+fn fold(c: &mut Criterion) {
+    let events = stream();
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(10);
+
+    g.bench_function("baseline_hashmap_upsert", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |evs| {
+                let mut map: FxHashMap<String, Event> = FxHashMap::default();
+                for ev in evs {
+                    match map.get_mut(ev.key()) {
+                        Some(slot) => *slot = ev,
+                        None => {
+                            map.insert(ev.key().to_owned(), ev);
+                        }
+                    }
+                }
+                black_box(map.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    g.bench_function("engine", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |evs| {
+                let mut e = Engine::new(EngineConfig::default());
+                let mut out = Vec::new();
+                for ev in evs {
+                    e.apply(ev, &mut out);
+                }
+                e.flush(&mut out);
+                black_box(e.open_interactions())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fold);
+criterion_main!(benches);
