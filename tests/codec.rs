@@ -457,6 +457,20 @@ fn accepts_proto3_json_variants() {
 }
 
 #[test]
+fn empty_optional_strings_encode_as_absent() {
+    let with_empty = Event {
+        tenant: Some(String::new()),
+        ..sample_event()
+    };
+    let without = Event {
+        tenant: None,
+        ..sample_event()
+    };
+    assert_eq!(encode_json(&with_empty), encode_json(&without));
+    assert_eq!(encode_protobuf(&with_empty), encode_protobuf(&without));
+}
+
+#[test]
 fn future_skew_is_checked_against_the_reference_only() {
     let limits = Limits::default();
     let e = sample_event();

@@ -403,6 +403,12 @@ fn sla_target_i32(t: SlaTarget) -> i32 {
     wire::SlaTarget::from(t).into()
 }
 
+/// Optional strings on the wire: empty means none, so `Some("")` is written
+/// as absent and every value has one encoding.
+fn opt(s: &Option<String>) -> Option<String> {
+    s.as_ref().filter(|s| !s.is_empty()).cloned()
+}
+
 impl From<&InteractionEvent> for wie::Event {
     fn from(e: &InteractionEvent) -> Self {
         match e {
@@ -415,7 +421,7 @@ impl From<&InteractionEvent> for wie::Event {
                 queue: queue.clone(),
                 channel: channel_i32(*channel),
                 priority: *priority,
-                customer_ref: customer_ref.clone(),
+                customer_ref: opt(customer_ref),
             }),
             InteractionEvent::Offered { agent_id } => wie::Event::Offered(wie::Offered {
                 agent_id: agent_id.clone(),
@@ -428,23 +434,23 @@ impl From<&InteractionEvent> for wie::Event {
                 agent_id,
             } => wie::Event::Message(wie::Message {
                 direction: wire::Direction::from(*direction).into(),
-                agent_id: agent_id.clone(),
+                agent_id: opt(agent_id),
             }),
             InteractionEvent::HoldStarted => wie::Event::HoldStarted(wie::HoldStarted {}),
             InteractionEvent::HoldEnded => wie::Event::HoldEnded(wie::HoldEnded {}),
             InteractionEvent::Transferred { to_queue, to_agent } => {
                 wie::Event::Transferred(wie::Transferred {
-                    to_queue: to_queue.clone(),
-                    to_agent: to_agent.clone(),
+                    to_queue: opt(to_queue),
+                    to_agent: opt(to_agent),
                 })
             }
             InteractionEvent::Abandoned => wie::Event::Abandoned(wie::Abandoned {}),
             InteractionEvent::Ended => wie::Event::Ended(wie::Ended {}),
             InteractionEvent::WrapUpDone { agent_id } => wie::Event::WrapUpDone(wie::WrapUpDone {
-                agent_id: agent_id.clone(),
+                agent_id: opt(agent_id),
             }),
             InteractionEvent::Resolved { agent_id } => wie::Event::Resolved(wie::Resolved {
-                agent_id: agent_id.clone(),
+                agent_id: opt(agent_id),
             }),
             InteractionEvent::Reopened => wie::Event::Reopened(wie::Reopened {}),
             InteractionEvent::StatusChanged { status } => {
@@ -471,7 +477,7 @@ impl From<&SurveyAnswered> for wire::SurveyAnswered {
         use wire::survey_answered::Score;
         wire::SurveyAnswered {
             interaction_id: s.interaction_id.clone(),
-            agent_id: s.agent_id.clone(),
+            agent_id: opt(&s.agent_id),
             queue: s.queue.clone(),
             channel: channel_i32(s.channel),
             score: Some(match s.score {
@@ -489,7 +495,7 @@ impl From<&Event> for wire::Envelope {
         wire::Envelope {
             event_id: e.event_id.clone(),
             occurred_at: Some(timestamp(e.occurred_at)),
-            tenant: e.tenant.clone(),
+            tenant: opt(&e.tenant),
             kind: Some(match &e.kind {
                 EventKind::Interaction {
                     interaction_id,
@@ -518,14 +524,14 @@ impl From<&Effect> for wire::Effect {
                 policy: b.policy.clone(),
                 target: sla_target_i32(b.target),
                 deadline: Some(timestamp(b.deadline)),
-                assigned_agent: b.assigned_agent.clone(),
+                assigned_agent: opt(&b.assigned_agent),
             }),
             Effect::ReassignmentRequested(r) => {
                 Kind::ReassignmentRequested(wire::ReassignmentRequested {
                     interaction_id: r.interaction_id.clone(),
                     queue: r.queue.clone(),
                     channel: channel_i32(r.channel),
-                    from_agent: r.from_agent.clone(),
+                    from_agent: opt(&r.from_agent),
                     reason: sla_target_i32(r.reason),
                     attempt: r.attempt,
                     deadline: Some(timestamp(r.deadline)),
