@@ -631,6 +631,16 @@ fn jsonl_reader_reports_bad_lines_and_keeps_going() {
 }
 
 #[test]
+fn jsonl_reader_skips_a_leading_bom() {
+    let text = format!("\u{feff}{}\n", encode_json(&sample_event()));
+    let reader = EventReader::new(Cursor::new(text), FileFormat::JsonLines, Limits::default());
+    let events: Vec<Event> = reader
+        .map(|r| r.expect("readable").event.expect("valid"))
+        .collect();
+    assert_eq!(events, vec![sample_event()]);
+}
+
+#[test]
 fn overlong_line_is_one_bad_record() {
     let good = encode_json(&sample_event());
     let long = format!("{{\"eventId\":\"{}\"}}", "x".repeat(MAX_RECORD_LEN));

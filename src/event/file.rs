@@ -109,15 +109,12 @@ pub enum FileError {
 
 /// Opens an event file with [`Limits::default`], the layout picked from its
 /// extension.
-pub fn open(path: impl AsRef<Path>) -> Result<EventReader<BufReader<File>>, FileError> {
+pub fn open(path: impl AsRef<Path>) -> Result<EventReader, FileError> {
     open_with(path, Limits::default())
 }
 
 /// [`open`] with explicit limits.
-pub fn open_with(
-    path: impl AsRef<Path>,
-    limits: Limits,
-) -> Result<EventReader<BufReader<File>>, FileError> {
+pub fn open_with(path: impl AsRef<Path>, limits: Limits) -> Result<EventReader, FileError> {
     let path = path.as_ref();
     let format = FileFormat::from_path(path).ok_or_else(|| FileError::UnknownFormat {
         path: path.to_owned(),
@@ -137,7 +134,7 @@ pub fn open_with(
 ///
 /// Records are decoded without a reference time (a file has no log
 /// timestamps), so only the absolute bounds apply to `occurred_at`.
-pub struct EventReader<R> {
+pub struct EventReader<R = BufReader<File>> {
     reader: R,
     format: FileFormat,
     limits: Limits,
@@ -189,7 +186,12 @@ impl<R: BufRead> EventReader<R> {
                     }),
                 }));
             }
-            let text = self.buf.trim_ascii();
+            let mut text = self.buf.as_slice();
+            if line_no == 1 {
+                // Editors on some systems start UTF-8 files with a BOM.
+                text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+            }
+            let text = text.trim_ascii();
             if text.is_empty() || text.starts_with(b"#") {
                 continue;
             }
