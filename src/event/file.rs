@@ -145,6 +145,8 @@ pub struct EventReader<R = BufReader<File>> {
 }
 
 impl<R: BufRead> EventReader<R> {
+    /// Reads `format` records from any buffered source (a file, stdin, a
+    /// byte slice in tests).
     pub fn new(reader: R, format: FileFormat, limits: Limits) -> Self {
         EventReader {
             reader,
@@ -156,6 +158,7 @@ impl<R: BufRead> EventReader<R> {
         }
     }
 
+    /// The layout being read.
     pub fn format(&self) -> FileFormat {
         self.format
     }
