@@ -127,13 +127,9 @@ pub enum InteractionEvent {
         customer_ref: Option<String>,
     },
     /// Offered (ringing / pushed) to an agent; the customer still waits.
-    Offered {
-        agent_id: String,
-    },
+    Offered { agent_id: String },
     /// An agent answered / accepted it: queue wait ends, handling starts.
-    Answered {
-        agent_id: String,
-    },
+    Answered { agent_id: String },
     /// A message was exchanged. The first agent message is the first
     /// response; each customer message restarts the next-reply SLA.
     Message {
@@ -152,20 +148,14 @@ pub enum InteractionEvent {
     /// The conversation ended; after-contact work (wrap-up) starts.
     Ended,
     /// After-contact work finished: the handled contact is complete.
-    WrapUpDone {
-        agent_id: Option<String>,
-    },
+    WrapUpDone { agent_id: Option<String> },
     /// Resolved / closed by an agent.
-    Resolved {
-        agent_id: Option<String>,
-    },
+    Resolved { agent_id: Option<String> },
     /// A resolved interaction was reopened.
     Reopened,
     /// A free-form status (e.g. `waiting_on_customer`); SLA policies decide
     /// which statuses pause their clocks.
-    StatusChanged {
-        status: String,
-    },
+    StatusChanged { status: String },
 }
 
 impl InteractionEvent {
