@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod effect;
+pub mod file;
 
 pub use effect::{Effect, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget};
 
