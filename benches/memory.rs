@@ -60,9 +60,12 @@ fn queued(i: usize, queue: &str, ch: Channel) -> Event {
 fn main() {
     // Criterion passes flags such as `--bench`; this bench takes none.
     const N: usize = 1_000_000;
-    let mut cfg = EngineConfig::default();
-    cfg.allowed_lateness = 0;
-    cfg.dedup_horizon = 0; // measure interaction state, not the id horizon
+    // No lateness buffer and no id horizon: measure interaction state only.
+    let cfg = EngineConfig {
+        allowed_lateness: 0,
+        dedup_horizon: 0,
+        ..EngineConfig::default()
+    };
     let mut e = Engine::new(cfg.clone());
     let mut out = Vec::new();
     // Warm up the one queue × channel so its fixed cost is not counted.
@@ -79,12 +82,17 @@ fn main() {
 
     let mut e = Engine::new(cfg.clone());
     let before = live();
-    for (i, q) in ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9"].iter().enumerate() {
+    for (i, q) in ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9"]
+        .iter()
+        .enumerate()
+    {
         e.apply(queued(i, q, Channel::Voice), &mut out);
     }
     e.flush(&mut out);
     let per_queue = (live() - before) as f64 / 10.0;
-    println!("bytes per queue x channel (default 4 windows, incl. one open interaction): {per_queue:.0}");
+    println!(
+        "bytes per queue x channel (default 4 windows, incl. one open interaction): {per_queue:.0}"
+    );
 
     let mut e = Engine::new(cfg);
     let before = live();
@@ -104,5 +112,8 @@ fn main() {
         );
     }
     e.flush(&mut out);
-    println!("bytes per agent (default 4 windows): {:.0}", (live() - before) as f64 / 1000.0);
+    println!(
+        "bytes per agent (default 4 windows): {:.0}",
+        (live() - before) as f64 / 1000.0
+    );
 }

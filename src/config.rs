@@ -344,7 +344,10 @@ impl ConfigFile {
         if e.idle_ttl.0 < 3_600_000 {
             bad(
                 "engine.idle_ttl".into(),
-                format!("{} would forget interactions still being worked", e.idle_ttl),
+                format!(
+                    "{} would forget interactions still being worked",
+                    e.idle_ttl
+                ),
                 "use at least 1h; the default is 14d",
             );
         }
@@ -358,7 +361,12 @@ impl ConfigFile {
         let mut names = std::collections::BTreeSet::new();
         for (i, w) in e.windows.iter().enumerate() {
             let f = |k: &str| format!("engine.windows[{i}].{k}");
-            if w.name.is_empty() || !w.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if w.name.is_empty()
+                || !w
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 bad(
                     f("name"),
                     format!("{:?} is not a valid label value", w.name),
@@ -366,10 +374,18 @@ impl ConfigFile {
                 );
             }
             if !names.insert(w.name.clone()) {
-                bad(f("name"), format!("duplicate window name {:?}", w.name), "give each window its own name");
+                bad(
+                    f("name"),
+                    format!("duplicate window name {:?}", w.name),
+                    "give each window its own name",
+                );
             }
             if w.slice.0 < 1000 {
-                bad(f("slice"), format!("{} is below 1s", w.slice), "use a slice of at least 1s");
+                bad(
+                    f("slice"),
+                    format!("{} is below 1s", w.slice),
+                    "use a slice of at least 1s",
+                );
             } else if w.length.0 < w.slice.0 || w.length.0 % w.slice.0 != 0 {
                 bad(
                     f("slice"),
@@ -379,7 +395,10 @@ impl ConfigFile {
             } else if w.length.0 / w.slice.0 > 1440 {
                 bad(
                     f("slice"),
-                    format!("{} slices per window; memory grows with slices", w.length.0 / w.slice.0),
+                    format!(
+                        "{} slices per window; memory grows with slices",
+                        w.length.0 / w.slice.0
+                    ),
                     "use at most 1440 slices per window (coarser slices for long windows)",
                 );
             }
@@ -392,7 +411,11 @@ impl ConfigFile {
             ("max_tracked_resolved", l.max_tracked_resolved),
         ] {
             if v == 0 {
-                bad(format!("limits.{name}"), "must be at least 1".into(), "raise it (the defaults are safe)");
+                bad(
+                    format!("limits.{name}"),
+                    "must be at least 1".into(),
+                    "raise it (the defaults are safe)",
+                );
             }
         }
 
@@ -437,9 +460,13 @@ fn resolve_queue(
     bad: &mut impl FnMut(String, String, &str),
 ) -> QueueSettings {
     let s = QueueSettings {
-        service_level_threshold: q.service_level_threshold.map_or(base.service_level_threshold, |d| d.0),
+        service_level_threshold: q
+            .service_level_threshold
+            .map_or(base.service_level_threshold, |d| d.0),
         service_level_target: q.service_level_target.unwrap_or(base.service_level_target),
-        short_abandon_threshold: q.short_abandon_threshold.map_or(base.short_abandon_threshold, |d| d.0),
+        short_abandon_threshold: q
+            .short_abandon_threshold
+            .map_or(base.short_abandon_threshold, |d| d.0),
         cost_per_agent_hour: q.cost_per_agent_hour.unwrap_or(base.cost_per_agent_hour),
     };
     if s.service_level_threshold <= 0 {
@@ -452,7 +479,10 @@ fn resolve_queue(
     if !(s.service_level_target > 0.0 && s.service_level_target < 1.0) {
         bad(
             format!("{at}.service_level_target"),
-            format!("{} is not a fraction between 0 and 1 (exclusive)", s.service_level_target),
+            format!(
+                "{} is not a fraction between 0 and 1 (exclusive)",
+                s.service_level_target
+            ),
             "write 80 % as 0.8",
         );
     }
@@ -506,13 +536,17 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_with_their_name() {
-        let e = parse("[engine]\nallowed_latenes = \"5s\"\n").unwrap_err().to_string();
+        let e = parse("[engine]\nallowed_latenes = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("allowed_latenes"), "{e}");
     }
 
     #[test]
     fn durations_need_units() {
-        let e = parse("[engine]\nallowed_lateness = \"5\"\n").unwrap_err().to_string();
+        let e = parse("[engine]\nallowed_lateness = \"5\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("with a unit"), "{e}");
     }
 

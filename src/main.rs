@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 use ccpulse::config::Config;
 
 #[derive(Parser)]
-#[command(name = "ccpulse", version, about = "Live contact-center KPIs, SLA timers and reassignments from an event log")]
+#[command(
+    name = "ccpulse",
+    version,
+    about = "Live contact-center KPIs, SLA timers and reassignments from an event log"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -57,15 +61,15 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Validate a configuration file and report every problem.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("CCPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let sub = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => sub.init(),
         LogFormat::Json => sub.json().init(),
@@ -76,6 +80,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Print to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r.context("writing to stdout")?),
     }
 }
 
@@ -99,15 +113,19 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let cfg = load(config.as_ref())?;
             if window != "total" && !cfg.engine.windows.iter().any(|w| w.name == window) {
                 let names: Vec<&str> = cfg.engine.windows.iter().map(|w| w.name.as_str()).collect();
-                anyhow::bail!("unknown window {window:?}; configured windows: total, {}", names.join(", "));
+                anyhow::bail!(
+                    "unknown window {window:?}; configured windows: total, {}",
+                    names.join(", ")
+                );
             }
-            let (snap, _report) = ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
-                .context("replay failed")?;
-            match format {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
-                Output::Table => print!("{}", ccpulse::replay::table(&snap, &window)),
-            }
-            Ok(())
+            let (snap, _report) =
+                ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
+                    .context("replay failed")?;
+            let text = match format {
+                Output::Json => serde_json::to_string_pretty(&snap)? + "\n",
+                Output::Table => ccpulse::replay::table(&snap, &window),
+            };
+            print_stdout(&text)
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

@@ -26,14 +26,33 @@ fn service_level_variants_and_abandonment_follow_their_definitions() {
     let b = &queue(&snap, "billing", Voice).total;
     let c = &b.counts;
     assert_eq!(
-        (c.offered, c.answered, c.answered_within_sl, c.abandoned, c.abandoned_within_sl, c.short_abandoned),
+        (
+            c.offered,
+            c.answered,
+            c.answered_within_sl,
+            c.abandoned,
+            c.abandoned_within_sl,
+            c.short_abandoned
+        ),
         (5, 2, 1, 2, 1, 1)
     );
-    assert_eq!((c.dequeued_by_transfer, c.dequeued_by_transfer_within_sl), (1, 1));
+    assert_eq!(
+        (c.dequeued_by_transfer, c.dequeued_by_transfer_within_sl),
+        (1, 1)
+    );
     approx(b.service_level.answered, 1.0 / 2.0);
-    approx(b.service_level.answered_and_abandoned, (1.0 + 1.0) / (2.0 + 2.0));
-    approx(b.service_level.excluding_short_abandons, 1.0 / (2.0 + 2.0 - 1.0));
-    approx(b.service_level.removed_from_queue, (1.0 + 1.0 + 1.0) / (2.0 + 2.0 + 1.0));
+    approx(
+        b.service_level.answered_and_abandoned,
+        (1.0 + 1.0) / (2.0 + 2.0),
+    );
+    approx(
+        b.service_level.excluding_short_abandons,
+        1.0 / (2.0 + 2.0 - 1.0),
+    );
+    approx(
+        b.service_level.removed_from_queue,
+        (1.0 + 1.0 + 1.0) / (2.0 + 2.0 + 1.0),
+    );
     approx(b.abandon_rate, 2.0 / 5.0);
     approx(b.abandon_rate_excluding_short, (2.0 - 1.0) / (5.0 - 1.0));
     approx(b.asa_seconds, (10.0 + 25.0) / 2.0);
@@ -160,7 +179,14 @@ fn occupancy_counts_busy_and_wrap_up_against_available_time() {
     let a1 = snap.agents.iter().find(|a| a.agent == "a1").unwrap();
     // Total at 1200: available 600 + 200 (open), busy 300, wrap-up 100.
     let tot = a1.total.as_ref().unwrap();
-    assert_eq!((tot.counts.available_ms, tot.counts.busy_ms, tot.counts.wrap_up_ms), (800_000, 300_000, 100_000));
+    assert_eq!(
+        (
+            tot.counts.available_ms,
+            tot.counts.busy_ms,
+            tot.counts.wrap_up_ms
+        ),
+        (800_000, 300_000, 100_000)
+    );
     approx(tot.occupancy, 400.0 / 1200.0);
     // 5m window at 1200 covers [930, 1230): wrap-up 930..1000, available
     // 1000..1200 (open interval up to now).
@@ -212,7 +238,8 @@ fn volume_is_bucketed_by_local_time_of_the_configured_zone() {
 #[test]
 fn duplicates_are_ignored_and_late_events_still_count() {
     let mut s = Scenario::new();
-    s.queued(0.0, "c1", "billing", Voice).queued(100.0, "c2", "billing", Voice);
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(100.0, "c2", "billing", Voice);
     let dup = s.events[0].clone();
     s.events.push(dup);
     // 50 s is behind the watermark (100 - 5 s lateness) when it arrives.
@@ -277,4 +304,19 @@ fn required_agents_follow_erlang_c_for_the_window() {
     // Closed form with factorials (by hand in Python): 8 Erlangs, AHT 240 s,
     // T 20 s: 10 agents give SL 65.4 %, 11 give 80.9 %; target 80 % -> 11.
     assert_eq!(w15.required_agents, Some(11));
+}
+
+#[test]
+fn a_reopen_and_the_message_that_caused_it_in_one_millisecond_both_apply() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "t1", "support", Email)
+        .answered(10.0, "t1", "a1")
+        .resolved(100.0, "t1", "a1")
+        // Same millisecond; the message is written (and arrives) first.
+        .message(200.0, "t1", Direction::Customer)
+        .ix(200.0, "t1", InteractionEvent::Reopened);
+    let snap = s.run(cfg());
+    assert_eq!(snap.processing.stats.orphaned, 0);
+    assert_eq!(queue(&snap, "support", Email).total.counts.reopened, 1);
+    assert_eq!(snap.processing.open_interactions, 1);
 }

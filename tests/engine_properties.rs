@@ -35,15 +35,17 @@ fn life() -> impl Strategy<Value = Life> {
         1_000i64..900_000,
         proptest::option::of(0u8..6),
     )
-        .prop_map(|(queue, channel, start_ms, wait_ms, outcome, handle_ms, customer)| Life {
-            queue,
-            channel,
-            start_ms,
-            wait_ms,
-            outcome,
-            handle_ms,
-            customer,
-        })
+        .prop_map(
+            |(queue, channel, start_ms, wait_ms, outcome, handle_ms, customer)| Life {
+                queue,
+                channel,
+                start_ms,
+                wait_ms,
+                outcome,
+                handle_ms,
+                customer,
+            },
+        )
 }
 
 fn events_of(lives: &[Life]) -> Vec<Event> {
@@ -79,12 +81,21 @@ fn events_of(lives: &[Life]) -> Vec<Event> {
         match l.outcome {
             0 => push(&mut out, at, &id, InteractionEvent::Abandoned),
             1 | 2 => {
-                push(&mut out, at, &id, InteractionEvent::Answered { agent_id: agent.clone() });
+                push(
+                    &mut out,
+                    at,
+                    &id,
+                    InteractionEvent::Answered {
+                        agent_id: agent.clone(),
+                    },
+                );
                 let end = at + l.handle_ms;
                 let done = if l.outcome == 1 {
                     InteractionEvent::WrapUpDone { agent_id: None }
                 } else {
-                    InteractionEvent::Resolved { agent_id: Some(agent) }
+                    InteractionEvent::Resolved {
+                        agent_id: Some(agent),
+                    }
                 };
                 push(&mut out, end, &id, done);
             }

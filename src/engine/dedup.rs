@@ -52,7 +52,9 @@ impl Dedup {
 
     /// Forget ids older than `watermark - horizon`.
     pub fn prune(&mut self, watermark: Millis) {
-        let keep_from = watermark.saturating_sub(self.horizon).div_euclid(self.slice);
+        let keep_from = watermark
+            .saturating_sub(self.horizon)
+            .div_euclid(self.slice);
         while self.buckets.front().is_some_and(|(s, _)| *s < keep_from) {
             self.buckets.pop_front();
         }

@@ -3,13 +3,18 @@
 /// Agents needed so that a share `target` of contacts wait at most
 /// `threshold_s`, given `arrivals_per_s` and mean handle time `aht_s`.
 /// 0 with no traffic; `None` if more than 10 000 would be needed.
-pub fn required_agents(arrivals_per_s: f64, aht_s: f64, threshold_s: f64, target: f64) -> Option<u32> {
+pub fn required_agents(
+    arrivals_per_s: f64,
+    aht_s: f64,
+    threshold_s: f64,
+    target: f64,
+) -> Option<u32> {
     if arrivals_per_s <= 0.0 || aht_s <= 0.0 {
         return Some(0);
     }
     let a = arrivals_per_s * aht_s; // offered load in Erlangs
-    // Erlang B by the stable recursion B(n) = a B(n-1) / (n + a B(n-1)),
-    // advanced one agent at a time while testing each n > a.
+                                    // Erlang B by the stable recursion B(n) = a B(n-1) / (n + a B(n-1)),
+                                    // advanced one agent at a time while testing each n > a.
     let mut b = 1.0;
     for n in 1..=10_000u32 {
         let nf = n as f64;

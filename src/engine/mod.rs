@@ -400,7 +400,11 @@ impl Engine {
     fn find(&self, id: &str) -> Option<u32> {
         let h = FxBuildHasher.hash_one(id);
         self.index
-            .find(h, |&s| self.interactions.get(s as usize).is_some_and(|i| i.id == id))
+            .find(h, |&s| {
+                self.interactions
+                    .get(s as usize)
+                    .is_some_and(|i| i.id == id)
+            })
             .copied()
     }
 
@@ -753,7 +757,11 @@ impl Engine {
         if it.hold_started != NONE {
             hold += t - it.hold_started;
         }
-        let wrap = if it.ended_at != NONE { t - it.ended_at } else { 0 };
+        let wrap = if it.ended_at != NONE {
+            t - it.ended_at
+        } else {
+            0
+        };
         let hold = hold.clamp(0, handle);
         let wrap = wrap.clamp(0, handle - hold);
         let talk = handle - hold - wrap;
@@ -885,13 +893,15 @@ impl Engine {
             c.fcr_candidates += fcr as u64;
             c.exchanges += exchanges;
         });
-        self.queue_stats(q, ch).observe(HistKind::Resolution, t, resolution);
+        self.queue_stats(q, ch)
+            .observe(HistKind::Resolution, t, resolution);
         if let Some(a) = self.agents.get(agent as usize) {
             let s = a.stats as usize;
             self.agent_stats[s].record(t, |p| p.c.closures += 1);
         }
         let key = id_hash(&it.id);
-        if self.resolved.len() >= self.cfg.max_tracked_resolved && !self.resolved.contains_key(&key) {
+        if self.resolved.len() >= self.cfg.max_tracked_resolved && !self.resolved.contains_key(&key)
+        {
             self.stats.tracking_overflow += 1;
             return;
         }
@@ -914,7 +924,13 @@ impl Engine {
         }
     }
 
-    fn record_q_at(&mut self, q: u32, ch: Channel, t: Millis, f: impl Fn(&mut stats::QueueCounters)) {
+    fn record_q_at(
+        &mut self,
+        q: u32,
+        ch: Channel,
+        t: Millis,
+        f: impl Fn(&mut stats::QueueCounters),
+    ) {
         if !self.queue_stats(q, ch).record(t, f) {
             self.stats.late_beyond_window += 1;
         }

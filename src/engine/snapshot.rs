@@ -11,7 +11,9 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
 
 use super::hist::{Buckets, Quantiles};
-use super::stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, QueueStats, Volume};
+use super::stats::{
+    AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, QueueStats, Volume,
+};
 use super::window::WindowSpec;
 use super::{erlang, Engine, ProcessingStats, NONE};
 use crate::config::QueueSettings;
@@ -278,12 +280,18 @@ fn figures(
             f(c.abandoned.saturating_sub(c.short_abandoned)),
             f(c.offered.saturating_sub(c.short_abandoned)),
         ),
-        asa_seconds: ratio(f(p.h[HistKind::QueueWait as usize].sum_ms()) / 1000.0, f(c.answered)),
+        asa_seconds: ratio(
+            f(p.h[HistKind::QueueWait as usize].sum_ms()) / 1000.0,
+            f(c.answered),
+        ),
         aht_seconds: aht_s,
         mean_talk_seconds: ratio(f(c.talk_ms) / 1000.0, f(c.handled)),
         mean_hold_seconds: ratio(f(c.hold_ms) / 1000.0, f(c.handled)),
         mean_wrap_up_seconds: ratio(f(c.wrap_up_ms) / 1000.0, f(c.handled)),
-        fcr_rate: ratio(f(c.fcr_candidates.saturating_sub(c.fcr_retracted)), f(c.resolved)),
+        fcr_rate: ratio(
+            f(c.fcr_candidates.saturating_sub(c.fcr_retracted)),
+            f(c.resolved),
+        ),
         transfer_rate: ratio(f(c.transferred_interactions), f(c.handled)),
         reopen_rate: ratio(f(c.reopened), f(c.resolved)),
         repeat_contact_rate: ratio(f(c.repeat_contacts), f(c.offered)),
@@ -295,7 +303,10 @@ fn figures(
             f(c.nps_responses),
         ),
         ces_mean: ratio(f(c.ces_sum), f(c.ces_responses)),
-        cost_per_contact: ratio(s.cost_per_agent_hour * f(c.handle_ms) / 3_600_000.0, f(c.handled)),
+        cost_per_contact: ratio(
+            s.cost_per_agent_hour * f(c.handle_ms) / 3_600_000.0,
+            f(c.handled),
+        ),
         required_agents,
         queue_wait: dist(HistKind::QueueWait),
         first_response: dist(HistKind::FirstResponse),
@@ -348,13 +359,26 @@ impl Engine {
         let mut queues = Vec::new();
         for (qi, chans) in self.queues.iter().enumerate() {
             for ch in Channel::ALL {
-                let Some(qs) = &chans[ch.index()] else { continue };
+                let Some(qs) = &chans[ch.index()] else {
+                    continue;
+                };
                 let s = &qs.settings;
-                let oldest = qs.waiting.iter().next().map(|&(t, _)| (now - t).max(0) as f64 / 1000.0);
+                let oldest = qs
+                    .waiting
+                    .iter()
+                    .next()
+                    .map(|&(t, _)| (now - t).max(0) as f64 / 1000.0);
                 let mut wins = BTreeMap::new();
                 for (w, ring) in windows.iter().zip(&qs.tiers) {
-                    let pane = if known { ring.sum(now) } else { QueuePane::default() };
-                    wins.insert(w.name.clone(), figures(&pane, None, s, Some(w), qs.concurrent));
+                    let pane = if known {
+                        ring.sum(now)
+                    } else {
+                        QueuePane::default()
+                    };
+                    wins.insert(
+                        w.name.clone(),
+                        figures(&pane, None, s, Some(w), qs.concurrent),
+                    );
                 }
                 queues.push(QueueSnapshot {
                     queue: self.queue_names[qi].to_string(),
@@ -397,7 +421,11 @@ impl Engine {
             let st = &self.agent_stats[a.stats as usize];
             let mut wins = BTreeMap::new();
             for (i, (w, ring)) in windows.iter().zip(&st.tiers).enumerate() {
-                let base = if known { ring.sum(now) } else { AgentPane::default() };
+                let base = if known {
+                    ring.sum(now)
+                } else {
+                    AgentPane::default()
+                };
                 let p = with_open(&base, a, if known { w.span_at(now).0 } else { NONE });
                 occ[i].merge_from(&p.c);
                 if own {
@@ -429,7 +457,11 @@ impl Engine {
             let st = &self.agent_stats[0];
             let mut m = BTreeMap::new();
             for (w, ring) in windows.iter().zip(&st.tiers) {
-                let p = if known { ring.sum(now) } else { AgentPane::default() };
+                let p = if known {
+                    ring.sum(now)
+                } else {
+                    AgentPane::default()
+                };
                 m.insert(w.name.clone(), agent_figures(&p));
             }
             m.insert("total".to_string(), agent_figures(&st.total));

@@ -251,7 +251,11 @@ impl QueueStats {
     /// the max over its panes and the current level.
     pub fn shift_concurrency(&mut self, t: Millis, up: bool) {
         let before = self.concurrent;
-        self.concurrent = if up { before + 1 } else { before.saturating_sub(1) };
+        self.concurrent = if up {
+            before + 1
+        } else {
+            before.saturating_sub(1)
+        };
         let after = self.concurrent;
         self.total.peak_concurrent = self.total.peak_concurrent.max(after);
         for r in &mut self.tiers {

@@ -127,9 +127,13 @@ pub enum InteractionEvent {
         customer_ref: Option<String>,
     },
     /// Offered (ringing / pushed) to an agent; the customer still waits.
-    Offered { agent_id: String },
+    Offered {
+        agent_id: String,
+    },
     /// An agent answered / accepted it: queue wait ends, handling starts.
-    Answered { agent_id: String },
+    Answered {
+        agent_id: String,
+    },
     /// A message was exchanged. The first agent message is the first
     /// response; each customer message restarts the next-reply SLA.
     Message {
@@ -148,14 +152,20 @@ pub enum InteractionEvent {
     /// The conversation ended; after-contact work (wrap-up) starts.
     Ended,
     /// After-contact work finished: the handled contact is complete.
-    WrapUpDone { agent_id: Option<String> },
+    WrapUpDone {
+        agent_id: Option<String>,
+    },
     /// Resolved / closed by an agent.
-    Resolved { agent_id: Option<String> },
+    Resolved {
+        agent_id: Option<String>,
+    },
     /// A resolved interaction was reopened.
     Reopened,
     /// A free-form status (e.g. `waiting_on_customer`); SLA policies decide
     /// which statuses pause their clocks.
-    StatusChanged { status: String },
+    StatusChanged {
+        status: String,
+    },
 }
 
 impl InteractionEvent {
@@ -181,20 +191,23 @@ impl InteractionEvent {
     /// that, e.g., `Queued` is applied before `Answered` whatever the arrival
     /// order. Part of the engine's canonical order.
     pub fn lifecycle_rank(&self) -> u8 {
+        // `Reopened` re-creates an interaction, so like `Queued` it comes
+        // before anything else of the same millisecond (a reopen usually
+        // arrives with the customer message that caused it).
         match self {
             InteractionEvent::Queued { .. } => 0,
-            InteractionEvent::Transferred { .. } => 1,
-            InteractionEvent::Offered { .. } => 2,
-            InteractionEvent::Answered { .. } => 3,
-            InteractionEvent::Message { .. } => 4,
-            InteractionEvent::StatusChanged { .. } => 5,
-            InteractionEvent::HoldStarted => 6,
-            InteractionEvent::HoldEnded => 7,
-            InteractionEvent::Abandoned => 8,
-            InteractionEvent::Ended => 9,
-            InteractionEvent::WrapUpDone { .. } => 10,
-            InteractionEvent::Resolved { .. } => 11,
-            InteractionEvent::Reopened => 12,
+            InteractionEvent::Reopened => 1,
+            InteractionEvent::Transferred { .. } => 2,
+            InteractionEvent::Offered { .. } => 3,
+            InteractionEvent::Answered { .. } => 4,
+            InteractionEvent::Message { .. } => 5,
+            InteractionEvent::StatusChanged { .. } => 6,
+            InteractionEvent::HoldStarted => 7,
+            InteractionEvent::HoldEnded => 8,
+            InteractionEvent::Abandoned => 9,
+            InteractionEvent::Ended => 10,
+            InteractionEvent::WrapUpDone { .. } => 11,
+            InteractionEvent::Resolved { .. } => 12,
         }
     }
 }

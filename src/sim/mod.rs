@@ -101,7 +101,9 @@ pub fn generate(p: &Traffic) -> Vec<Event> {
     };
 
     for a in 0..agents {
-        let served: Vec<String> = (0..2).map(|k| queues[(a + k) % queues.len()].clone()).collect();
+        let served: Vec<String> = (0..2)
+            .map(|k| queues[(a + k) % queues.len()].clone())
+            .collect();
         out.push(
             p.start - 60_000,
             EventKind::Agent(AgentStateChanged {
@@ -124,7 +126,10 @@ pub fn generate(p: &Traffic) -> Vec<Event> {
             8 => Channel::Email,
             _ => Channel::Web,
         };
-        let customer = format!("cust-{}", rng.random_range(0..(p.interactions as u64 / 3 + 1)));
+        let customer = format!(
+            "cust-{}",
+            rng.random_range(0..(p.interactions as u64 / 3 + 1))
+        );
         out.ix(
             at,
             &id,
@@ -143,7 +148,13 @@ pub fn generate(p: &Traffic) -> Vec<Event> {
         }
         let agent = format!("agent-{}", rng.random_range(0..agents));
         let ans = at + secs(w);
-        out.ix(ans, &id, InteractionEvent::Answered { agent_id: agent.clone() });
+        out.ix(
+            ans,
+            &id,
+            InteractionEvent::Answered {
+                agent_id: agent.clone(),
+            },
+        );
         let h = handle.map_or(200.0, |d| d.sample(&mut rng));
         let mut cursor = ans;
         if channel == Channel::Voice {
@@ -180,11 +191,27 @@ pub fn generate(p: &Traffic) -> Vec<Event> {
         let end = ans + secs(h * 0.85);
         out.ix(end, &id, InteractionEvent::Ended);
         let done = ans + secs(h);
-        out.ix(done, &id, InteractionEvent::WrapUpDone { agent_id: Some(agent.clone()) });
-        out.ix(done + 1, &id, InteractionEvent::Resolved { agent_id: Some(agent.clone()) });
+        out.ix(
+            done,
+            &id,
+            InteractionEvent::WrapUpDone {
+                agent_id: Some(agent.clone()),
+            },
+        );
+        out.ix(
+            done + 1,
+            &id,
+            InteractionEvent::Resolved {
+                agent_id: Some(agent.clone()),
+            },
+        );
         if rng.random_bool(p.survey_rate.clamp(0.0, 1.0)) {
             let score = match rng.random_range(0..3) {
-                0 => SurveyScore::Csat(if w < 30.0 { rng.random_range(3..6) } else { rng.random_range(1..5) }),
+                0 => SurveyScore::Csat(if w < 30.0 {
+                    rng.random_range(3..6)
+                } else {
+                    rng.random_range(1..5)
+                }),
                 1 => SurveyScore::Nps(rng.random_range(0..11)),
                 _ => SurveyScore::Ces(rng.random_range(1..8)),
             };
@@ -216,7 +243,10 @@ mod tests {
             ..Traffic::default()
         };
         assert_eq!(generate(&p), generate(&p));
-        let q = Traffic { seed: 8, ..p.clone() };
+        let q = Traffic {
+            seed: 8,
+            ..p.clone()
+        };
         assert_ne!(generate(&p), generate(&q));
     }
 }

@@ -57,7 +57,14 @@ impl Scenario {
         )
     }
 
-    pub fn queued_by(&mut self, at: f64, id: &str, queue: &str, ch: Channel, customer: &str) -> &mut Self {
+    pub fn queued_by(
+        &mut self,
+        at: f64,
+        id: &str,
+        queue: &str,
+        ch: Channel,
+        customer: &str,
+    ) -> &mut Self {
         self.ix(
             at,
             id,
@@ -71,7 +78,13 @@ impl Scenario {
     }
 
     pub fn answered(&mut self, at: f64, id: &str, agent: &str) -> &mut Self {
-        self.ix(at, id, InteractionEvent::Answered { agent_id: agent.into() })
+        self.ix(
+            at,
+            id,
+            InteractionEvent::Answered {
+                agent_id: agent.into(),
+            },
+        )
     }
 
     pub fn abandoned(&mut self, at: f64, id: &str) -> &mut Self {
@@ -129,7 +142,14 @@ impl Scenario {
         )
     }
 
-    pub fn survey(&mut self, at: f64, id: &str, agent: Option<&str>, queue: &str, score: SurveyScore) -> &mut Self {
+    pub fn survey(
+        &mut self,
+        at: f64,
+        id: &str,
+        agent: Option<&str>,
+        queue: &str,
+        score: SurveyScore,
+    ) -> &mut Self {
         self.push(
             at,
             EventKind::Survey(SurveyAnswered {
@@ -161,7 +181,11 @@ impl Scenario {
     }
 }
 
-pub fn queue<'a>(s: &'a Snapshot, name: &str, ch: Channel) -> &'a ccpulse::engine::snapshot::QueueSnapshot {
+pub fn queue<'a>(
+    s: &'a Snapshot,
+    name: &str,
+    ch: Channel,
+) -> &'a ccpulse::engine::snapshot::QueueSnapshot {
     s.queues
         .iter()
         .find(|q| q.queue == name && q.channel == ch)
