@@ -147,7 +147,9 @@ impl<T: PaneData> Ring<T> {
         if end <= start {
             return;
         }
-        let first_kept = (self.head.max(end.div_euclid(self.slice)) - self.n() + 1) * self.slice;
+        // `end` is exclusive: its last instant is `end - 1`.
+        let last = (end - 1).div_euclid(self.slice);
+        let first_kept = (self.head.max(last) - self.n() + 1) * self.slice;
         let mut from = start.max(first_kept);
         while from < end {
             let slice_end = (from.div_euclid(self.slice) + 1) * self.slice;
