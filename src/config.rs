@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::engine::window::WindowSpec;
+use crate::sla::policy::{Policies, SlaSection};
 use crate::event::Millis;
 
 /// The whole file, as written.
@@ -29,6 +30,9 @@ pub struct ConfigFile {
     /// Per-queue overrides of `queue_defaults`, by queue name.
     #[serde(default)]
     pub queues: BTreeMap<String, QueueSection>,
+    /// SLA policies and business calendars.
+    #[serde(default)]
+    pub sla: SlaSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +218,8 @@ pub struct EngineConfig {
     pub max_tracked_resolved: usize,
     pub queue_defaults: QueueSettings,
     pub queues: BTreeMap<String, QueueSettings>,
+    /// SLA policies; none = no SLA clocks.
+    pub policies: Policies,
 }
 
 impl Default for EngineConfig {
@@ -233,6 +239,7 @@ impl Default for EngineConfig {
             max_tracked_resolved: d_max_tracked(),
             queue_defaults: QueueSettings::default(),
             queues: BTreeMap::new(),
+            policies: Policies::default(),
         }
     }
 }
@@ -426,6 +433,7 @@ impl ConfigFile {
             let s = resolve_queue(q, &queue_defaults, &format!("queues.{name}"), &mut bad);
             queues.insert(name.clone(), s);
         }
+        let policies = self.sla.validate(&mut issues);
 
         if !issues.is_empty() {
             return Err(issues);
@@ -448,6 +456,7 @@ impl ConfigFile {
                 max_tracked_resolved: l.max_tracked_resolved,
                 queue_defaults,
                 queues,
+                policies,
             },
         })
     }

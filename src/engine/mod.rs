@@ -30,6 +30,7 @@ pub mod window;
 mod dedup;
 mod erlang;
 mod local_time;
+mod sla;
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -48,6 +49,10 @@ use crate::event::{
 use dedup::Dedup;
 use local_time::LocalClock;
 use stats::{AgentStats, HistKind, QueueStats};
+
+pub use sla::SlaOutcomes;
+use crate::event::SlaTarget;
+use crate::sla::wheel::TimerWheel;
 
 pub use snapshot::Snapshot;
 
@@ -138,6 +143,8 @@ struct Interaction {
     agent: u32,
     queue: u32,
     priority: u32,
+    /// Index of this interaction's SLA clocks, or `u32::MAX`.
+    sla: u32,
     exchanges: u16,
     channel: Channel,
     phase: Phase,
@@ -227,6 +234,9 @@ pub struct Engine {
     local: LocalClock,
     stats: ProcessingStats,
     housekeeping_hour: i64,
+    sla_wheel: TimerWheel<u64>,
+    sla_clocks: Slab<sla::Clocks>,
+    sla_detail: sla::SlaDetail,
 }
 
 fn id_hash(s: &str) -> u64 {
@@ -254,6 +264,9 @@ impl Engine {
             customers: FxHashMap::default(),
             stats: ProcessingStats::default(),
             housekeeping_hour: NONE,
+            sla_wheel: TimerWheel::new(0),
+            sla_clocks: Slab::new(),
+            sla_detail: Default::default(),
             cfg,
         }
     }
@@ -318,9 +331,13 @@ impl Engine {
         }
         while self.buffer.front().is_some_and(|p| p.t < wm) {
             if let Some(p) = self.buffer.pop_front() {
+                // Deadlines before this event's time pass first: an action
+                // at exactly the deadline still meets it.
+                self.sla_fire(p.t, out);
                 self.process(p.ev, out);
             }
         }
+        self.sla_fire(wm, out);
         self.watermark = wm;
         self.housekeeping();
     }
@@ -333,6 +350,8 @@ impl Engine {
     }
 
     fn process(&mut self, ev: Event, _out: &mut Vec<Effect>) {
+        // Effects come from timers only (see `sla_fire`); events change
+        // state.
         self.stats.events_applied += 1;
         let t = ev.occurred_at;
         match ev.kind {
@@ -409,6 +428,7 @@ impl Engine {
     }
 
     fn remove(&mut self, slot: u32) -> Interaction {
+        self.sla_close(slot);
         let it = self.interactions.remove(slot as usize);
         let h = FxBuildHasher.hash_one(it.id.as_str());
         if let Ok(e) = self.index.find_entry(h, |&s| s == slot) {
@@ -487,6 +507,9 @@ impl Engine {
                 let ok = matches!(it.phase, Phase::Connected) && it.hold_started == NONE;
                 if ok {
                     it.hold_started = t;
+                    if self.sla_pauses_on(slot, "on_hold") {
+                        self.sla_pause(slot, sla::PAUSE_HOLD, true, t);
+                    }
                 }
                 ok
             }
@@ -496,6 +519,7 @@ impl Engine {
                 if ok {
                     it.hold_ms += t - it.hold_started;
                     it.hold_started = NONE;
+                    self.sla_pause(slot, sla::PAUSE_HOLD, false, t);
                 }
                 ok
             }
@@ -513,6 +537,7 @@ impl Engine {
                     }
                     it.ended_at = t;
                     it.phase = Phase::WrapUp;
+                    self.sla_pause(slot, sla::PAUSE_HOLD, false, t);
                 }
                 ok
             }
@@ -532,7 +557,11 @@ impl Engine {
                 self.on_resolved(t, slot, agent_id.as_deref());
                 true
             }
-            InteractionEvent::StatusChanged { .. } => true,
+            InteractionEvent::StatusChanged { status } => {
+                let pause = self.sla_pauses_on(slot, &status);
+                self.sla_pause(slot, sla::PAUSE_STATUS, pause, t);
+                true
+            }
             InteractionEvent::Queued { .. } | InteractionEvent::Reopened => true,
         };
         if !ok {
@@ -587,6 +616,7 @@ impl Engine {
             agent: NO_AGENT,
             queue: q,
             priority,
+            sla: u32::MAX,
             exchanges: 0,
             channel,
             phase: Phase::Waiting,
@@ -610,6 +640,9 @@ impl Engine {
         qs.volume.by_weekday[wd as usize] += 1;
         qs.volume.by_month[month as usize] += 1;
         qs.shift_concurrency(t, true);
+        if !self.cfg.policies.is_empty() {
+            self.sla_open(slot, t, &[SlaTarget::FirstResponse, SlaTarget::Resolution]);
+        }
     }
 
     /// Put `slot` in its queue's waiting set and count it offered there.
@@ -718,6 +751,10 @@ impl Engine {
             }
         }
         self.assign(slot, a);
+        if self.interactions[slot as usize].channel == Channel::Voice {
+            // On a call, answering is the first response.
+            self.sla_meet(slot, SlaTarget::FirstResponse, t);
+        }
         let it = &mut self.interactions[slot as usize];
         it.phase = Phase::Connected;
         it.seg_start = t;
@@ -728,6 +765,17 @@ impl Engine {
     }
 
     fn on_message(&mut self, t: Millis, slot: u32, direction: Direction) {
+        match direction {
+            Direction::Customer => {
+                if self.sla_next_reply_due(slot) {
+                    self.sla_start(slot, SlaTarget::NextReply, t);
+                }
+            }
+            Direction::Agent => {
+                self.sla_meet(slot, SlaTarget::FirstResponse, t);
+                self.sla_meet(slot, SlaTarget::NextReply, t);
+            }
+        }
         let it = &mut self.interactions[slot as usize];
         match direction {
             Direction::Customer => it.flags |= F_CUSTOMER_PENDING,
@@ -877,6 +925,7 @@ impl Engine {
         if phase.is_active() {
             self.queue_stats(q, ch).shift_concurrency(t, false);
         }
+        self.sla_meet(slot, SlaTarget::Resolution, t);
         let it = self.remove(slot);
         // First contact: not a reopen, not a repeat, and no later contact
         // from the same customer so far.
@@ -962,6 +1011,7 @@ impl Engine {
             agent: NO_AGENT,
             queue: r.queue,
             priority: r.priority,
+            sla: u32::MAX,
             exchanges: 0,
             channel: r.channel,
             phase: Phase::Routing,
@@ -975,6 +1025,9 @@ impl Engine {
         self.record_q(slot, t, |c| c.reopened += 1);
         let (q, ch) = self.qc(slot);
         self.queue_stats(q, ch).shift_concurrency(t, true);
+        if !self.cfg.policies.is_empty() {
+            self.sla_open(slot, t, &[SlaTarget::Resolution]);
+        }
     }
 
     // ----- agents and surveys ----------------------------------------------

@@ -29,6 +29,17 @@ pub struct Snapshot {
     pub queues: Vec<QueueSnapshot>,
     pub agents: Vec<AgentSnapshot>,
     pub center: CenterSnapshot,
+    /// SLA outcomes since the start, per queue × policy × target.
+    pub sla: Vec<SlaRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaRow {
+    pub queue: String,
+    pub policy: String,
+    pub target: crate::event::SlaTarget,
+    #[serde(flatten)]
+    pub outcomes: super::SlaOutcomes,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,6 +93,12 @@ pub struct QueueNow {
     pub concurrent: u64,
     /// Agents serving this queue, by state.
     pub agents: StateCounts,
+    /// Open interactions with a running SLA clock.
+    pub sla_running: u64,
+    /// Of those, past the at-risk lead of some target.
+    pub sla_at_risk: u64,
+    /// Time left to the nearest deadline of each of those.
+    pub time_to_breach: Distribution,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -356,6 +373,19 @@ impl Engine {
             }
         }
 
+        // SLA view of open interactions, per queue × channel.
+        let mut sla_now: BTreeMap<(u32, Channel), (u64, u64, Buckets)> = BTreeMap::new();
+        if known {
+            for (q, ch, at_risk, left) in self.sla_open_view(now) {
+                let e = sla_now.entry((q, ch)).or_insert_with(|| (0, 0, Buckets::default()));
+                e.0 += 1;
+                e.1 += at_risk as u64;
+                if let Some(l) = left {
+                    e.2.record(l);
+                }
+            }
+        }
+
         let mut queues = Vec::new();
         for (qi, chans) in self.queues.iter().enumerate() {
             for ch in Channel::ALL {
@@ -394,6 +424,12 @@ impl Engine {
                         oldest_waiting_age_seconds: if known { oldest } else { None },
                         concurrent: qs.concurrent,
                         agents: per_queue.get(qi).cloned().unwrap_or_default(),
+                        sla_running: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.0),
+                        sla_at_risk: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.1),
+                        time_to_breach: {
+                            let b = sla_now.get(&(qi as u32, ch)).map(|e| e.2.clone()).unwrap_or_default();
+                            Distribution::new(&b, Quantiles::from_buckets(&b))
+                        },
                     },
                     windows: wins,
                     total: figures(&qs.total, Some(qs), s, None, qs.concurrent),
@@ -502,6 +538,16 @@ impl Engine {
                 occupancy: occupancy_by,
                 other_agents,
             },
+            sla: self
+                .sla_detail
+                .iter()
+                .map(|(&(q, p, target), o)| SlaRow {
+                    queue: self.queue_names[q as usize].to_string(),
+                    policy: self.cfg.policies.list[p as usize].name.clone(),
+                    target,
+                    outcomes: o.clone(),
+                })
+                .collect(),
         }
     }
 }

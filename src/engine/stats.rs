@@ -76,6 +76,16 @@ counters! {
         nps_detractors,
         ces_responses,
         ces_sum,
+        /// SLA targets met before their deadline.
+        sla_met,
+        /// SLA targets missed (once per target and interaction), at the deadline.
+        sla_breaches,
+        /// Reassignments to a named free operator.
+        sla_reassigned,
+        /// Reassignments that re-queued with raised priority (nobody free).
+        sla_requeued,
+        /// Escalations after the maximum reassignments.
+        sla_escalated,
     }
 }
 

@@ -8,12 +8,17 @@
 //!   a deterministic (deadline, schedule order) order, and checkpoints with
 //!   serde.
 //!
-//! Both are pure (no clock, no I/O, no randomness, no global state), so they
-//! can run inside the engine's deterministic fold and a replay gives
-//! identical results. The SLA engine proper — policies (which clock, which
-//! calendar, which target) and the picker that chooses whom to reassign a
-//! breached request to — is not here yet; it will be added to this module
-//! later and builds on these two.
+//! - [`policy`]: which targets apply (per queue × channel × priority, most
+//!   specific match), on which calendar, paused by which statuses, and what
+//!   a breach triggers.
+//! - [`picker`]: the free eligible operator a reassignment names.
+//!
+//! All pure (no clock, no I/O, no randomness, no global state), so they run
+//! inside the engine's deterministic fold and a replay gives identical
+//! results. The SLA clocks per interaction live in the engine
+//! (`engine::sla`), fired by the watermark.
 
 pub mod calendar;
+pub mod picker;
+pub mod policy;
 pub mod wheel;
