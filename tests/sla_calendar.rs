@@ -415,6 +415,56 @@ fn new_york_spring_forward_and_fall_back() {
     assert!(!cal.is_open(utc(2026, 11, 1, 5, 0) - 1));
 }
 
+#[test]
+fn santiago_transitions_at_midnight_stay_consistent_across_the_day_boundary() {
+    // America/Santiago changes at local midnight. 2026-04-05 00:00 -03
+    // (03:00 UTC) goes back to Sat 04-04 23:00 -04: Saturday 23:00-24:00
+    // happens twice. 2026-09-06 00:00 -04 (04:00 UTC) jumps to 01:00 -03:
+    // Sunday 00:00-01:00 does not exist.
+    let cal = calendar(
+        r#"
+        time_zone = "America/Santiago"
+        hours = { sat = ["23:00-24:00"], sun = ["00:00-01:00"] }
+        "#,
+    );
+    // April. Sat 23:00 (earliest, -03) = 04-05 02:00 UTC; Sat 24:00 = Sun
+    // 00:00 -04 = 04:00 UTC: Saturday's range lasts 2 h. Sunday 00:00-01:00
+    // -04 = 04:00-05:00 UTC. 3 h in all, without a gap.
+    let saturday = utc(2026, 4, 4, 12, 0);
+    assert_eq!(
+        cal.business_millis_between(saturday, utc(2026, 4, 6, 0, 0)),
+        3 * HOUR
+    );
+    // 03:30 UTC reads Sat 23:30 (-04), the repeated hour: still Saturday's.
+    assert!(cal.is_open(utc(2026, 4, 5, 3, 30)));
+    assert_eq!(
+        cal.add_business_millis(saturday, 2 * HOUR),
+        Some(utc(2026, 4, 5, 4, 0))
+    );
+    assert_eq!(
+        cal.add_business_millis(saturday, 150 * MIN),
+        Some(utc(2026, 4, 5, 4, 30))
+    );
+    // September. Sat 23:00 -04 = 09-06 03:00 UTC; Sat 24:00 = Sun 00:00,
+    // which does not exist -> 01:00 -03 = 04:00 UTC. Sunday 00:00-01:00 maps
+    // to 04:00-04:00 UTC: empty. 1 h in all.
+    let saturday = utc(2026, 9, 5, 12, 0);
+    assert_eq!(
+        cal.business_millis_between(saturday, utc(2026, 9, 7, 0, 0)),
+        HOUR
+    );
+    assert_eq!(
+        cal.add_business_millis(saturday, HOUR),
+        Some(utc(2026, 9, 6, 4, 0))
+    );
+    // One ms more: Sat 09-12 23:00 -03 = 09-13 02:00 UTC, + 1 ms.
+    assert_eq!(
+        cal.add_business_millis(saturday, HOUR + 1),
+        Some(utc(2026, 9, 13, 2, 0) + 1)
+    );
+    assert!(!cal.is_open(utc(2026, 9, 6, 4, 0)));
+}
+
 // ---------------------------------------------------------------------------
 // Always open, never open
 // ---------------------------------------------------------------------------
@@ -615,6 +665,24 @@ fn new_york() -> BusinessCalendar {
     )
 }
 
+/// Transitions at local midnight (see the Santiago test above).
+fn santiago() -> BusinessCalendar {
+    calendar(
+        r#"
+        time_zone = "America/Santiago"
+        hours = { fri = ["09:00-18:00"], sat = ["10:00-12:00", "23:00-24:00"], sun = ["00:00-01:00", "23:30-24:00"] }
+        "#,
+    )
+}
+
+fn any_calendar(which: usize) -> BusinessCalendar {
+    match which {
+        0 => busy_berlin(),
+        1 => new_york(),
+        _ => santiago(),
+    }
+}
+
 /// Instants across 2026 and into 2027 (all four DST transitions above).
 fn instant() -> impl Strategy<Value = Millis> {
     utc(2026, 1, 1, 0, 0)..utc(2027, 1, 10, 0, 0)
@@ -622,8 +690,8 @@ fn instant() -> impl Strategy<Value = Millis> {
 
 proptest! {
     #[test]
-    fn add_then_between_gives_the_amount_back(from in instant(), d in 0..300 * HOUR, ny in any::<bool>()) {
-        let cal = if ny { new_york() } else { busy_berlin() };
+    fn add_then_between_gives_the_amount_back(from in instant(), d in 0..300 * HOUR, which in 0..3usize) {
+        let cal = any_calendar(which);
         let deadline = cal.add_business_millis(from, d).expect("open within the horizon");
         prop_assert_eq!(cal.business_millis_between(from, deadline), d);
         if d > 0 {
@@ -642,8 +710,8 @@ proptest! {
     }
 
     #[test]
-    fn between_is_additive(a in instant(), x in 0..40 * DAY, y in 0..40 * DAY, ny in any::<bool>()) {
-        let cal = if ny { new_york() } else { busy_berlin() };
+    fn between_is_additive(a in instant(), x in 0..40 * DAY, y in 0..40 * DAY, which in 0..3usize) {
+        let cal = any_calendar(which);
         let (b, c) = (a + x, a + x + y);
         prop_assert_eq!(
             cal.business_millis_between(a, b) + cal.business_millis_between(b, c),
@@ -652,8 +720,8 @@ proptest! {
     }
 
     #[test]
-    fn is_open_agrees_with_between(t in instant(), ny in any::<bool>()) {
-        let cal = if ny { new_york() } else { busy_berlin() };
+    fn is_open_agrees_with_between(t in instant(), which in 0..3usize) {
+        let cal = any_calendar(which);
         prop_assert_eq!(cal.is_open(t), cal.business_millis_between(t, t + 1) == 1);
     }
 
