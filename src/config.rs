@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::engine::window::WindowSpec;
-use crate::sla::policy::{Policies, SlaSection};
 use crate::event::Millis;
+use crate::sla::policy::{Policies, SlaSection};
 
 /// The whole file, as written.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -50,9 +50,9 @@ use dedup::Dedup;
 use local_time::LocalClock;
 use stats::{AgentStats, HistKind, QueueStats};
 
-pub use sla::SlaOutcomes;
 use crate::event::SlaTarget;
 use crate::sla::wheel::TimerWheel;
+pub use sla::SlaOutcomes;
 
 pub use snapshot::Snapshot;
 

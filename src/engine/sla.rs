@@ -21,9 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Engine, NONE};
-use crate::event::{
-    Effect, Millis, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget,
-};
+use crate::event::{Effect, Millis, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget};
 use crate::sla::picker::{self, Candidate};
 use crate::sla::wheel::TimerId;
 
@@ -102,8 +100,17 @@ fn unpack(p: u64) -> (u32, SlaTarget, u64) {
     ((p >> 8) as u32, target, p & 1)
 }
 
-fn effect_id(kind: &str, interaction: &str, target: SlaTarget, deadline: Millis, attempt: u32) -> String {
-    let key = format!("{kind}|{interaction}|{}|{deadline}|{attempt}", target.as_str());
+fn effect_id(
+    kind: &str,
+    interaction: &str,
+    target: SlaTarget,
+    deadline: Millis,
+    attempt: u32,
+) -> String {
+    let key = format!(
+        "{kind}|{interaction}|{}|{deadline}|{attempt}",
+        target.as_str()
+    );
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
 }
 
@@ -160,12 +167,20 @@ impl Engine {
         let c = &self.sla_clocks[sla as usize];
         let policy = &self.cfg.policies.list[c.policy as usize];
         let clock = c.clocks[target as usize];
-        let Some(budget) = policy.target(target) else { return };
+        let Some(budget) = policy.target(target) else {
+            return;
+        };
         let cal = &policy.calendar;
-        let deadline = cal.add_business_millis(clock.started, budget - clock.consumed).unwrap_or(NONE);
+        let deadline = cal
+            .add_business_millis(clock.started, budget - clock.consumed)
+            .unwrap_or(NONE);
         let lead = (budget as f64 * policy.at_risk) as Millis;
         let (at, stage) = if !clock.at_risk && clock.consumed < lead {
-            (cal.add_business_millis(clock.started, lead - clock.consumed).unwrap_or(NONE), AT_RISK)
+            (
+                cal.add_business_millis(clock.started, lead - clock.consumed)
+                    .unwrap_or(NONE),
+                AT_RISK,
+            )
         } else {
             (deadline, BREACH)
         };
@@ -264,7 +279,8 @@ impl Engine {
         let now = until.saturating_sub(1);
         while self.sla_wheel.next_deadline().is_some_and(|d| d <= now) {
             let mut fired = Vec::new();
-            self.sla_wheel.advance(now, |_, deadline, p| fired.push((deadline, p)));
+            self.sla_wheel
+                .advance(now, |_, deadline, p| fired.push((deadline, p)));
             for (deadline, p) in fired {
                 self.sla_on_timer(deadline, p, out);
             }
@@ -273,7 +289,9 @@ impl Engine {
 
     fn sla_on_timer(&mut self, at: Millis, p: u64, out: &mut Vec<Effect>) {
         let (sla, target, stage) = unpack(p);
-        let Some(c) = self.sla_clocks.get_mut(sla as usize) else { return };
+        let Some(c) = self.sla_clocks.get_mut(sla as usize) else {
+            return;
+        };
         let clock = &mut c.clocks[target as usize];
         if clock.state != State::Running {
             return;
@@ -380,7 +398,10 @@ impl Engine {
 
     /// Per open interaction with running clocks: (queue, channel, at risk,
     /// ms to the nearest deadline), as of `now`.
-    pub(super) fn sla_open_view(&self, now: Millis) -> Vec<(u32, crate::event::Channel, bool, Option<Millis>)> {
+    pub(super) fn sla_open_view(
+        &self,
+        now: Millis,
+    ) -> Vec<(u32, crate::event::Channel, bool, Option<Millis>)> {
         let mut v = Vec::new();
         for (_, c) in self.sla_clocks.iter() {
             let it = &self.interactions[c.interaction as usize];

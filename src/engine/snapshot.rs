@@ -377,7 +377,9 @@ impl Engine {
         let mut sla_now: BTreeMap<(u32, Channel), (u64, u64, Buckets)> = BTreeMap::new();
         if known {
             for (q, ch, at_risk, left) in self.sla_open_view(now) {
-                let e = sla_now.entry((q, ch)).or_insert_with(|| (0, 0, Buckets::default()));
+                let e = sla_now
+                    .entry((q, ch))
+                    .or_insert_with(|| (0, 0, Buckets::default()));
                 e.0 += 1;
                 e.1 += at_risk as u64;
                 if let Some(l) = left {
@@ -427,7 +429,10 @@ impl Engine {
                         sla_running: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.0),
                         sla_at_risk: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.1),
                         time_to_breach: {
-                            let b = sla_now.get(&(qi as u32, ch)).map(|e| e.2.clone()).unwrap_or_default();
+                            let b = sla_now
+                                .get(&(qi as u32, ch))
+                                .map(|e| e.2.clone())
+                                .unwrap_or_default();
                             Distribution::new(&b, Quantiles::from_buckets(&b))
                         },
                     },

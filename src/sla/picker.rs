@@ -19,7 +19,10 @@ pub struct Candidate<'a> {
 }
 
 /// The best eligible candidate, if any.
-pub fn pick<'a>(candidates: impl IntoIterator<Item = Candidate<'a>>, exclude: Option<&str>) -> Option<&'a str> {
+pub fn pick<'a>(
+    candidates: impl IntoIterator<Item = Candidate<'a>>,
+    exclude: Option<&str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .filter(|c| c.state == AgentState::Available && c.serves_queue && Some(c.id) != exclude)

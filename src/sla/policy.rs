@@ -78,13 +78,20 @@ pub struct Policy {
 
 impl Policy {
     fn specificity(&self) -> usize {
-        self.queues.is_some() as usize + self.channels.is_some() as usize + self.priorities.is_some() as usize
+        self.queues.is_some() as usize
+            + self.channels.is_some() as usize
+            + self.priorities.is_some() as usize
     }
 
     fn matches(&self, queue: &str, channel: Channel, priority: u32) -> bool {
-        self.queues.as_ref().is_none_or(|q| q.iter().any(|x| x == queue))
+        self.queues
+            .as_ref()
+            .is_none_or(|q| q.iter().any(|x| x == queue))
             && self.channels.as_ref().is_none_or(|c| c.contains(&channel))
-            && self.priorities.as_ref().is_none_or(|p| p.contains(&priority))
+            && self
+                .priorities
+                .as_ref()
+                .is_none_or(|p| p.contains(&priority))
     }
 
     pub fn target(&self, t: SlaTarget) -> Option<Millis> {
@@ -144,7 +151,11 @@ impl SlaSection {
                 }
                 Err(errs) => {
                     for e in errs {
-                        bad(format!("sla.calendars.{name}.{}", e.path), e.problem, &e.fix);
+                        bad(
+                            format!("sla.calendars.{name}.{}", e.path),
+                            e.problem,
+                            &e.fix,
+                        );
                     }
                 }
             }
@@ -155,9 +166,17 @@ impl SlaSection {
         for (i, p) in self.policies.iter().enumerate() {
             let at = format!("sla.policies[{i}]");
             if p.name.is_empty() {
-                bad(format!("{at}.name"), "empty".into(), "name every policy, e.g. \"chat-standard\"");
+                bad(
+                    format!("{at}.name"),
+                    "empty".into(),
+                    "name every policy, e.g. \"chat-standard\"",
+                );
             } else if !names.insert(p.name.clone()) {
-                bad(format!("{at}.name"), format!("duplicate policy name {:?}", p.name), "give each policy its own name");
+                bad(
+                    format!("{at}.name"),
+                    format!("duplicate policy name {:?}", p.name),
+                    "give each policy its own name",
+                );
             }
             let targets = [p.first_response, p.next_reply, p.resolution];
             if targets.iter().all(Option::is_none) {
@@ -167,9 +186,16 @@ impl SlaSection {
                     "set at least one of first_response, next_reply, resolution (e.g. first_response = \"2m\")",
                 );
             }
-            for (k, t) in ["first_response", "next_reply", "resolution"].iter().zip(targets) {
+            for (k, t) in ["first_response", "next_reply", "resolution"]
+                .iter()
+                .zip(targets)
+            {
                 if t.is_some_and(|t| t.0 <= 0) {
-                    bad(format!("{at}.{k}"), "must be positive".into(), "write a duration such as \"5m\"");
+                    bad(
+                        format!("{at}.{k}"),
+                        "must be positive".into(),
+                        "write a duration such as \"5m\"",
+                    );
                 }
             }
             let calendar = match &p.calendar {
@@ -178,11 +204,15 @@ impl SlaSection {
                     Some(c) => c.clone(),
                     None => {
                         if !self.calendars.contains_key(name) {
-                            let known: Vec<&str> = self.calendars.keys().map(String::as_str).collect();
+                            let known: Vec<&str> =
+                                self.calendars.keys().map(String::as_str).collect();
                             bad(
                                 format!("{at}.calendar"),
                                 format!("unknown calendar {name:?}"),
-                                &format!("define [sla.calendars.{name}] or use one of: {}", known.join(", ")),
+                                &format!(
+                                    "define [sla.calendars.{name}] or use one of: {}",
+                                    known.join(", ")
+                                ),
                             );
                         }
                         BusinessCalendar::always_open()
@@ -192,15 +222,35 @@ impl SlaSection {
             let o = &p.overrides;
             let at_risk = o.at_risk.or(d.at_risk).unwrap_or(0.8);
             if !(at_risk > 0.0 && at_risk < 1.0) {
-                bad(format!("{at}.at_risk"), format!("{at_risk} is not a fraction between 0 and 1"), "write 80 % as 0.8");
+                bad(
+                    format!("{at}.at_risk"),
+                    format!("{at_risk} is not a fraction between 0 and 1"),
+                    "write 80 % as 0.8",
+                );
             }
-            let escalate_to = o.escalate_to.clone().or_else(|| d.escalate_to.clone()).unwrap_or_else(|| "supervisors".into());
+            let escalate_to = o
+                .escalate_to
+                .clone()
+                .or_else(|| d.escalate_to.clone())
+                .unwrap_or_else(|| "supervisors".into());
             if escalate_to.is_empty() {
-                bad(format!("{at}.escalate_to"), "empty".into(), "name a supervisor queue or agent");
+                bad(
+                    format!("{at}.escalate_to"),
+                    "empty".into(),
+                    "name a supervisor queue or agent",
+                );
             }
-            for (k, v) in [("queues", p.queues.as_ref().map(Vec::len)), ("channels", p.channels.as_ref().map(Vec::len)), ("priorities", p.priorities.as_ref().map(Vec::len))] {
+            for (k, v) in [
+                ("queues", p.queues.as_ref().map(Vec::len)),
+                ("channels", p.channels.as_ref().map(Vec::len)),
+                ("priorities", p.priorities.as_ref().map(Vec::len)),
+            ] {
                 if v == Some(0) {
-                    bad(format!("{at}.{k}"), "empty list matches nothing".into(), "leave the field out to match any");
+                    bad(
+                        format!("{at}.{k}"),
+                        "empty list matches nothing".into(),
+                        "leave the field out to match any",
+                    );
                 }
             }
             list.push(Policy {

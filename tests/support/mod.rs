@@ -196,3 +196,39 @@ pub fn approx(a: Option<f64>, b: f64) {
     let a = a.unwrap_or_else(|| panic!("expected {b}, got None"));
     assert!((a - b).abs() < 1e-9, "expected {b}, got {a}");
 }
+
+/// Fold with a config written as TOML (as a user would), advance to
+/// `until` seconds, and return the snapshot and every emitted effect.
+pub fn run_toml(s: &Scenario, toml_text: &str, until: f64) -> (Snapshot, Vec<Effect>) {
+    let cfg = ccpulse::config::Config::from_toml(toml_text, std::path::Path::new("test.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .engine;
+    let mut e = Engine::new(cfg);
+    let mut out = Vec::new();
+    for ev in &s.events {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.flush(&mut out);
+    e.advance(ms(until), &mut out);
+    (e.snapshot(), out)
+}
+
+pub fn breaches(effects: &[Effect]) -> Vec<&SlaBreached> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SlaBreached(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn reassignments(effects: &[Effect]) -> Vec<&ReassignmentRequested> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ReassignmentRequested(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
