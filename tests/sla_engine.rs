@@ -4,7 +4,9 @@
 
 mod support;
 
-use ccpulse::event::{AgentState, Channel::*, Direction, InteractionEvent, Reassignment, SlaTarget};
+use ccpulse::event::{
+    AgentState, Channel::*, Direction, InteractionEvent, Reassignment, SlaTarget,
+};
 use support::*;
 
 const OFFICE: &str = r#"
@@ -44,15 +46,21 @@ fn business_time_skips_the_weekend() {
     // Friday, one from Monday 09:00 -> Monday 10:00 = T0 + 604800 s.
     let mut s = Scenario::new();
     s.queued(367_200.0, "c1", "billing", Voice);
-    let (_, fx) = run_toml(&s, &policy("first_response = \"2h\"\ncalendar = \"office\""), 700_000.0);
+    let (_, fx) = run_toml(
+        &s,
+        &policy("first_response = \"2h\"\ncalendar = \"office\""),
+        700_000.0,
+    );
     assert_eq!(breaches(&fx)[0].deadline, ms(604_800.0));
 }
 
 #[test]
 fn business_time_skips_a_holiday() {
     // As above with Monday 2026-11-09 a holiday: Tuesday 10:00 = T0 + 691200 s.
-    let cfg = policy("first_response = \"2h\"\ncalendar = \"office\"")
-        .replace("[sla.calendars.office]", "[sla.calendars.office]\nholidays = [\"2026-11-09\"]");
+    let cfg = policy("first_response = \"2h\"\ncalendar = \"office\"").replace(
+        "[sla.calendars.office]",
+        "[sla.calendars.office]\nholidays = [\"2026-11-09\"]",
+    );
     let mut s = Scenario::new();
     s.queued(367_200.0, "c1", "billing", Voice);
     let (_, fx) = run_toml(&s, &cfg, 800_000.0);
@@ -93,8 +101,20 @@ fn a_paused_status_stops_the_clock_until_it_changes() {
     // 10 min calendar time; paused 120 s .. 420 s -> deadline 600 + 300 = 900 s.
     let mut s = Scenario::new();
     s.queued(0.0, "t1", "billing", Email)
-        .ix(120.0, "t1", InteractionEvent::StatusChanged { status: "waiting_on_customer".into() })
-        .ix(420.0, "t1", InteractionEvent::StatusChanged { status: "open".into() });
+        .ix(
+            120.0,
+            "t1",
+            InteractionEvent::StatusChanged {
+                status: "waiting_on_customer".into(),
+            },
+        )
+        .ix(
+            420.0,
+            "t1",
+            InteractionEvent::StatusChanged {
+                status: "open".into(),
+            },
+        );
     let (_, fx) = run_toml(&s, &policy("first_response = \"10m\""), 2000.0);
     assert_eq!(breaches(&fx)[0].deadline, ms(900.0));
 }
@@ -111,13 +131,25 @@ fn each_customer_message_starts_next_reply_and_an_agent_reply_meets_it() {
         .message(100.0, "c1", Direction::Customer)
         .message(350.0, "c1", Direction::Agent)
         .message(500.0, "c1", Direction::Customer);
-    let (_, fx) = run_toml(&s, &policy("first_response = \"1m\"\nnext_reply = \"5m\""), 1000.0);
+    let (_, fx) = run_toml(
+        &s,
+        &policy("first_response = \"1m\"\nnext_reply = \"5m\""),
+        1000.0,
+    );
     let b = breaches(&fx);
     assert_eq!(b.len(), 1);
-    assert_eq!((b[0].target, b[0].deadline), (SlaTarget::NextReply, ms(800.0)));
+    assert_eq!(
+        (b[0].target, b[0].deadline),
+        (SlaTarget::NextReply, ms(800.0))
+    );
     assert_eq!(b[0].assigned_agent.as_deref(), Some("a1"));
     let r = reassignments(&fx);
-    assert_eq!(r[0].action, Reassignment::ToAgent { agent_id: "a2".into() });
+    assert_eq!(
+        r[0].action,
+        Reassignment::ToAgent {
+            agent_id: "a2".into()
+        }
+    );
     assert_eq!((r[0].from_agent.as_deref(), r[0].attempt), (Some("a1"), 1));
 }
 
@@ -139,7 +171,12 @@ fn the_picker_takes_an_available_agent_of_the_queue_fewest_open_then_longest_idl
     let r = reassignments(&fx);
     assert_eq!(r.len(), 1, "{fx:?}");
     // x1 and x2 tie (0 open, idle since -50 s): x1 < x2.
-    assert_eq!(r[0].action, Reassignment::ToAgent { agent_id: "x1".into() });
+    assert_eq!(
+        r[0].action,
+        Reassignment::ToAgent {
+            agent_id: "x1".into()
+        }
+    );
 }
 
 #[test]
@@ -153,16 +190,29 @@ fn with_nobody_free_it_requeues_with_raised_priority_then_escalates() {
         1000.0,
     );
     let r = reassignments(&fx);
-    let got: Vec<(Reassignment, u32, i64)> = r.iter().map(|r| (r.action.clone(), r.attempt, r.deadline)).collect();
+    let got: Vec<(Reassignment, u32, i64)> = r
+        .iter()
+        .map(|r| (r.action.clone(), r.attempt, r.deadline))
+        .collect();
     assert_eq!(
         got,
         vec![
             (Reassignment::Requeue { priority: 1 }, 1, ms(60.0)),
             (Reassignment::Requeue { priority: 2 }, 2, ms(120.0)),
-            (Reassignment::Escalate { to: "supervisors".into() }, 3, ms(180.0)),
+            (
+                Reassignment::Escalate {
+                    to: "supervisors".into()
+                },
+                3,
+                ms(180.0)
+            ),
         ]
     );
-    assert_eq!(breaches(&fx).len(), 1, "one breach per target, however many attempts");
+    assert_eq!(
+        breaches(&fx).len(),
+        1,
+        "one breach per target, however many attempts"
+    );
     let c = &queue(&snap, "billing", Voice).total.counts;
     assert_eq!((c.sla_requeued, c.sla_escalated), (2, 1));
     assert_eq!(snap.sla[0].outcomes.escalated, 1);
@@ -173,12 +223,20 @@ fn at_risk_is_marked_at_the_lead_and_shows_time_to_breach() {
     // FR 100 s, at_risk 0.8: at risk from 80 s; at 90 s, 10 s are left.
     let mut s = Scenario::new();
     s.queued(0.0, "c1", "billing", Voice);
-    let (snap, fx) = run_toml(&s, &policy("first_response = \"100s\"\nat_risk = 0.8"), 90.0);
+    let (snap, fx) = run_toml(
+        &s,
+        &policy("first_response = \"100s\"\nat_risk = 0.8"),
+        90.0,
+    );
     assert!(fx.is_empty());
     let now = &queue(&snap, "billing", Voice).now;
     assert_eq!((now.sla_running, now.sla_at_risk), (1, 1));
     approx(now.time_to_breach.mean_seconds, 10.0);
-    let (snap, _) = run_toml(&s, &policy("first_response = \"100s\"\nat_risk = 0.8"), 79.0);
+    let (snap, _) = run_toml(
+        &s,
+        &policy("first_response = \"100s\"\nat_risk = 0.8"),
+        79.0,
+    );
     assert_eq!(queue(&snap, "billing", Voice).now.sla_at_risk, 0);
 }
 
@@ -194,4 +252,24 @@ fn effect_ids_are_deterministic_and_distinct_per_attempt() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), a.len());
+}
+
+#[test]
+fn a_late_event_whose_deadline_already_passed_breaches_at_once() {
+    // c2 (queued at 0) arrives after c1 moved the watermark to 295 s: its
+    // 60 s deadline is long past, so the breach fires on arrival.
+    let mut s = Scenario::new();
+    s.queued(300.0, "c1", "billing", Email)
+        .queued(0.0, "c2", "billing", Email);
+    let (snap, fx) = run_toml(
+        &s,
+        &policy("first_response = \"1m\"\nreassign_on = []"),
+        300.0,
+    );
+    assert_eq!(snap.processing.stats.late, 1);
+    let b = breaches(&fx);
+    assert_eq!(
+        (b.len(), b[0].interaction_id.as_str(), b[0].deadline),
+        (1, "c2", ms(60.0))
+    );
 }

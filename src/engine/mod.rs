@@ -307,6 +307,9 @@ impl Engine {
         if ev.occurred_at < self.watermark {
             self.stats.late += 1;
             self.process(ev, out);
+            // A late event can start a clock whose deadline already passed:
+            // it fires now, as the watermark is beyond it.
+            self.sla_fire(self.watermark, out);
             return Outcome::Late;
         }
         self.max_seen = self.max_seen.max(ev.occurred_at);
