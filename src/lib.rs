@@ -20,6 +20,7 @@
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod export;
 pub mod replay;
 pub mod sim;
 pub mod sla;
