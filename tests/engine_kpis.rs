@@ -320,3 +320,37 @@ fn a_reopen_and_the_message_that_caused_it_in_one_millisecond_both_apply() {
     assert_eq!(queue(&snap, "support", Email).total.counts.reopened, 1);
     assert_eq!(snap.processing.open_interactions, 1);
 }
+
+#[test]
+fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
+    use ccpulse::engine::stats::HistKind;
+    use ccpulse::engine::{Engine, SampleKind};
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .answered(12.0, "c1", "a1")
+        .wrapped(100.0, "c1")
+        .queued(200.0, "c2", "billing", Voice)
+        .answered(203.0, "c2", "a1");
+    let mut e = Engine::new(cfg());
+    let mut out = Vec::new();
+    let mut samples = Vec::new();
+    // Off during c1 (as during a restore), on for c2.
+    for ev in &s.events[..3] {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.advance(ms(150.0), &mut out);
+    e.set_sample_tap(true);
+    for ev in &s.events[3..] {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.flush(&mut out);
+    e.drain_samples(&mut samples);
+    let got: Vec<(SampleKind, &str, i64)> = samples
+        .iter()
+        .map(|x| (x.kind, e.queue_label(x.key), x.ms))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(SampleKind::Queue(HistKind::QueueWait), "billing", 3_000)]
+    );
+}

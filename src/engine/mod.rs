@@ -25,6 +25,7 @@
 pub mod hist;
 pub mod snapshot;
 pub mod stats;
+pub mod view;
 pub mod window;
 
 mod dedup;
@@ -55,6 +56,7 @@ use crate::sla::wheel::TimerWheel;
 pub use sla::SlaOutcomes;
 
 pub use snapshot::Snapshot;
+pub use view::View;
 
 /// "No time" marker inside compact state.
 const NONE: Millis = Millis::MIN;
@@ -63,6 +65,23 @@ const NO_AGENT: u32 = u32::MAX;
 /// Label value that absorbs queues and agents beyond the caps.
 pub const OTHER: &str = "other";
 const HOUR: Millis = 3_600_000;
+
+/// One duration observation, for exporting histograms as live samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub kind: SampleKind,
+    /// Queue index ([`Engine::queue_label`]) or agent index
+    /// ([`Engine::agent_label`]), by kind.
+    pub key: u32,
+    pub channel: Channel,
+    pub ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleKind {
+    Queue(HistKind),
+    AgentHandle,
+}
 
 /// What [`Engine::apply`] did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +256,8 @@ pub struct Engine {
     sla_wheel: TimerWheel<u64>,
     sla_clocks: Slab<sla::Clocks>,
     sla_detail: sla::SlaDetail,
+    /// Duration samples since the last drain, when the shell asked for them.
+    tap: Option<Vec<Sample>>,
 }
 
 fn id_hash(s: &str) -> u64 {
@@ -267,6 +288,7 @@ impl Engine {
             sla_wheel: TimerWheel::new(0),
             sla_clocks: Slab::new(),
             sla_detail: Default::default(),
+            tap: None,
             cfg,
         }
     }
@@ -295,6 +317,46 @@ impl Engine {
 
     pub fn buffered(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Collect duration samples for live export (off by default; the shell
+    /// turns it on once a partition is restored, so history is not
+    /// re-exported).
+    pub fn set_sample_tap(&mut self, on: bool) {
+        self.tap = on.then(Vec::new);
+    }
+
+    /// Move the samples collected so far into `into`.
+    pub fn drain_samples(&mut self, into: &mut Vec<Sample>) {
+        if let Some(t) = self.tap.as_mut() {
+            into.append(t);
+        }
+    }
+
+    /// Label of a queue index (`other` for queues past the cap).
+    pub fn queue_label(&self, q: u32) -> &str {
+        self.queue_names
+            .get(q as usize)
+            .map_or(OTHER, |n| n.as_str())
+    }
+
+    /// Label of an agent index (`other` for agents past the cap).
+    pub fn agent_label(&self, a: u32) -> &str {
+        match self.agents.get(a as usize) {
+            Some(ag) if ag.stats != 0 => ag.id.as_str(),
+            _ => OTHER,
+        }
+    }
+
+    fn tap(&mut self, kind: SampleKind, key: u32, channel: Channel, ms: Millis) {
+        if let Some(t) = self.tap.as_mut() {
+            t.push(Sample {
+                kind,
+                key,
+                channel,
+                ms,
+            });
+        }
     }
 
     /// Take one event. Effects decided on the way are appended to `out`.
@@ -587,7 +649,12 @@ impl Engine {
 
     fn observe_q(&mut self, slot: u32, kind: HistKind, t: Millis, v: Millis) {
         let (q, ch) = self.qc(slot);
+        self.observe_at(q, ch, kind, t, v);
+    }
+
+    fn observe_at(&mut self, q: u32, ch: Channel, kind: HistKind, t: Millis, v: Millis) {
         self.queue_stats(q, ch).observe(kind, t, v);
+        self.tap(SampleKind::Queue(kind), q, ch, v);
     }
 
     fn on_queued(
@@ -836,6 +903,8 @@ impl Engine {
                 p.c.handle_ms += handle as u64;
                 p.handle.record(handle);
             });
+            let ch = self.interactions[slot as usize].channel;
+            self.tap(SampleKind::AgentHandle, agent, ch, handle);
         }
     }
 
@@ -945,8 +1014,7 @@ impl Engine {
             c.fcr_candidates += fcr as u64;
             c.exchanges += exchanges;
         });
-        self.queue_stats(q, ch)
-            .observe(HistKind::Resolution, t, resolution);
+        self.observe_at(q, ch, HistKind::Resolution, t, resolution);
         if let Some(a) = self.agents.get(agent as usize) {
             let s = a.stats as usize;
             self.agent_stats[s].record(t, |p| p.c.closures += 1);

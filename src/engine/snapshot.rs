@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
 
-use super::hist::{Buckets, Quantiles};
-use super::stats::{
-    AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, QueueStats, Volume,
-};
+use super::hist::{Buckets, Hdr, Quantiles};
+use super::stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
+use super::view::View;
 use super::window::WindowSpec;
 use super::{erlang, Engine, ProcessingStats, NONE};
 use crate::config::QueueSettings;
@@ -111,7 +110,7 @@ pub struct StateCounts {
 }
 
 impl StateCounts {
-    fn add(&mut self, s: AgentState) {
+    pub(super) fn add(&mut self, s: AgentState) {
         match s {
             AgentState::Offline => self.offline += 1,
             AgentState::Available => self.available += 1,
@@ -245,7 +244,7 @@ fn rfc3339(t: Millis) -> Option<String> {
 
 fn figures(
     p: &QueuePane,
-    hdr: Option<&QueueStats>,
+    hdr: Option<&[Hdr; 5]>,
     s: &QueueSettings,
     window: Option<&WindowSpec>,
     concurrent_now: u64,
@@ -256,7 +255,7 @@ fn figures(
     let dist = |k: HistKind| {
         let b = &p.h[k as usize];
         let q = match hdr {
-            Some(qs) => Quantiles::from_hdr(&qs.hdr[k as usize]),
+            Some(h) => Quantiles::from_hdr(&h[k as usize]),
             None => Quantiles::from_buckets(b),
         };
         Distribution::new(b, q)
@@ -352,69 +351,34 @@ fn occupancy(c: &AgentCounters) -> Option<f64> {
 }
 
 impl Engine {
-    /// The state as of the watermark.
+    /// The state as of the watermark, with every figure derived.
     pub fn snapshot(&self) -> Snapshot {
-        let now = self.watermark;
-        let known = now != NONE;
-        let windows = &self.cfg.windows;
+        self.view().snapshot()
+    }
+}
 
-        // Agents serving each queue, by state.
-        let mut per_queue: Vec<StateCounts> = vec![StateCounts::default(); self.queue_names.len()];
-        let mut center_states = StateCounts::default();
-        for a in &self.agents {
-            if a.since == NONE {
-                continue;
-            }
-            center_states.add(a.state);
-            for &q in &a.queues {
-                if let Some(sc) = per_queue.get_mut(q as usize) {
-                    sc.add(a.state);
-                }
-            }
-        }
+impl View {
+    /// Derive every figure from the (possibly merged) raw view.
+    pub fn snapshot(&self) -> Snapshot {
+        let windows = &self.windows;
+        let known = self.as_of.is_some();
+        let now = self.as_of.unwrap_or(NONE);
 
-        // SLA view of open interactions, per queue × channel.
-        let mut sla_now: BTreeMap<(u32, Channel), (u64, u64, Buckets)> = BTreeMap::new();
-        if known {
-            for (q, ch, at_risk, left) in self.sla_open_view(now) {
-                let e = sla_now
-                    .entry((q, ch))
-                    .or_insert_with(|| (0, 0, Buckets::default()));
-                e.0 += 1;
-                e.1 += at_risk as u64;
-                if let Some(l) = left {
-                    e.2.record(l);
-                }
-            }
-        }
-
-        let mut queues = Vec::new();
-        for (qi, chans) in self.queues.iter().enumerate() {
-            for ch in Channel::ALL {
-                let Some(qs) = &chans[ch.index()] else {
-                    continue;
-                };
-                let s = &qs.settings;
-                let oldest = qs
-                    .waiting
-                    .iter()
-                    .next()
-                    .map(|&(t, _)| (now - t).max(0) as f64 / 1000.0);
+        let queues = self
+            .queues
+            .iter()
+            .map(|((queue, ch), q)| {
+                let s = &q.settings;
                 let mut wins = BTreeMap::new();
-                for (w, ring) in windows.iter().zip(&qs.tiers) {
-                    let pane = if known {
-                        ring.sum(now)
-                    } else {
-                        QueuePane::default()
-                    };
+                for (w, pane) in windows.iter().zip(&q.windows) {
                     wins.insert(
                         w.name.clone(),
-                        figures(&pane, None, s, Some(w), qs.concurrent),
+                        figures(pane, None, s, Some(w), q.concurrent),
                     );
                 }
-                queues.push(QueueSnapshot {
-                    queue: self.queue_names[qi].to_string(),
-                    channel: ch,
+                QueueSnapshot {
+                    queue: queue.clone(),
+                    channel: *ch,
                     settings: QueueSettingsView {
                         service_level_threshold_seconds: s.service_level_threshold as f64 / 1000.0,
                         short_abandon_threshold_seconds: s.short_abandon_threshold as f64 / 1000.0,
@@ -422,90 +386,61 @@ impl Engine {
                         cost_per_agent_hour: s.cost_per_agent_hour,
                     },
                     now: QueueNow {
-                        waiting: qs.waiting.len() as u64,
-                        oldest_waiting_age_seconds: if known { oldest } else { None },
-                        concurrent: qs.concurrent,
-                        agents: per_queue.get(qi).cloned().unwrap_or_default(),
-                        sla_running: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.0),
-                        sla_at_risk: sla_now.get(&(qi as u32, ch)).map_or(0, |e| e.1),
-                        time_to_breach: {
-                            let b = sla_now
-                                .get(&(qi as u32, ch))
-                                .map(|e| e.2.clone())
-                                .unwrap_or_default();
-                            Distribution::new(&b, Quantiles::from_buckets(&b))
-                        },
+                        waiting: q.waiting,
+                        oldest_waiting_age_seconds: q
+                            .oldest_waiting_age_ms
+                            .map(|ms| ms as f64 / 1000.0),
+                        concurrent: q.concurrent,
+                        agents: q.agents.clone(),
+                        sla_running: q.sla_running,
+                        sla_at_risk: q.sla_at_risk,
+                        time_to_breach: Distribution::new(
+                            &q.time_to_breach,
+                            Quantiles::from_buckets(&q.time_to_breach),
+                        ),
                     },
                     windows: wins,
-                    total: figures(&qs.total, Some(qs), s, None, qs.concurrent),
-                    volume: qs.volume.clone(),
-                });
-            }
-        }
-        queues.sort_by(|a, b| (&a.queue, a.channel).cmp(&(&b.queue, b.channel)));
+                    total: figures(&q.total, Some(&q.hdr), s, None, q.concurrent),
+                    volume: q.volume.clone(),
+                }
+            })
+            .collect();
 
-        // Agents: windowed figures include the open state interval.
         let mut occ: Vec<AgentCounters> = vec![AgentCounters::default(); windows.len() + 1];
         let mut agents = Vec::new();
-        let with_open = |pane: &AgentPane, a: &super::Agent, from: Millis| {
-            let mut p = pane.clone();
-            if a.since != NONE && known {
-                let start = a.since.max(from);
-                if now > start {
-                    *p.c.state_ms_mut(a.state) += (now - start) as u64;
+        for (id, a) in &self.agents {
+            if a.own_stats {
+                for (i, p) in a.windows.iter().enumerate() {
+                    occ[i].merge_from(&p.c);
                 }
+                occ[windows.len()].merge_from(&a.total.c);
             }
-            p
-        };
-        for a in &self.agents {
-            let own = a.stats != 0;
-            let st = &self.agent_stats[a.stats as usize];
-            let mut wins = BTreeMap::new();
-            for (i, (w, ring)) in windows.iter().zip(&st.tiers).enumerate() {
-                let base = if known {
-                    ring.sum(now)
-                } else {
-                    AgentPane::default()
-                };
-                let p = with_open(&base, a, if known { w.span_at(now).0 } else { NONE });
-                occ[i].merge_from(&p.c);
-                if own {
-                    wins.insert(w.name.clone(), agent_figures(&p));
-                }
-            }
-            let total = with_open(&st.total, a, NONE);
-            occ[windows.len()].merge_from(&total.c);
-            let mut aq: Vec<String> = a
-                .queues
-                .iter()
-                .map(|&q| self.queue_names[q as usize].to_string())
-                .collect();
-            aq.sort();
             agents.push(AgentSnapshot {
-                agent: a.id.to_string(),
-                state: (a.since != NONE).then_some(a.state),
-                queues: aq,
-                open_interactions: a.open,
-                windows: own.then_some(wins),
-                total: own.then(|| agent_figures(&total)),
+                agent: id.clone(),
+                state: a.state,
+                queues: a.queues.clone(),
+                open_interactions: a.open_interactions,
+                windows: a.own_stats.then(|| {
+                    windows
+                        .iter()
+                        .zip(&a.windows)
+                        .map(|(w, p)| (w.name.clone(), agent_figures(p)))
+                        .collect()
+                }),
+                total: a.own_stats.then(|| agent_figures(&a.total)),
             });
         }
-        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
-
-        // Agents past the cap share stats 0; their open intervals were added
-        // per agent above into `occ`, but their own figures are shown folded.
-        let other_agents = self.agents.iter().any(|a| a.stats == 0).then(|| {
-            let st = &self.agent_stats[0];
-            let mut m = BTreeMap::new();
-            for (w, ring) in windows.iter().zip(&st.tiers) {
-                let p = if known {
-                    ring.sum(now)
-                } else {
-                    AgentPane::default()
-                };
-                m.insert(w.name.clone(), agent_figures(&p));
+        let other_agents = self.other_agents.as_ref().map(|(wins, total)| {
+            for (i, p) in wins.iter().enumerate() {
+                occ[i].merge_from(&p.c);
             }
-            m.insert("total".to_string(), agent_figures(&st.total));
+            occ[windows.len()].merge_from(&total.c);
+            let mut m: BTreeMap<String, AgentFigures> = windows
+                .iter()
+                .zip(wins)
+                .map(|(w, p)| (w.name.clone(), agent_figures(p)))
+                .collect();
+            m.insert("total".to_string(), agent_figures(total));
             m
         });
         let mut occupancy_by = BTreeMap::new();
@@ -516,12 +451,12 @@ impl Engine {
 
         Snapshot {
             as_of: if known { rfc3339(now) } else { None },
-            as_of_ms: known.then_some(now),
+            as_of_ms: self.as_of,
             processing: Processing {
-                stats: self.stats.clone(),
-                open_interactions: self.interactions.len() as u64,
-                buffered_events: self.buffer.len() as u64,
-                dedup_ids: self.dedup.len() as u64,
+                stats: self.processing.clone(),
+                open_interactions: self.open_interactions,
+                buffered_events: self.buffered_events,
+                dedup_ids: self.dedup_ids,
             },
             windows: windows
                 .iter()
@@ -539,17 +474,17 @@ impl Engine {
             queues,
             agents,
             center: CenterSnapshot {
-                agents_by_state: center_states,
+                agents_by_state: self.agents_by_state.clone(),
                 occupancy: occupancy_by,
                 other_agents,
             },
             sla: self
-                .sla_detail
+                .sla
                 .iter()
-                .map(|(&(q, p, target), o)| SlaRow {
-                    queue: self.queue_names[q as usize].to_string(),
-                    policy: self.cfg.policies.list[p as usize].name.clone(),
-                    target,
+                .map(|((queue, policy, target), o)| SlaRow {
+                    queue: queue.clone(),
+                    policy: policy.clone(),
+                    target: *target,
                     outcomes: o.clone(),
                 })
                 .collect(),
