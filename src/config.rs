@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::engine::window::WindowSpec;
 use crate::event::Millis;
+use crate::pipeline::config::{KafkaConfig, KafkaSection};
 use crate::sla::policy::{Policies, SlaSection};
 
 /// The whole file, as written.
@@ -33,6 +34,9 @@ pub struct ConfigFile {
     /// SLA policies and business calendars.
     #[serde(default)]
     pub sla: SlaSection,
+    /// Kafka: brokers, topics, delivery guarantee.
+    #[serde(default)]
+    pub kafka: KafkaSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +259,7 @@ impl EngineConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub engine: EngineConfig,
+    pub kafka: KafkaConfig,
 }
 
 /// One problem in the file: where, what, and how to fix it.
@@ -434,6 +439,7 @@ impl ConfigFile {
             queues.insert(name.clone(), s);
         }
         let policies = self.sla.validate(&mut issues);
+        let kafka = self.kafka.validate(&mut issues);
 
         if !issues.is_empty() {
             return Err(issues);
@@ -458,6 +464,7 @@ impl ConfigFile {
                 queues,
                 policies,
             },
+            kafka,
         })
     }
 }

@@ -60,6 +60,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Consume from Kafka, fold, and produce SLA effects until SIGTERM/SIGINT.
+    Run {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and report every problem.
     CheckConfig { file: PathBuf },
 }
@@ -80,6 +86,29 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGTERM (orchestrators) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -126,6 +155,28 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 Output::Table => ccpulse::replay::table(&snap, &window),
             };
             print_stdout(&text)
+        }
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async move {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let on_signal = shutdown.clone();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    on_signal.cancel();
+                });
+                ccpulse::pipeline::run(
+                    cfg,
+                    std::sync::Arc::new(ccpulse::pipeline::NoObserver),
+                    shutdown,
+                )
+                .await
+            })?;
+            Ok(())
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;
