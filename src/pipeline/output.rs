@@ -329,8 +329,11 @@ impl Output {
                     }
                     Err(e) => {
                         // Not fatal: the next commit covers these offsets.
+                        // Revoked partitions are dropped anyway: their next
+                        // owner restores from the last successful commit.
                         metrics::counter!(catalog::COMMITS.name, "outcome" => "error").increment(1);
                         warn!(error = %e, "offset commit failed; retrying at the next interval");
+                        self.forget_now();
                         return Ok(());
                     }
                 }

@@ -2,6 +2,8 @@
 //! in seconds from a fixed origin, so a test reads like a timeline.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use ccpulse::config::EngineConfig;
 use ccpulse::engine::{Engine, Snapshot};
 use ccpulse::event::*;
