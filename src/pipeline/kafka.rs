@@ -88,14 +88,33 @@ pub(super) fn group_consumer(k: &KafkaConfig) -> Result<Arc<GroupConsumer>, Pipe
     Ok(Arc::new(consumer))
 }
 
+/// Context of the readers: they ask for end-of-partition events, which
+/// librdkafka would otherwise log as errors.
+#[derive(Default)]
+pub(super) struct ReaderCtx;
+
+impl ClientContext for ReaderCtx {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::debug!(%reason, "end of partition");
+        } else {
+            tracing::error!(%error, %reason, "Kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderCtx {}
+
+pub(super) type Reader = BaseConsumer<ReaderCtx>;
+
 /// A consumer for reading partitions by assignment (restore, agents).
-pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<BaseConsumer, PipelineError> {
+pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<Reader, PipelineError> {
     let mut c = base(k);
     c.set("group.id", format!("{}-{purpose}", k.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed");
-    c.create()
+    c.create_with_context(ReaderCtx)
         .map_err(kerr(format!("creating the {purpose} reader")))
 }
 

@@ -3,18 +3,18 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::KafkaConfig;
-use super::kafka::reader;
+use super::kafka::{reader, Reader};
 use super::{kerr, PipelineError};
 
 /// `(low, high)` watermarks of a partition.
 pub(super) fn watermarks(
-    c: &BaseConsumer,
+    c: &Reader,
     topic: &str,
     partition: i32,
 ) -> Result<(i64, i64), PipelineError> {
