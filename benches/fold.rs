@@ -61,6 +61,30 @@ fn fold(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The same stream with SLA policies on every interaction (first
+    // response, next reply, resolution): the cost of the timer wheel and
+    // the clocks, side by side with the run above.
+    let sla = ccpulse::config::Config::from_toml(
+        "[[sla.policies]]\nname = \"all\"\nfirst_response = \"2m\"\nnext_reply = \"5m\"\nresolution = \"4h\"\n",
+        std::path::Path::new("bench.toml"),
+    )
+    .map(|c| c.engine)
+    .unwrap_or_default();
+    g.bench_function("engine_with_sla", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |evs| {
+                let mut e = Engine::new(sla.clone());
+                let mut out = Vec::new();
+                for ev in evs {
+                    e.apply(ev, &mut out);
+                }
+                e.flush(&mut out);
+                black_box((e.open_interactions(), out.len()))
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 
