@@ -517,6 +517,7 @@ fn promtool_check_config_accepts_the_prometheus_configs() {
     // JSON is YAML.
     fs::write(&tmp, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
     promtool_ok(&["check", "config"], &tmp);
+    let _ = fs::remove_dir_all(tmp.parent().unwrap());
 }
 
 // ----------------------------------------------------------- dashboards
@@ -558,6 +559,7 @@ fn dashboard_queries_are_valid_promql() {
         out.contains(&format!("{} rules found", queries.len())),
         "{out}"
     );
+    let _ = fs::remove_dir_all(f.parent().unwrap());
 }
 
 #[test]
