@@ -1,0 +1,931 @@
+//! Checks of `deploy/`: the Prometheus rules and configs (with promtool), the
+//! Grafana dashboards against the metric catalogue, and the docker-compose
+//! and Kubernetes files against each other and the service.
+//!
+//! External tools, installed by `scripts/install-test-deps`:
+//! - `promtool` (Debian/Ubuntu package `prometheus`);
+//! - `python3` with PyYAML (package `python3-yaml`), used only to turn YAML
+//!   into JSON: the crate has no YAML parser and does not need one.
+//!
+//! A missing tool fails the test with the fix; nothing is skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ccpulse::export::catalog::{Kind, ALL};
+use serde_json::Value;
+
+const FIX_PROMTOOL: &str =
+    "promtool (Prometheus) is not on PATH. Fix: run scripts/install-test-deps, \
+     or apt-get install prometheus";
+const FIX_PYYAML: &str = "python3 with PyYAML is needed to read deploy/ YAML. Fix: run \
+     scripts/install-test-deps, or apt-get install python3-yaml (or pip install pyyaml)";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deploy() -> PathBuf {
+    repo().join("deploy")
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn promtool() -> PathBuf {
+    on_path("promtool").unwrap_or_else(|| panic!("{FIX_PROMTOOL}"))
+}
+
+/// Runs a command; returns success and stdout + stderr.
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn files_in(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no *{suffix} in {}", dir.display());
+    v
+}
+
+/// A fresh scratch directory under the system temp dir.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ccpulse-deploy-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every document of a YAML file, as JSON (via python3 + PyYAML).
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    const PY: &str = "import json, sys, yaml\n\
+        with open(sys.argv[1]) as f:\n    docs = [d for d in yaml.safe_load_all(f) if d is not None]\n\
+        json.dump(docs, sys.stdout)\n";
+    let out = Command::new("python3")
+        .args(["-c", PY])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}). {FIX_PYYAML}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named") {
+        panic!("{FIX_PYYAML}\n{stderr}");
+    }
+    assert!(
+        out.status.success(),
+        "{} is not valid YAML:\n{stderr}",
+        path.display()
+    );
+    match serde_json::from_slice(&out.stdout).unwrap() {
+        Value::Array(v) => v,
+        _ => unreachable!(),
+    }
+}
+
+fn yaml_doc(path: &Path) -> Value {
+    let mut docs = yaml_docs(path);
+    assert_eq!(
+        docs.len(),
+        1,
+        "{}: expected one YAML document",
+        path.display()
+    );
+    docs.remove(0)
+}
+
+fn rules_dir() -> PathBuf {
+    deploy().join("prometheus/rules")
+}
+
+/// `(kind, name)` of every rule in the rules files, by a line scan (no YAML
+/// parser needed): kind is "record" or "alert".
+fn rule_names() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for f in files_in(&rules_dir(), ".yml") {
+        for line in fs::read_to_string(&f).unwrap().lines() {
+            let t = line.trim_start().trim_start_matches("- ");
+            for kind in ["record", "alert"] {
+                if let Some(rest) = t.strip_prefix(&format!("{kind}:")) {
+                    v.push((kind.to_string(), rest.trim().to_string()));
+                }
+            }
+        }
+    }
+    assert!(v.len() > 10, "rule scan found only {v:?}");
+    v
+}
+
+fn recorded_names() -> BTreeSet<String> {
+    rule_names()
+        .into_iter()
+        .filter(|(k, _)| k == "record")
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// Names a query may use: catalogue families (histograms as their
+/// `_bucket`/`_sum`/`_count` series), recording rules, and `up`.
+fn known_series() -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = recorded_names();
+    for f in ALL {
+        match f.kind {
+            Kind::Histogram => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    s.insert(format!("{}{suffix}", f.name));
+                }
+            }
+            Kind::Counter | Kind::Gauge => {
+                s.insert(f.name.to_string());
+            }
+        }
+    }
+    s.insert("up".to_string());
+    s
+}
+
+/// Metric names a PromQL expression selects. A small tokenizer: strings,
+/// label matchers `{...}`, ranges `[...]`, grouping label lists (`by (...)`
+/// and the like), numbers, Grafana `$variables`, keywords and function
+/// calls are skipped; every other identifier is a metric name.
+fn metric_names(expr: &str) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "inf",
+        "nan",
+        "Inf",
+        "NaN",
+        // Aggregation operators: `sum by (x) (...)` has no `(` right after the name.
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    ];
+    const LABEL_LISTS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let c: Vec<char> = expr.chars().collect();
+    let mut names = Vec::new();
+    let mut i = 0;
+    let skip_to = |i: usize, open: char, close: char| -> usize {
+        let mut depth = 0;
+        let mut j = i;
+        let mut quote: Option<char> = None;
+        while j < c.len() {
+            let ch = c[j];
+            if let Some(q) = quote {
+                if ch == '\\' {
+                    j += 1;
+                } else if ch == q {
+                    quote = None;
+                }
+            } else if ch == '"' || ch == '\'' || ch == '`' {
+                quote = Some(ch);
+            } else if ch == open {
+                depth += 1;
+            } else if ch == close {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            j += 1;
+        }
+        panic!("unbalanced {open}{close} in {expr}");
+    };
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '"' || ch == '\'' || ch == '`' {
+            i += 1;
+            while i < c.len() && c[i] != ch {
+                if c[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if ch == '{' {
+            i = skip_to(i, '{', '}');
+        } else if ch == '[' {
+            i = skip_to(i, '[', ']');
+        } else if ch == '$' {
+            i += 1;
+            if i < c.len() && c[i] == '{' {
+                i = skip_to(i, '{', '}');
+            } else {
+                while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
+                    i += 1;
+                }
+            }
+        } else if ch.is_ascii_digit()
+            || (ch == '.' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
+            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '.' || c[i] == '_') {
+                i += 1;
+            }
+        } else if ch.is_alphabetic() || ch == '_' || ch == ':' {
+            let start = i;
+            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == ':') {
+                i += 1;
+            }
+            let word: String = c[start..i].iter().collect();
+            let mut j = i;
+            while j < c.len() && c[j].is_whitespace() {
+                j += 1;
+            }
+            let call = j < c.len() && c[j] == '(';
+            if LABEL_LISTS.contains(&word.as_str()) {
+                if call {
+                    i = skip_to(j, '(', ')');
+                }
+            } else if !call && !KEYWORDS.contains(&word.as_str()) {
+                names.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// Grafana variables replaced so the expression is plain PromQL: interval
+/// variables by a duration, others (used inside label regexes) by `.*`.
+fn substitute_grafana_variables(expr: &str) -> String {
+    let c: Vec<char> = expr.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] != '$' {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        }
+        let (name, next) = if c.get(i + 1) == Some(&'{') {
+            let end = c[i..].iter().position(|&x| x == '}').expect("unclosed ${") + i;
+            let inner: String = c[i + 2..end].iter().collect();
+            (inner.split(':').next().unwrap().to_string(), end + 1)
+        } else {
+            let mut j = i + 1;
+            while j < c.len() && (c[j].is_alphanumeric() || c[j] == '_') {
+                j += 1;
+            }
+            (c[i + 1..j].iter().collect::<String>(), j)
+        };
+        out.push_str(match name.as_str() {
+            "__rate_interval" | "__interval" | "__range" => "5m",
+            "__range_s" | "__interval_ms" => "300",
+            _ => ".*",
+        });
+        i = next;
+    }
+    out
+}
+
+/// Every panel (rows included) of a dashboard.
+fn panels(dash: &Value) -> Vec<&Value> {
+    fn walk<'a>(ps: &'a Value, out: &mut Vec<&'a Value>) {
+        for p in ps.as_array().into_iter().flatten() {
+            out.push(p);
+            walk(&p["panels"], out);
+        }
+    }
+    let mut v = Vec::new();
+    walk(&dash["panels"], &mut v);
+    v
+}
+
+fn dashboards() -> Vec<(PathBuf, Value)> {
+    files_in(&deploy().join("grafana/dashboards"), ".json")
+        .into_iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, v)
+        })
+        .collect()
+}
+
+/// `(where, PromQL)` of every panel target and every query variable
+/// (`label_values(selector, label)` contributes its selector).
+fn dashboard_queries() -> Vec<(String, String)> {
+    let mut q = Vec::new();
+    for (path, d) in dashboards() {
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        for p in panels(&d) {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let expr = t["expr"].as_str().unwrap_or_else(|| {
+                    panic!("{file}: panel {:?} has a target without expr", p["title"])
+                });
+                q.push((format!("{file}: panel {}", p["title"]), expr.to_string()));
+            }
+        }
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] != "query" {
+                continue;
+            }
+            let def = v["definition"].as_str().unwrap_or_default();
+            let inner = def
+                .strip_prefix("label_values(")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("{file}: variable {}: use label_values(...)", v["name"]));
+            if let Some((selector, _label)) = inner.rsplit_once(',') {
+                q.push((
+                    format!("{file}: variable {}", v["name"]),
+                    selector.trim().to_string(),
+                ));
+            }
+        }
+    }
+    q
+}
+
+/// Runs promtool on a rules file; panics with its output on failure.
+fn promtool_ok(args: &[&str], file: &Path) -> String {
+    let (ok, out) = run(Command::new(promtool()).args(args).arg(file));
+    assert!(
+        ok,
+        "promtool {} {} failed:\n{out}",
+        args.join(" "),
+        file.display()
+    );
+    out
+}
+
+// ---------------------------------------------------------------- rules
+
+#[test]
+fn promtool_check_rules_accepts_every_rules_file() {
+    for f in files_in(&rules_dir(), ".yml") {
+        promtool_ok(&["check", "rules"], &f);
+    }
+}
+
+#[test]
+fn promtool_test_rules_passes_every_test_file() {
+    let tests = files_in(&deploy().join("prometheus/tests"), ".test.yml");
+    for f in &tests {
+        let out = promtool_ok(&["test", "rules"], f);
+        assert!(out.contains("SUCCESS"), "{}:\n{out}", f.display());
+    }
+}
+
+#[test]
+fn every_recording_rule_and_alert_has_a_rule_test() {
+    let tests: String = files_in(&deploy().join("prometheus/tests"), ".test.yml")
+        .iter()
+        .map(|f| fs::read_to_string(f).unwrap())
+        .collect();
+    let mut untested = Vec::new();
+    for (kind, name) in rule_names() {
+        let used = match kind.as_str() {
+            // A recording rule is tested where an expr queries it.
+            "record" => {
+                tests.contains(&format!("{name}{{")) || tests.contains(&format!("({name})"))
+            }
+            _ => tests.contains(&format!("alertname: {name}\n")),
+        };
+        if !used {
+            untested.push(format!("{kind} {name}"));
+        }
+    }
+    assert!(untested.is_empty(), "no promtool test for: {untested:#?}");
+}
+
+#[test]
+fn rules_only_use_catalogue_metrics_and_recorded_series() {
+    let known = known_series();
+    for f in files_in(&rules_dir(), ".yml") {
+        let doc = yaml_doc(&f);
+        for g in doc["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                let expr = r["expr"].as_str().unwrap();
+                for n in metric_names(expr) {
+                    assert!(
+                        known.contains(&n),
+                        "{}: rule {} uses {n:?}, which is neither in src/export/catalog.rs nor a recording rule",
+                        f.display(),
+                        r.get("record").or(r.get("alert")).unwrap()
+                    );
+                }
+                if let Some(alert) = r.get("alert") {
+                    let labels = &r["labels"];
+                    assert!(
+                        ["critical", "warning", "info"]
+                            .contains(&labels["severity"].as_str().unwrap_or("")),
+                        "alert {alert} needs a severity label"
+                    );
+                    for a in ["summary", "description", "runbook"] {
+                        let text = r["annotations"][a].as_str().unwrap_or("");
+                        assert!(!text.is_empty(), "alert {alert} needs a {a} annotation");
+                    }
+                    assert!(
+                        !r["annotations"]["runbook"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("http"),
+                        "alert {alert}: runbook is a one-line what-to-do, not a URL"
+                    );
+                }
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------- config
+
+#[test]
+fn promtool_check_config_accepts_the_prometheus_configs() {
+    let dir = deploy().join("prometheus");
+    let out = promtool_ok(&["check", "config"], &dir.join("prometheus.yml"));
+    assert!(out.contains("2 rule files found"), "{out}");
+
+    // The Kubernetes variant. Debian's promtool is built without Kubernetes
+    // service discovery; then check everything else: the same file with the
+    // discovery block swapped for a static target.
+    let k8s = dir.join("prometheus-k8s.yml");
+    let (ok, out) = run(Command::new(promtool()).args(["check", "config"]).arg(&k8s));
+    if ok {
+        return;
+    }
+    assert!(
+        out.contains("field kubernetes_sd_configs not found"),
+        "promtool check config {} failed:\n{out}",
+        k8s.display()
+    );
+    eprintln!(
+        "note: this promtool has no Kubernetes discovery; checking {} with a static target instead",
+        k8s.display()
+    );
+    let mut doc = yaml_doc(&k8s);
+    for r in doc["rule_files"].as_array_mut().unwrap() {
+        *r = Value::String(dir.join(r.as_str().unwrap()).to_string_lossy().into());
+    }
+    let mut swapped = 0;
+    for sc in doc["scrape_configs"].as_array_mut().unwrap() {
+        let m = sc.as_object_mut().unwrap();
+        if m.remove("kubernetes_sd_configs").is_some() {
+            m.insert(
+                "static_configs".into(),
+                serde_json::json!([{ "targets": ["k8s-discovery-placeholder:9900"] }]),
+            );
+            swapped += 1;
+        }
+    }
+    assert!(swapped > 0);
+    let tmp = scratch("k8s-config").join("prometheus-k8s.yml");
+    // JSON is YAML.
+    fs::write(&tmp, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    promtool_ok(&["check", "config"], &tmp);
+    let _ = fs::remove_dir_all(tmp.parent().unwrap());
+}
+
+// ----------------------------------------------------------- dashboards
+
+#[test]
+fn dashboards_only_query_catalogue_metrics_and_recording_rules() {
+    let known = known_series();
+    let queries = dashboard_queries();
+    assert!(queries.len() > 20, "{queries:?}");
+    let mut unknown = Vec::new();
+    for (at, expr) in &queries {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{at}: no metric in {expr:?}");
+        for n in names {
+            if !known.contains(&n) {
+                unknown.push(format!("{at}: {n} in {expr:?}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "unknown series: {unknown:#?}");
+}
+
+#[test]
+fn dashboard_queries_are_valid_promql() {
+    // promtool parses every expression of a rules file: put each query in one.
+    let mut yaml = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
+    let queries = dashboard_queries();
+    for (i, (at, expr)) in queries.iter().enumerate() {
+        yaml.push_str(&format!(
+            "      # {}\n      - record: dashboard_query_{i}\n        expr: {}\n",
+            at.replace('\n', " "),
+            serde_json::to_string(&substitute_grafana_variables(expr)).unwrap()
+        ));
+    }
+    let f = scratch("dashboard-queries").join("queries.yml");
+    fs::write(&f, yaml).unwrap();
+    let out = promtool_ok(&["check", "rules"], &f);
+    assert!(
+        out.contains(&format!("{} rules found", queries.len())),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(f.parent().unwrap());
+}
+
+#[test]
+fn dashboards_are_well_formed_for_provisioning() {
+    let ds = yaml_doc(&deploy().join("grafana/provisioning/datasources/prometheus.yml"));
+    let uid = ds["datasources"][0]["uid"].as_str().unwrap().to_string();
+    let mut uids = BTreeSet::new();
+    for (path, d) in dashboards() {
+        let file = path.display();
+        assert!(
+            uids.insert(d["uid"].as_str().unwrap().to_string()),
+            "{file}: duplicate uid"
+        );
+        let mut ids = BTreeSet::new();
+        for p in panels(&d) {
+            assert!(
+                ids.insert(p["id"].as_i64().unwrap()),
+                "{file}: duplicate panel id {}",
+                p["id"]
+            );
+            for t in p["targets"].as_array().into_iter().flatten() {
+                assert_eq!(
+                    t["datasource"]["uid"].as_str(),
+                    Some(uid.as_str()),
+                    "{file}: panel {} must use the provisioned datasource",
+                    p["title"]
+                );
+            }
+        }
+    }
+    let wall = dashboards()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("wallboard.json"))
+        .expect("wallboard.json")
+        .1;
+    let vars: Vec<&str> = wall["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vars, ["queue", "channel"]);
+    assert!(panels(&wall).iter().any(|p| p["type"] == "heatmap"));
+}
+
+// ------------------------------------------------- compose and kubernetes
+
+/// The engine part of a ccpulse.toml (everything but the `run` shell's
+/// sections) must pass the real config validation.
+fn engine_sections_validate(text: &str, what: &str) {
+    let mut table: toml::Table = text.parse().unwrap_or_else(|e| panic!("{what}: {e}"));
+    for shell in ["http", "kafka", "run"] {
+        assert!(
+            table.remove(shell).is_some(),
+            "{what}: no [{shell}] section"
+        );
+    }
+    let engine = toml::to_string(&table).unwrap();
+    ccpulse::config::Config::from_toml(&engine, Path::new(what)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn shutdown_timeout_secs(text: &str) -> u64 {
+    let table: toml::Table = text.parse().unwrap();
+    let s = table["run"]["shutdown_timeout"]
+        .as_str()
+        .expect("[run] shutdown_timeout");
+    humantime::parse_duration(s).unwrap().as_secs()
+}
+
+#[test]
+fn compose_stack_is_complete_and_consistent() {
+    let dir = deploy();
+    let compose = yaml_doc(&dir.join("docker-compose.yml"));
+    let services = compose["services"].as_object().unwrap();
+    for s in ["kafka", "kafka-init", "simulator", "prometheus", "grafana"] {
+        assert!(
+            services.contains_key(s),
+            "docker-compose.yml: no service {s}"
+        );
+    }
+    assert!(services["kafka"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("apache/kafka:"));
+    let init = services["kafka-init"]["command"].to_string();
+    for topic in [
+        "ccpulse.interactions",
+        "ccpulse.agents",
+        "ccpulse.surveys",
+        "ccpulse.effects",
+        "ccpulse.dead-letter",
+    ] {
+        assert!(init.contains(topic), "kafka-init does not create {topic}");
+    }
+    // Compose interpolates ${...}; shell variables must be written $${...}.
+    let raw = fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    for (n, line) in raw.lines().enumerate() {
+        let l = line.replace("$${", "");
+        assert!(
+            !l.contains("${"),
+            "docker-compose.yml:{}: unescaped ${{ (write $${{)",
+            n + 1
+        );
+    }
+
+    let mut instances = Vec::new();
+    for (name, s) in services {
+        if let Some(b) = s.get("build") {
+            assert_eq!(b["context"], "..", "{name}");
+            assert!(
+                repo().join(b["dockerfile"].as_str().unwrap()).is_file(),
+                "{name}: Dockerfile"
+            );
+        }
+        let cmd: Vec<&str> = s["command"]
+            .as_array()
+            .map_or(vec![], |c| c.iter().filter_map(Value::as_str).collect());
+        if cmd.first() == Some(&"run") {
+            instances.push(name.clone());
+            let i = cmd.iter().position(|&a| a == "--config").expect("--config");
+            let config = cmd[i + 1];
+            let mounted = s["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|v| v.split(':').nth(1) == Some(config));
+            assert!(mounted, "{name}: {config} is not mounted");
+            let grace = humantime::parse_duration(
+                s["stop_grace_period"].as_str().expect("stop_grace_period"),
+            )
+            .unwrap();
+            let text = fs::read_to_string(dir.join("ccpulse.docker.toml")).unwrap();
+            assert!(
+                grace.as_secs() > shutdown_timeout_secs(&text),
+                "{name}: stop_grace_period <= shutdown_timeout"
+            );
+        }
+        if cmd.first() == Some(&"simulate") {
+            assert!(
+                cmd.contains(&"--brokers") && cmd.contains(&"--rate"),
+                "{name}: {cmd:?}"
+            );
+        }
+        // Bind mounts point at files in deploy/.
+        for v in s["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let src = v.split(':').next().unwrap();
+            if src.starts_with('.') {
+                assert!(
+                    dir.join(src).exists(),
+                    "{name}: mount source {src} does not exist"
+                );
+            }
+        }
+    }
+    assert!(
+        instances.len() >= 2,
+        "want two ccpulse instances to show merging, got {instances:?}"
+    );
+
+    // Prometheus scrapes exactly the ccpulse instances, on their HTTP port.
+    let prom = yaml_doc(&dir.join("prometheus/prometheus.yml"));
+    let job = prom["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "ccpulse")
+        .expect("job ccpulse");
+    let targets: BTreeSet<String> = job["static_configs"][0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = instances.iter().map(|i| format!("{i}:9900")).collect();
+    assert_eq!(targets, want);
+    let mounts = services["prometheus"]["volumes"].to_string();
+    assert!(mounts.contains("./prometheus:/etc/prometheus"), "{mounts}");
+    let mounts = services["grafana"]["volumes"].to_string();
+    assert!(
+        mounts.contains("./grafana/provisioning:/etc/grafana/provisioning"),
+        "{mounts}"
+    );
+
+    let text = fs::read_to_string(dir.join("ccpulse.docker.toml")).unwrap();
+    assert!(
+        text.contains("listen = \"0.0.0.0:9900\""),
+        "containers must listen on 0.0.0.0:9900"
+    );
+    engine_sections_validate(&text, "deploy/ccpulse.docker.toml");
+}
+
+#[test]
+fn kubernetes_manifests_are_consistent() {
+    let dir = deploy().join("k8s");
+    let mut by_kind: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for f in files_in(&dir, ".yaml") {
+        for d in yaml_docs(&f) {
+            let kind = d["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: no kind", f.display()))
+                .to_string();
+            assert!(
+                d["apiVersion"].is_string(),
+                "{}: no apiVersion",
+                f.display()
+            );
+            if kind != "Kustomization" {
+                assert!(
+                    d["metadata"]["name"].is_string(),
+                    "{}: no metadata.name",
+                    f.display()
+                );
+            }
+            by_kind.entry(kind).or_default().push(d);
+        }
+    }
+    let one = |k: &str| -> &Value {
+        let v = by_kind
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in deploy/k8s"));
+        assert_eq!(v.len(), 1, "one {k}");
+        &v[0]
+    };
+    let sts = one("StatefulSet");
+    let pod = &sts["spec"]["template"];
+    let pod_labels = pod["metadata"]["labels"].as_object().unwrap();
+    let matches = |sel: &Value, labels: &serde_json::Map<String, Value>| {
+        sel.as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    };
+    assert!(matches(&sts["spec"]["selector"]["matchLabels"], pod_labels));
+    assert!(sts["spec"]["replicas"].as_u64().unwrap() >= 2);
+
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["ports"][0]["containerPort"], 9900);
+    let port_name = c["ports"][0]["name"].as_str().unwrap();
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], port_name, "{probe}");
+    }
+    for r in ["requests", "limits"] {
+        assert!(
+            c["resources"][r]["memory"].is_string(),
+            "resources.{r}.memory"
+        );
+    }
+    // Static membership: the pod name reaches the config.
+    let env = c["env"].as_array().unwrap();
+    assert!(env
+        .iter()
+        .any(|e| e["name"] == "POD_NAME"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"));
+    let cm = one("ConfigMap");
+    let toml_text = cm["data"]["ccpulse.toml"].as_str().unwrap();
+    assert!(toml_text.contains("group_instance_id = \"@POD_NAME@\""));
+    assert!(
+        c["args"].to_string().contains("@POD_NAME@"),
+        "the container must render @POD_NAME@"
+    );
+    assert!(toml_text.contains("listen = \"0.0.0.0:9900\""));
+    engine_sections_validate(toml_text, "deploy/k8s/configmap.yaml");
+    // Graceful shutdown fits: preStop sleep + shutdown_timeout < grace period.
+    let pre_stop: u64 = c["lifecycle"]["preStop"]["exec"]["command"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        pre_stop + shutdown_timeout_secs(toml_text) < grace,
+        "grace {grace}s too short"
+    );
+    let ann = pod["metadata"]["annotations"].as_object().unwrap();
+    assert_eq!(ann["prometheus.io/scrape"], "true");
+    assert_eq!(ann["prometheus.io/port"], "9900");
+
+    // Services select the pods; the ServiceMonitor selects exactly one of
+    // them (else the pods are scraped twice) and names its port.
+    let services = &by_kind["Service"];
+    for s in services {
+        assert!(
+            matches(&s["spec"]["selector"], pod_labels),
+            "service {}",
+            s["metadata"]["name"]
+        );
+    }
+    assert!(
+        services.iter().any(|s| s["spec"]["clusterIP"] == "None"
+            && s["metadata"]["name"] == sts["spec"]["serviceName"]),
+        "headless service for the StatefulSet"
+    );
+    let sm = one("ServiceMonitor");
+    let picked: Vec<&Value> = services
+        .iter()
+        .filter(|s| {
+            matches(
+                &sm["spec"]["selector"]["matchLabels"],
+                s["metadata"]["labels"].as_object().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        picked.len(),
+        1,
+        "ServiceMonitor must select exactly one Service"
+    );
+    let sm_port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
+    assert!(picked[0]["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == sm_port));
+    assert_eq!(
+        picked[0]["metadata"]["labels"][sm["spec"]["jobLabel"].as_str().unwrap()],
+        "ccpulse",
+        "job label"
+    );
+
+    let pdb = one("PodDisruptionBudget");
+    assert!(matches(&pdb["spec"]["selector"]["matchLabels"], pod_labels));
+
+    // The kustomization lists every manifest except the ServiceMonitor.
+    let k = one("Kustomization");
+    let listed: BTreeSet<&str> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for f in files_in(&dir, ".yaml") {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if !["kustomization.yaml", "servicemonitor.yaml"].contains(&name) {
+            assert!(
+                listed.contains(name),
+                "kustomization.yaml does not list {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_metric_name_scanner_finds_what_it_should() {
+    assert_eq!(
+        metric_names(
+            r#"sum by (queue, le) (rate(ccpulse_x_bucket{queue=~"$queue", le!="1"}[$__rate_interval])) / on (queue) group_left (channel) (up > 0) * 1e6 offset 5m"#
+        ),
+        ["ccpulse_x_bucket", "up"]
+    );
+    assert_eq!(
+        metric_names("histogram_quantile(0.9, a:b:c) and bool x"),
+        ["a:b:c", "x"]
+    );
+    assert_eq!(
+        substitute_grafana_variables(
+            r#"rate(x{q=~"$queue", c=~"${channel:regex}"}[$__rate_interval])"#
+        ),
+        r#"rate(x{q=~".*", c=~".*"}[5m])"#
+    );
+}
