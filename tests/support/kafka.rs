@@ -254,3 +254,112 @@ pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32)
         })
         .sum()
 }
+
+/// A tansu broker (a real Kafka-protocol broker) on a free local port, with
+/// in-memory storage; killed on drop.
+pub struct Tansu {
+    child: Child,
+    pub brokers: String,
+}
+
+/// Where `scripts/install-test-deps` puts tansu.
+pub fn tansu_path() -> PathBuf {
+    if let Ok(p) = std::env::var("CCPULSE_TANSU") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var("CCPULSE_TOOLS").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/ccpulse/tools")
+    });
+    tools.join("bin/tansu")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Tansu {
+    pub fn start(dir: &Path) -> Tansu {
+        let bin = tansu_path();
+        assert!(
+            bin.exists(),
+            "tansu not found at {}: run scripts/install-test-deps (it builds tansu 0.6.0 from crates.io)",
+            bin.display()
+        );
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.join("tansu.log")).expect("tansu log");
+        let child = Command::new(&bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        let brokers = format!("127.0.0.1:{port}");
+        let up = wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&brokers).is_ok());
+        assert!(up, "tansu did not start listening on {brokers}");
+        Tansu { child, brokers }
+    }
+
+    /// Create topics through the Kafka admin API.
+    pub fn create_topics(&self, topics: &[(&str, i32)]) {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        use rdkafka::client::DefaultClientContext;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .expect("admin client");
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|(n, p)| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let res = rt.block_on(admin.create_topics(&new, &AdminOptions::new())).expect("create topics");
+        for r in res {
+            r.expect("topic created");
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET a URL on localhost, returning (status, body).
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
