@@ -71,13 +71,11 @@ fn business_time_skips_a_holiday() {
 fn a_lunch_break_in_a_split_shift_does_not_count() {
     // Mon 09-12 and 13-17. Queued 11:30 (T0 + 5400 s), 1 h: 30 min before
     // lunch, 30 min after -> 13:30 = T0 + 12600 s.
-    let cfg = format!(
-        "[sla.calendars.split]\ntime_zone = \"Europe/Berlin\"\nhours = {{ mon = [\"09:00-12:00\", \"13:00-17:00\"] }}\n\
-         [[sla.policies]]\nname = \"p\"\nfirst_response = \"1h\"\ncalendar = \"split\"\n"
-    );
+    let cfg = "[sla.calendars.split]\ntime_zone = \"Europe/Berlin\"\nhours = { mon = [\"09:00-12:00\", \"13:00-17:00\"] }\n\
+         [[sla.policies]]\nname = \"p\"\nfirst_response = \"1h\"\ncalendar = \"split\"\n";
     let mut s = Scenario::new();
     s.queued(5400.0, "c1", "billing", Voice);
-    let (_, fx) = run_toml(&s, &cfg, 20_000.0);
+    let (_, fx) = run_toml(&s, cfg, 20_000.0);
     assert_eq!(breaches(&fx)[0].deadline, ms(12_600.0));
 }
 
