@@ -1,8 +1,10 @@
 //! The `ccpulse` command line: the binary's edge, and the only place that
 //! uses `anyhow`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +58,11 @@ enum Command {
         /// Fail (exit 1) if any record cannot be decoded.
         #[arg(long)]
         strict: bool,
+        /// After folding, keep serving /metrics, probes and the JSON API of
+        /// the final state on this address (e.g. 127.0.0.1:9900) until
+        /// Ctrl-C or SIGTERM. Everything in the files is exported.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<SocketAddr>,
         /// Event files, folded in the order given.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -93,6 +100,105 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+fn print_snapshot(
+    snap: &ccpulse::engine::Snapshot,
+    format: Output,
+    window: &str,
+) -> anyhow::Result<()> {
+    let text = match format {
+        Output::Json => serde_json::to_string_pretty(snap)? + "\n",
+        Output::Table => ccpulse::replay::table(snap, window),
+    };
+    print_stdout(&text)
+}
+
+/// `replay --serve`: fold the files with every figure exported (the whole
+/// file counts as live), print the snapshot, then serve until a signal.
+fn replay_and_serve(
+    cfg: &Config,
+    addr: SocketAddr,
+    files: &[PathBuf],
+    effects: Option<&std::path::Path>,
+    strict: bool,
+    print: impl FnOnce(&ccpulse::engine::Snapshot) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use ccpulse::engine::Engine;
+    use ccpulse::export::{self, publish, ExportState, PartitionKey, PartitionStatus};
+
+    let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+    let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+    let key = PartitionKey::new("replay", 0);
+    state.set_status(&key, PartitionStatus::Restoring { done: 0, total: 0 });
+
+    let mut engine = Engine::new(cfg.engine.clone());
+    engine.set_sample_tap(true);
+    let mut publisher = export::PartitionPublisher::from_zero();
+    let report = ccpulse::replay::replay_into(&mut engine, files, effects, strict, &mut |e| {
+        publisher.publish_samples(e)
+    })
+    .context("replay failed")?;
+    let view = publisher.publish(&mut engine);
+    publish::publish_processing_totals(&key.topic, report.records, engine.processing());
+    print(&view.snapshot())?;
+
+    state.publish_view(&key, Arc::new(view), Some(engine.max_event_time()));
+    state.set_status(&key, PartitionStatus::Live);
+    state.set_leader(true);
+    state.set_started(true);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = export::http::bind(addr).await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        export::run(
+            listener,
+            state,
+            metrics,
+            &cfg.http,
+            &cfg.export,
+            export::InstancePublisher::from_zero(),
+            shutdown,
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// Cancel `token` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     match config {
         Some(p) => Ok(Config::load(p)?),
@@ -108,6 +214,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             window,
             effects,
             strict,
+            serve,
             files,
         } => {
             let cfg = load(config.as_ref())?;
@@ -118,14 +225,15 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                     names.join(", ")
                 );
             }
-            let (snap, _report) =
-                ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
-                    .context("replay failed")?;
-            let text = match format {
-                Output::Json => serde_json::to_string_pretty(&snap)? + "\n",
-                Output::Table => ccpulse::replay::table(&snap, &window),
+            let Some(addr) = serve else {
+                let (snap, _report) =
+                    ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
+                        .context("replay failed")?;
+                return print_snapshot(&snap, format, &window);
             };
-            print_stdout(&text)
+            replay_and_serve(&cfg, addr, &files, effects.as_deref(), strict, |snap| {
+                print_snapshot(snap, format, &window)
+            })
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;
