@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::engine::window::WindowSpec;
 use crate::event::Millis;
+use crate::pipeline::config::{KafkaConfig, KafkaSection};
 use crate::sla::policy::{Policies, SlaSection};
 
 /// The whole file, as written.
@@ -41,6 +42,9 @@ pub struct ConfigFile {
     /// Publishing figures as Prometheus metrics.
     #[serde(default)]
     pub export: ExportSection,
+    /// Kafka: brokers, topics, delivery guarantee.
+    #[serde(default)]
+    pub kafka: KafkaSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,6 +364,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub http: HttpConfig,
     pub export: ExportConfig,
+    pub kafka: KafkaConfig,
 }
 
 /// One problem in the file: where, what, and how to fix it.
@@ -540,6 +545,7 @@ impl ConfigFile {
         }
         let policies = self.sla.validate(&mut issues);
         let (http, export) = self.validate_serving(&mut issues);
+        let kafka = self.kafka.validate(&mut issues);
 
         if !issues.is_empty() {
             return Err(issues);
@@ -566,6 +572,7 @@ impl ConfigFile {
             },
             http,
             export,
+            kafka,
         })
     }
 

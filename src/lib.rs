@@ -21,6 +21,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod export;
+pub mod pipeline;
 pub mod replay;
 pub mod sim;
 pub mod sla;

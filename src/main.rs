@@ -67,6 +67,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Consume from Kafka, fold, and produce SLA effects until SIGTERM/SIGINT.
+    Run {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and report every problem.
     CheckConfig { file: PathBuf },
 }
@@ -87,6 +93,29 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGTERM (orchestrators) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -153,7 +182,11 @@ fn replay_and_serve(
     runtime.block_on(async {
         let listener = export::http::bind(addr).await?;
         let shutdown = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            on_signal.cancel();
+        });
         export::run(
             listener,
             state,
@@ -166,37 +199,6 @@ fn replay_and_serve(
         .await?;
         Ok(())
     })
-}
-
-/// Cancel `token` on Ctrl-C or SIGTERM.
-async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
-    token.cancel();
 }
 
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -234,6 +236,28 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             replay_and_serve(&cfg, addr, &files, effects.as_deref(), strict, |snap| {
                 print_snapshot(snap, format, &window)
             })
+        }
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async move {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let on_signal = shutdown.clone();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    on_signal.cancel();
+                });
+                ccpulse::pipeline::run(
+                    cfg,
+                    std::sync::Arc::new(ccpulse::pipeline::NoObserver),
+                    shutdown,
+                )
+                .await
+            })?;
+            Ok(())
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

@@ -258,6 +258,9 @@ pub struct Engine {
     sla_detail: sla::SlaDetail,
     /// Duration samples since the last drain, when the shell asked for them.
     tap: Option<Vec<Sample>>,
+    /// Reassignment decisions already emitted (by effect id), installed
+    /// before a restore so the rebuilt state agrees with what was published.
+    recorded: FxHashMap<String, crate::event::Reassignment>,
 }
 
 fn id_hash(s: &str) -> u64 {
@@ -289,6 +292,7 @@ impl Engine {
             sla_clocks: Slab::new(),
             sla_detail: Default::default(),
             tap: None,
+            recorded: FxHashMap::default(),
             cfg,
         }
     }
@@ -324,6 +328,18 @@ impl Engine {
     /// re-exported).
     pub fn set_sample_tap(&mut self, on: bool) {
         self.tap = on.then(Vec::new);
+    }
+
+    /// Install decisions read back from the effects topic: when a restore
+    /// reaches the same breach (same effect id), the recorded action is
+    /// applied instead of a fresh pick, whose inputs (the replicated agent
+    /// directory at that moment) a replay cannot reproduce exactly.
+    pub fn install_recorded_decisions(&mut self, effects: impl IntoIterator<Item = Effect>) {
+        for e in effects {
+            if let Effect::ReassignmentRequested(r) = e {
+                self.recorded.insert(r.effect_id, r.action);
+            }
+        }
     }
 
     /// Move the samples collected so far into `into`.
@@ -374,7 +390,12 @@ impl Engine {
             self.sla_fire(self.watermark, out);
             return Outcome::Late;
         }
-        self.max_seen = self.max_seen.max(ev.occurred_at);
+        // Agent events are replicated to every partition and arrive at
+        // wall-clock-dependent points; only the partition's own events move
+        // its watermark, so a replay of the partition moves it identically.
+        if !matches!(ev.kind, EventKind::Agent(_)) {
+            self.max_seen = self.max_seen.max(ev.occurred_at);
+        }
         let p = Pending::new(ev);
         // In-order streams append at the back in O(1).
         let pos = if self.buffer.back().is_none_or(|b| b.key() <= p.key()) {

@@ -336,45 +336,56 @@ impl Engine {
         }
         c.attempts += 1;
         let attempt = c.attempts;
-        let action = if attempt > policy.max_reassignments {
-            c.escalated = true;
-            self.sla_detail.entry(key).or_default().escalated += 1;
-            self.record_q(slot, deadline, |c| c.sla_escalated += 1);
-            Reassignment::Escalate {
+        let effect_id = effect_id("reassign", &id, target, deadline, attempt);
+        let action = match self.recorded.remove(&effect_id) {
+            // Restoring: re-apply what was published rather than re-decide.
+            Some(recorded) => recorded,
+            None if attempt > policy.max_reassignments => Reassignment::Escalate {
                 to: policy.escalate_to.clone(),
-            }
-        } else {
-            let picked = picker::pick(
-                self.agents.iter().map(|a| Candidate {
-                    id: a.id.as_str(),
-                    state: a.state,
-                    serves_queue: a.queues.contains(&q),
-                    open: a.open,
-                    since: a.since,
-                }),
-                from_agent.as_deref(),
-            )
-            .map(str::to_string);
-            match picked {
-                Some(agent_id) => {
-                    let a = self.agent_id(&agent_id);
-                    self.assign(slot, a);
-                    self.sla_detail.entry(key).or_default().reassigned += 1;
-                    self.record_q(slot, deadline, |c| c.sla_reassigned += 1);
-                    Reassignment::ToAgent { agent_id }
-                }
-                None => {
-                    let raised = priority.saturating_add(1);
-                    self.interactions[slot as usize].priority = raised;
-                    self.sla_detail.entry(key).or_default().requeued += 1;
-                    self.record_q(slot, deadline, |c| c.sla_requeued += 1);
-                    Reassignment::Requeue { priority: raised }
+            },
+            None => {
+                let picked = picker::pick(
+                    self.agents.iter().map(|a| Candidate {
+                        id: a.id.as_str(),
+                        state: a.state,
+                        serves_queue: a.queues.contains(&q),
+                        open: a.open,
+                        since: a.since,
+                    }),
+                    from_agent.as_deref(),
+                );
+                match picked {
+                    Some(agent_id) => Reassignment::ToAgent {
+                        agent_id: agent_id.to_string(),
+                    },
+                    None => Reassignment::Requeue {
+                        priority: priority.saturating_add(1),
+                    },
                 }
             }
         };
+        let detail = self.sla_detail.entry(key).or_default();
+        match &action {
+            Reassignment::ToAgent { agent_id } => {
+                detail.reassigned += 1;
+                let a = self.agent_id(agent_id);
+                self.assign(slot, a);
+                self.record_q(slot, deadline, |c| c.sla_reassigned += 1);
+            }
+            Reassignment::Requeue { priority } => {
+                detail.requeued += 1;
+                self.interactions[slot as usize].priority = *priority;
+                self.record_q(slot, deadline, |c| c.sla_requeued += 1);
+            }
+            Reassignment::Escalate { .. } => {
+                detail.escalated += 1;
+                self.sla_clocks[sla as usize].escalated = true;
+                self.record_q(slot, deadline, |c| c.sla_escalated += 1);
+            }
+        }
         let escalated = matches!(action, Reassignment::Escalate { .. });
         out.push(Effect::ReassignmentRequested(ReassignmentRequested {
-            effect_id: effect_id("reassign", &id, target, deadline, attempt),
+            effect_id,
             interaction_id: id,
             queue: qname,
             channel: ch,

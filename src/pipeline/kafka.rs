@@ -1,0 +1,218 @@
+//! Kafka clients as ccpulse configures them, and start-up checks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientContext;
+use tracing::info;
+
+use super::config::{Guarantee, KafkaConfig};
+use super::{kerr, PipelineError};
+
+/// Rebalance callbacks, installed once the pipeline is wired.
+pub(super) trait RebalanceHandler: Send + Sync {
+    fn revoke(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
+    fn assign(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
+}
+
+#[derive(Default)]
+pub(super) struct GroupCtx {
+    pub(super) handler: OnceLock<Arc<dyn RebalanceHandler>>,
+}
+
+impl ClientContext for GroupCtx {}
+
+fn parts(r: &Rebalance<'_>) -> Vec<(String, i32)> {
+    match r {
+        Rebalance::Assign(tpl) | Rebalance::Revoke(tpl) => tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect(),
+        Rebalance::Error(_) => Vec::new(),
+    }
+}
+
+impl ConsumerContext for GroupCtx {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(_), Some(h)) = (r, self.handler.get()) {
+            h.revoke(c, &parts(r));
+        }
+        if let Rebalance::Error(e) = r {
+            tracing::warn!(error = %e, "rebalance error");
+        }
+    }
+
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let (Rebalance::Assign(_), Some(h)) = (r, self.handler.get()) {
+            h.assign(c, &parts(r));
+        }
+    }
+}
+
+pub(super) type GroupConsumer = BaseConsumer<GroupCtx>;
+
+fn base(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers);
+    for (key, v) in &k.properties {
+        c.set(key, v);
+    }
+    c
+}
+
+/// The group consumer: manual offsets, read_committed, cooperative-sticky
+/// unless the properties say otherwise.
+pub(super) fn group_consumer(k: &KafkaConfig) -> Result<Arc<GroupConsumer>, PipelineError> {
+    let mut c = base(k);
+    c.set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    if !k.properties.contains_key("partition.assignment.strategy") {
+        c.set("partition.assignment.strategy", "cooperative-sticky");
+    }
+    if let Some(id) = &k.group_instance_id {
+        c.set("group.instance.id", id);
+    }
+    let consumer: GroupConsumer = c
+        .create_with_context(GroupCtx::default())
+        .map_err(kerr("creating the group consumer"))?;
+    Ok(Arc::new(consumer))
+}
+
+/// A consumer for reading partitions by assignment (restore, agents).
+pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<BaseConsumer, PipelineError> {
+    let mut c = base(k);
+    c.set("group.id", format!("{}-{purpose}", k.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed");
+    c.create()
+        .map_err(kerr(format!("creating the {purpose} reader")))
+}
+
+/// The producer of effects, dead letters and ticks.
+pub(super) fn producer(k: &KafkaConfig) -> Result<Arc<FutureProducer>, PipelineError> {
+    let mut c = base(k);
+    c.set("enable.idempotence", "true").set("linger.ms", "5");
+    if k.guarantee == Guarantee::ExactlyOnce {
+        let instance = k
+            .group_instance_id
+            .clone()
+            .unwrap_or_else(|| format!("pid{}", std::process::id()));
+        c.set("transactional.id", format!("{}-{}", k.group_id, instance));
+    }
+    let p: FutureProducer = c.create().map_err(kerr("creating the producer"))?;
+    if k.guarantee == Guarantee::ExactlyOnce {
+        use rdkafka::producer::Producer;
+        p.init_transactions(Duration::from_secs(30))
+            .map_err(kerr("initialising transactions (does the broker support them? else set kafka.processing_guarantee = \"at_least_once\")"))?;
+    }
+    Ok(Arc::new(p))
+}
+
+/// Broker reachable, topics present (or created), output topics wide
+/// enough for partition-aligned effects and ticks.
+pub(super) async fn check_cluster(k: &Arc<KafkaConfig>) -> Result<(), PipelineError> {
+    let timeout = Duration::from_secs(10);
+    let kc = k.clone();
+    let meta =
+        tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, usize>, PipelineError> {
+            let c: BaseConsumer = base(&kc)
+                .create()
+                .map_err(kerr("creating a metadata client"))?;
+            let md =
+                c.fetch_metadata(None, timeout)
+                    .map_err(|source| PipelineError::Unreachable {
+                        brokers: kc.brokers.clone(),
+                        timeout_s: timeout.as_secs(),
+                        source,
+                    })?;
+            Ok(md
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| (t.name().to_string(), t.partitions().len()))
+                .collect())
+        })
+        .await
+        .map_err(|e| PipelineError::Output(format!("metadata task: {e}")))??;
+
+    let t = &k.topics;
+    let mut wanted: Vec<&String> = t.events.iter().collect();
+    wanted.extend([&t.agents, &t.effects, &t.ticks, &t.dead_letter]);
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|n| !meta.contains_key(n.as_str()))
+        .map(|n| n.to_string())
+        .collect();
+    let meta = if missing.is_empty() {
+        meta
+    } else if k.create_topics {
+        create_topics(k, &missing).await?;
+        let mut m = meta;
+        for n in missing {
+            m.insert(n, k.topic_partitions as usize);
+        }
+        m
+    } else {
+        return Err(PipelineError::MissingTopics { topics: missing });
+    };
+    for input in &t.events {
+        let needs = meta.get(input).copied().unwrap_or(0);
+        for out in [&t.effects, &t.ticks] {
+            let has = meta.get(out).copied().unwrap_or(0);
+            if has < needs {
+                return Err(PipelineError::TooFewPartitions {
+                    topic: out.clone(),
+                    has,
+                    input: input.clone(),
+                    needs,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create_topics(k: &KafkaConfig, names: &[String]) -> Result<(), PipelineError> {
+    let admin: AdminClient<DefaultClientContext> =
+        base(k).create().map_err(kerr("creating an admin client"))?;
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| {
+            NewTopic::new(
+                n,
+                k.topic_partitions,
+                TopicReplication::Fixed(k.replication_factor),
+            )
+        })
+        .collect();
+    let results = admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .map_err(kerr("creating topics"))?;
+    for r in results {
+        match r {
+            Ok(name) => info!(topic = %name, partitions = k.topic_partitions, "created topic"),
+            Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                info!(topic = %name, "topic already exists")
+            }
+            Err((name, code)) => {
+                return Err(PipelineError::Kafka {
+                    context: format!("creating topic {name}"),
+                    source: rdkafka::error::KafkaError::AdminOp(code),
+                })
+            }
+        }
+    }
+    Ok(())
+}

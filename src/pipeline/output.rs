@@ -1,0 +1,349 @@
+//! The output: one task owns the producer. Partition tasks send it what
+//! they decided (effects, dead letters, ticks) and how far they got; it
+//! produces and commits.
+//!
+//! - exactly-once: records and the consumed offsets go into one
+//!   transaction, committed every `commit_interval` (and on demand before a
+//!   rebalance takes partitions away). A failed commit aborts and the
+//!   process exits, so the restart restores from the last commit.
+//! - at-least-once: records are produced by an idempotent producer; offsets
+//!   are committed only once every record before them is acknowledged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::config::{Guarantee, KafkaConfig};
+use super::kafka::GroupConsumer;
+use super::PipelineError;
+use crate::export::catalog;
+
+/// One record to produce.
+#[derive(Debug, Clone)]
+pub(super) struct OutRecord {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub kind: OutKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum OutKind {
+    Effect(&'static str),
+    DeadLetter,
+    Tick,
+}
+
+/// A message to the output.
+#[derive(Debug)]
+pub(super) enum Out {
+    /// Records decided while processing `source` up to offset `processed`
+    /// (inclusive); `None` when no input offset moved (e.g. a tick).
+    Batch {
+        source: (Arc<str>, i32),
+        records: Vec<OutRecord>,
+        processed: Option<i64>,
+    },
+    /// Stop tracking a revoked partition's offset after the next commit.
+    Forget { source: (Arc<str>, i32) },
+}
+
+/// Asks the output to commit now and waits for the result.
+#[derive(Clone)]
+pub(super) struct CommitControl {
+    tx: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+}
+
+impl CommitControl {
+    /// Blocking: for the poll thread (rebalance callbacks).
+    pub(super) fn commit_blocking(&self, timeout: Duration) -> Result<(), String> {
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(ack)
+            .map_err(|_| "output stopped".to_string())?;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut rx = rx;
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return r,
+                Err(oneshot::error::TryRecvError::Closed) => return Err("output stopped".into()),
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    if std::time::Instant::now() > deadline {
+                        return Err("commit timed out".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+}
+
+pub(super) struct Output {
+    cfg: Arc<KafkaConfig>,
+    producer: Arc<FutureProducer>,
+    consumer: Arc<GroupConsumer>,
+    ctl_tx: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+    ctl_rx: mpsc::Receiver<oneshot::Sender<Result<(), String>>>,
+    /// Highest processed offset per source partition, not yet committed.
+    offsets: HashMap<(Arc<str>, i32), i64>,
+    forget: Vec<(Arc<str>, i32)>,
+    in_tx: bool,
+    pending: Vec<DeliveryFuture>,
+}
+
+impl Output {
+    pub(super) fn new(
+        cfg: Arc<KafkaConfig>,
+        producer: Arc<FutureProducer>,
+        consumer: Arc<GroupConsumer>,
+    ) -> Result<Self, PipelineError> {
+        let (ctl_tx, ctl_rx) = mpsc::channel(16);
+        Ok(Output {
+            cfg,
+            producer,
+            consumer,
+            ctl_tx,
+            ctl_rx,
+            offsets: HashMap::new(),
+            forget: Vec::new(),
+            in_tx: false,
+            pending: Vec::new(),
+        })
+    }
+
+    pub(super) fn control(&self) -> CommitControl {
+        CommitControl {
+            tx: self.ctl_tx.clone(),
+        }
+    }
+
+    fn eos(&self) -> bool {
+        self.cfg.guarantee == Guarantee::ExactlyOnce
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Out>,
+        stop: CancellationToken,
+    ) -> Result<(), PipelineError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.cfg.commit_interval.max(10) as u64,
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m).await?,
+                    None => break,
+                },
+                _ = tick.tick() => self.commit().await?,
+                Some(ack) = self.ctl_rx.recv() => {
+                    while let Ok(m) = rx.try_recv() {
+                        self.handle(m).await?;
+                    }
+                    let r = self.commit().await;
+                    let _ = ack.send(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                    r?;
+                }
+                _ = stop.cancelled() => {
+                    while let Ok(m) = rx.try_recv() {
+                        self.handle(m).await?;
+                    }
+                    break;
+                }
+            }
+        }
+        self.commit().await?;
+        let p = self.producer.clone();
+        tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10)))
+            .await
+            .map_err(|e| PipelineError::Output(e.to_string()))?
+            .map_err(|e| PipelineError::Output(format!("final flush: {e}")))?;
+        Ok(())
+    }
+
+    async fn handle(&mut self, m: Out) -> Result<(), PipelineError> {
+        match m {
+            Out::Batch {
+                source,
+                records,
+                processed,
+            } => {
+                for r in records {
+                    self.produce(r).await?;
+                }
+                if let Some(o) = processed {
+                    let e = self.offsets.entry(source).or_insert(o);
+                    *e = (*e).max(o);
+                }
+            }
+            Out::Forget { source } => self.forget.push(source),
+        }
+        Ok(())
+    }
+
+    async fn produce(&mut self, r: OutRecord) -> Result<(), PipelineError> {
+        if self.eos() && !self.in_tx {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| PipelineError::Output(format!("begin transaction: {e}")))?;
+            self.in_tx = true;
+        }
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        loop {
+            let mut rec = FutureRecord::to(&r.topic)
+                .payload(&r.value)
+                .headers(headers.clone());
+            if let Some(k) = &r.key {
+                rec = rec.key(k);
+            }
+            if let Some(p) = r.partition {
+                rec = rec.partition(p);
+            }
+            match self.producer.send_result(rec) {
+                Ok(f) => {
+                    if !self.eos() {
+                        self.pending.push(f);
+                    }
+                    break;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => {
+                    return Err(PipelineError::Output(format!(
+                        "produce to {}: {e}",
+                        r.topic
+                    )))
+                }
+            }
+        }
+        match r.kind {
+            OutKind::Effect(kind) => {
+                metrics::counter!(catalog::EFFECTS_EMITTED.name, "kind" => kind).increment(1)
+            }
+            OutKind::DeadLetter => {}
+            OutKind::Tick => {}
+        }
+        Ok(())
+    }
+
+    fn offsets_tpl(&self) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in &self.offsets {
+            let _ = tpl.add_partition_offset(t, *p, Offset::Offset(o + 1));
+        }
+        tpl
+    }
+
+    async fn commit(&mut self) -> Result<(), PipelineError> {
+        if self.offsets.is_empty() && !self.in_tx && self.pending.is_empty() {
+            self.forget_now();
+            return Ok(());
+        }
+        let tpl = self.offsets_tpl();
+        if self.eos() {
+            let producer = self.producer.clone();
+            let consumer = self.consumer.clone();
+            let in_tx = self.in_tx;
+            let r = tokio::task::spawn_blocking(move || -> Result<(), String> {
+                let t = Timeout::After(Duration::from_secs(30));
+                if !in_tx {
+                    producer
+                        .begin_transaction()
+                        .map_err(|e| format!("begin transaction: {e}"))?;
+                }
+                if tpl.count() > 0 {
+                    let meta = consumer
+                        .group_metadata()
+                        .ok_or("no consumer group metadata")?;
+                    producer
+                        .send_offsets_to_transaction(&tpl, &meta, t)
+                        .map_err(|e| format!("send offsets to transaction: {e}"))?;
+                }
+                producer
+                    .commit_transaction(t)
+                    .map_err(|e| format!("commit transaction: {e}"))
+            })
+            .await
+            .map_err(|e| PipelineError::Output(e.to_string()))?;
+            self.in_tx = false;
+            match r {
+                Ok(()) => {
+                    metrics::counter!(catalog::TRANSACTIONS.name, "outcome" => "commit")
+                        .increment(1);
+                    debug!(partitions = self.offsets.len(), "transaction committed");
+                }
+                Err(e) => {
+                    metrics::counter!(catalog::TRANSACTIONS.name, "outcome" => "abort")
+                        .increment(1);
+                    let p = self.producer.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        p.abort_transaction(Duration::from_secs(30))
+                    })
+                    .await;
+                    return Err(PipelineError::Output(e));
+                }
+            }
+        } else {
+            for f in std::mem::take(&mut self.pending) {
+                match f.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => {
+                        return Err(PipelineError::Output(format!("delivery failed: {e}")))
+                    }
+                    Err(_) => return Err(PipelineError::Output("delivery cancelled".into())),
+                }
+            }
+            if tpl.count() > 0 {
+                let consumer = self.consumer.clone();
+                let r =
+                    tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+                        .await
+                        .map_err(|e| PipelineError::Output(e.to_string()))?;
+                match r {
+                    Ok(()) => {
+                        metrics::counter!(catalog::COMMITS.name, "outcome" => "ok").increment(1)
+                    }
+                    Err(e) => {
+                        // Not fatal: the next commit covers these offsets.
+                        metrics::counter!(catalog::COMMITS.name, "outcome" => "error").increment(1);
+                        warn!(error = %e, "offset commit failed; retrying at the next interval");
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.offsets.clear();
+        self.forget_now();
+        Ok(())
+    }
+
+    fn forget_now(&mut self) {
+        for f in self.forget.drain(..) {
+            self.offsets.remove(&f);
+        }
+    }
+}

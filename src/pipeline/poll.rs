@@ -1,0 +1,168 @@
+//! The poll thread: owns the group consumer's poll loop, routes records to
+//! partition tasks, and runs the rebalance protocol (which may block: it
+//! waits for tasks to drain and for the output to commit).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::TopicPartitionList;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::agents::AgentFeed;
+use super::config::KafkaConfig;
+use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
+use super::output::{CommitControl, Out};
+use super::task::{self, Record};
+use super::{kerr, Observer, PipelineError};
+use crate::config::EngineConfig;
+use crate::export::catalog;
+
+/// What every partition task shares.
+pub(super) struct Shared {
+    pub kafka: Arc<KafkaConfig>,
+    pub engine: Arc<EngineConfig>,
+    pub consumer: Arc<GroupConsumer>,
+    pub out: mpsc::Sender<Out>,
+    pub agents: AgentFeed,
+    pub observer: Arc<dyn Observer>,
+    pub tracker: TaskTracker,
+    pub runtime: tokio::runtime::Handle,
+    pub commit: CommitControl,
+    pub fatal: CancellationToken,
+}
+
+struct TaskHandle {
+    tx: mpsc::Sender<Record>,
+    done: oneshot::Receiver<()>,
+}
+
+struct Handler {
+    ctx: Arc<Shared>,
+    tasks: Mutex<HashMap<(String, i32), TaskHandle>>,
+}
+
+impl RebalanceHandler for Handler {
+    fn assign(&self, c: &BaseConsumer<GroupCtx>, parts: &[(String, i32)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in parts {
+            tpl.add_partition(t, *p);
+        }
+        // Held back until the task has restored.
+        if let Err(e) = c.pause(&tpl) {
+            warn!(error = %e, "pausing newly assigned partitions failed");
+        }
+        let Ok(mut tasks) = self.tasks.lock() else {
+            return;
+        };
+        for (t, p) in parts {
+            if tasks.contains_key(&(t.clone(), *p)) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(2048);
+            let (done_tx, done) = oneshot::channel();
+            let topic: Arc<str> = Arc::from(t.as_str());
+            self.ctx.tracker.spawn_on(
+                task::run(self.ctx.clone(), topic, *p, rx, done_tx),
+                &self.ctx.runtime,
+            );
+            tasks.insert((t.clone(), *p), TaskHandle { tx, done });
+            info!(topic = %t, partition = p, "partition assigned");
+        }
+        metrics::gauge!(catalog::PARTITIONS_ASSIGNED.name).set(tasks.len() as f64);
+    }
+
+    fn revoke(&self, _c: &BaseConsumer<GroupCtx>, parts: &[(String, i32)]) {
+        let handles: Vec<((String, i32), TaskHandle)> = match self.tasks.lock() {
+            Ok(mut tasks) => parts
+                .iter()
+                .filter_map(|k| tasks.remove(k).map(|h| (k.clone(), h)))
+                .collect(),
+            Err(_) => return,
+        };
+        if handles.is_empty() {
+            return;
+        }
+        let timeout = Duration::from_millis(self.ctx.kafka.shutdown_timeout.max(1000) as u64);
+        for ((t, p), h) in handles {
+            drop(h.tx); // the task drains what it has, flushes, and ends
+            let deadline = std::time::Instant::now() + timeout;
+            let mut done = h.done;
+            while done.try_recv() == Err(oneshot::error::TryRecvError::Empty) {
+                if std::time::Instant::now() > deadline {
+                    warn!(topic = %t, partition = p, "task did not drain in time");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let _ = self.ctx.out.blocking_send(Out::Forget {
+                source: (Arc::from(t.as_str()), p),
+            });
+            info!(topic = %t, partition = p, "partition revoked");
+        }
+        if let Err(e) = self.ctx.commit.commit_blocking(timeout) {
+            warn!(error = %e, "commit on revoke failed");
+        }
+        if let Ok(tasks) = self.tasks.lock() {
+            metrics::gauge!(catalog::PARTITIONS_ASSIGNED.name).set(tasks.len() as f64);
+        }
+    }
+}
+
+pub(super) fn spawn(
+    ctx: Shared,
+    consumer: Arc<GroupConsumer>,
+    stop: CancellationToken,
+) -> Result<JoinHandle<()>, PipelineError> {
+    let ctx = Arc::new(ctx);
+    let handler = Arc::new(Handler {
+        ctx: ctx.clone(),
+        tasks: Mutex::new(HashMap::new()),
+    });
+    let _ = consumer.context().handler.set(handler.clone());
+    let topics: Vec<&str> = ctx.kafka.topics.events.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(kerr("subscribing"))?;
+    std::thread::Builder::new()
+        .name("ccpulse-poll".into())
+        .spawn(move || {
+            while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
+                match consumer.poll(Duration::from_millis(100)) {
+                    None => {}
+                    Some(Err(e)) => warn!(error = %e, "consumer error"),
+                    Some(Ok(m)) => {
+                        let key = (m.topic().to_string(), m.partition());
+                        let tx = handler.tasks.lock().ok().and_then(|t| t.get(&key).map(|h| h.tx.clone()));
+                        let Some(tx) = tx else {
+                            warn!(topic = m.topic(), partition = m.partition(), "record for an unassigned partition");
+                            continue;
+                        };
+                        let rec = Record {
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().unwrap_or_default().to_vec(),
+                            content_type: m
+                                .headers()
+                                .and_then(|h| h.iter().find(|h| h.key == "content-type").and_then(|h| h.value.map(<[u8]>::to_vec))),
+                            timestamp: m.timestamp().to_millis(),
+                        };
+                        // Bounded: a slow task holds the poll loop back.
+                        if tx.blocking_send(rec).is_err() {
+                            warn!(topic = %key.0, partition = key.1, "task gone; record dropped (it will be re-read after restart)");
+                        }
+                    }
+                }
+            }
+            // Hand every partition back cleanly: drain, commit, leave.
+            let all: Vec<(String, i32)> = handler.tasks.lock().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+            handler.revoke(&consumer, &all);
+            consumer.unsubscribe();
+            info!("left the consumer group");
+        })
+        .map_err(|e| PipelineError::Output(format!("spawning the poll thread: {e}")))
+}

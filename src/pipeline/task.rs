@@ -1,0 +1,497 @@
+//! One task per assigned input partition, owning its engine.
+//!
+//! Restore, then live. Restore replays the partition from its beginning up
+//! to the committed offset with the effects discarded (they were published
+//! before), after installing the reassignment decisions read back from the
+//! effects topic and applying the recorded wall-clock ticks at the input
+//! positions where they happened: the rebuilt state is the one that was
+//! live. Live, records are folded in batches; when the partition is idle
+//! past `idle_timeout`, the watermark follows the wall clock (minus the
+//! allowed lateness) so SLA timers fire, and each such tick is recorded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::output::{Out, OutKind, OutRecord};
+use super::poll::Shared;
+use super::restore;
+use super::{PartitionStatus, PipelineError};
+use crate::engine::{Engine, Outcome};
+use crate::event::codec::{decode, decode_effect_json, encode_effect_json, DecodeError, Limits};
+use crate::event::{Effect, Event, EventKind, Millis};
+use crate::export::catalog;
+
+/// An input record, owned.
+#[derive(Debug)]
+pub(super) struct Record {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub content_type: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+}
+
+/// A wall-clock watermark advance, recorded so restore can replay it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Tick {
+    /// Applied after the input record at this offset (-1: before any).
+    after_offset: i64,
+    watermark: Millis,
+}
+
+pub(super) fn dead_letter_record(
+    dlq: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    key: Option<&[u8]>,
+    value: &[u8],
+    e: &DecodeError,
+) -> OutRecord {
+    let mut headers = vec![
+        ("ccpulse-source-topic", topic.as_bytes().to_vec()),
+        (
+            "ccpulse-source-partition",
+            partition.to_string().into_bytes(),
+        ),
+        ("ccpulse-source-offset", offset.to_string().into_bytes()),
+        ("ccpulse-reason", e.reason_code().as_bytes().to_vec()),
+        ("ccpulse-error", e.to_string().into_bytes()),
+    ];
+    if let Some(f) = e.field() {
+        headers.push(("ccpulse-field", f.as_bytes().to_vec()));
+    }
+    metrics::counter!(catalog::DEAD_LETTERS.name, "topic" => topic.to_string(), "reason" => e.reason_code()).increment(1);
+    warn!(topic, partition, offset, reason = e.reason_code(), error = %e, "record dead-lettered");
+    OutRecord {
+        topic: dlq.to_string(),
+        partition: None,
+        key: key.map(<[u8]>::to_vec),
+        value: value.to_vec(),
+        headers,
+        kind: OutKind::DeadLetter,
+    }
+}
+
+/// A dead letter for a record read by a plain consumer (the agent topic).
+pub(super) fn dead_letter(
+    dlq: &str,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    e: &DecodeError,
+) -> OutRecord {
+    dead_letter_record(
+        dlq,
+        m.topic(),
+        m.partition(),
+        m.offset(),
+        m.key(),
+        m.payload().unwrap_or_default(),
+        e,
+    )
+}
+
+fn effect_record(topic: &str, partition: i32, source: &str, e: &Effect) -> OutRecord {
+    let kind = match e {
+        Effect::SlaBreached(_) => "sla_breached",
+        Effect::ReassignmentRequested(_) => "reassignment_requested",
+    };
+    OutRecord {
+        topic: topic.to_string(),
+        partition: Some(partition),
+        key: Some(e.key().as_bytes().to_vec()),
+        value: encode_effect_json(e).into_bytes(),
+        headers: vec![
+            ("content-type", b"application/json".to_vec()),
+            ("ccpulse-effect-id", e.effect_id().as_bytes().to_vec()),
+            ("ccpulse-source-topic", source.as_bytes().to_vec()),
+        ],
+        kind: OutKind::Effect(kind),
+    }
+}
+
+fn wall_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Per-batch tallies, recorded once per batch (not per record).
+#[derive(Default)]
+struct Tally {
+    consumed: u64,
+    applied: u64,
+    duplicate: u64,
+    late: u64,
+}
+
+struct Task {
+    ctx: Arc<Shared>,
+    topic: Arc<str>,
+    partition: i32,
+    engine: Engine,
+    effects: Vec<Effect>,
+    limits: Limits,
+    last_offset: Option<i64>,
+    agent_seq: usize,
+}
+
+impl Task {
+    fn decode(&self, r: &Record) -> Result<Event, DecodeError> {
+        let format = self
+            .ctx
+            .kafka
+            .format
+            .pick(&r.value, r.content_type.as_deref());
+        let ev = decode(&r.value, format, &self.limits, r.timestamp)?;
+        if matches!(ev.kind, EventKind::Agent(_)) {
+            return Err(DecodeError::Invalid {
+                field: "kind".into(),
+                reason: format!(
+                    "agent_state_changed on an events topic; send it to {}",
+                    self.ctx.kafka.topics.agents
+                ),
+            });
+        }
+        Ok(ev)
+    }
+
+    fn fold(&mut self, r: Record, outs: &mut Vec<OutRecord>, t: &mut Tally) {
+        t.consumed += 1;
+        self.last_offset = Some(r.offset);
+        match self.decode(&r) {
+            Ok(ev) => match self.engine.apply(ev, &mut self.effects) {
+                Outcome::Duplicate => t.duplicate += 1,
+                Outcome::Late => {
+                    t.late += 1;
+                    t.applied += 1;
+                }
+                Outcome::Buffered => t.applied += 1,
+            },
+            Err(e) => outs.push(dead_letter_record(
+                &self.ctx.kafka.topics.dead_letter,
+                &self.topic,
+                self.partition,
+                r.offset,
+                r.key.as_deref(),
+                &r.value,
+                &e,
+            )),
+        }
+    }
+
+    fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
+        for e in self.effects.drain(..) {
+            outs.push(effect_record(
+                &self.ctx.kafka.topics.effects,
+                self.partition,
+                &self.topic,
+                &e,
+            ));
+        }
+    }
+
+    fn feed_agents(&mut self) {
+        let events: Vec<Event> = match self.ctx.agents.log.read() {
+            Ok(l) if l.len() > self.agent_seq => l[self.agent_seq..].to_vec(),
+            _ => return,
+        };
+        self.agent_seq += events.len();
+        for ev in events {
+            self.engine.apply(ev, &mut self.effects);
+        }
+    }
+
+    async fn send(&self, records: Vec<OutRecord>, processed: Option<i64>) -> bool {
+        if records.is_empty() && processed.is_none() {
+            return true;
+        }
+        self.ctx
+            .out
+            .send(Out::Batch {
+                source: (self.topic.clone(), self.partition),
+                records,
+                processed,
+            })
+            .await
+            .is_ok()
+    }
+}
+
+/// Restore the engine of `topic/partition`; returns it with the agent log
+/// position it has folded up to.
+fn restore_blocking(
+    ctx: &Shared,
+    topic: &str,
+    partition: i32,
+    mut engine: Engine,
+) -> Result<(Engine, usize, u64), PipelineError> {
+    let k = &ctx.kafka;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = ctx
+        .consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .map_err(super::kerr(format!(
+            "reading the committed offset of {topic}/{partition}"
+        )))?;
+    let until = committed.elements().first().and_then(|e| match e.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    });
+    let mut agents: Vec<Event> = ctx.agents.log.read().map(|l| l.clone()).unwrap_or_default();
+    let seq = agents.len();
+    agents.sort_by_key(|e| e.occurred_at);
+    let mut agents = agents.into_iter().peekable();
+    let mut sink = Vec::new();
+    let Some(until) = until else {
+        for ev in agents {
+            engine.apply(ev, &mut sink);
+        }
+        return Ok((engine, seq, 0));
+    };
+
+    // Decisions and ticks that were published for this partition.
+    let mut decisions = Vec::new();
+    restore::read(k, &k.topics.effects, partition, None, |m| {
+        if let Ok(e) = decode_effect_json(m.payload().unwrap_or_default()) {
+            decisions.push(e);
+        }
+    })?;
+    engine.install_recorded_decisions(decisions);
+    let mut ticks: Vec<Tick> = Vec::new();
+    restore::read(k, &k.topics.ticks, partition, None, |m| {
+        if m.key() == Some(topic.as_bytes()) {
+            if let Ok(t) = serde_json::from_slice::<Tick>(m.payload().unwrap_or_default()) {
+                if t.after_offset < until {
+                    ticks.push(t);
+                }
+            }
+        }
+    })?;
+    ticks.sort_by_key(|t| t.after_offset);
+    let mut ticks = ticks.into_iter().peekable();
+    while let Some(t) = ticks.next_if(|t| t.after_offset < 0) {
+        engine.advance(t.watermark, &mut sink);
+    }
+
+    let c = super::kafka::reader(k, "restore-watermarks")?;
+    let (low, _) = restore::watermarks(&c, topic, partition)?;
+    let total = (until - low).max(0) as u64;
+    let limits = Limits::default();
+    let mut done = 0u64;
+    let started = Instant::now();
+    restore::read(k, topic, partition, Some(until), |m| {
+        let value = m.payload().unwrap_or_default();
+        let ct = restore::header(m, "content-type");
+        if let Ok(ev) = decode(
+            value,
+            k.format.pick(value, ct),
+            &limits,
+            m.timestamp().to_millis(),
+        ) {
+            if !matches!(ev.kind, EventKind::Agent(_)) {
+                while let Some(a) = agents.next_if(|a| a.occurred_at <= ev.occurred_at) {
+                    engine.apply(a, &mut sink);
+                }
+                engine.apply(ev, &mut sink);
+            }
+        }
+        while let Some(t) = ticks.next_if(|t| t.after_offset <= m.offset()) {
+            engine.advance(t.watermark, &mut sink);
+        }
+        sink.clear();
+        done += 1;
+        if done % 10_000 == 0 {
+            ctx.observer.partition_status(
+                topic,
+                partition,
+                PartitionStatus::Restoring { done, total },
+            );
+            metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => topic.to_string(), "partition" => partition.to_string())
+                .set(done as f64 / total.max(1) as f64);
+        }
+    })?;
+    for a in agents {
+        engine.apply(a, &mut sink);
+    }
+    for t in ticks {
+        engine.advance(t.watermark, &mut sink);
+    }
+    info!(
+        topic,
+        partition,
+        records = done,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partition restored"
+    );
+    Ok((engine, seq, done))
+}
+
+pub(super) async fn run(
+    ctx: Arc<Shared>,
+    topic: Arc<str>,
+    partition: i32,
+    mut rx: mpsc::Receiver<Record>,
+    done: oneshot::Sender<()>,
+) {
+    let label = topic.to_string();
+    let plabel = partition.to_string();
+    ctx.observer.partition_status(
+        &topic,
+        partition,
+        PartitionStatus::Restoring { done: 0, total: 0 },
+    );
+    metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => label.clone(), "partition" => plabel.clone()).set(0.0);
+    // The agent directory must be loaded before it is merged into a replay.
+    let mut cu = ctx.agents.caught_up.clone();
+    if tokio::time::timeout(Duration::from_secs(60), cu.wait_for(|c| *c))
+        .await
+        .is_err()
+    {
+        warn!(topic = %topic, partition, "agent directory not loaded after 60s; restoring anyway");
+    }
+    let engine = Engine::new((*ctx.engine).clone());
+    let c2 = ctx.clone();
+    let t2 = topic.clone();
+    let restored =
+        tokio::task::spawn_blocking(move || restore_blocking(&c2, &t2, partition, engine)).await;
+    let (engine, agent_seq) = match restored {
+        Ok(Ok((e, seq, _))) => (e, seq),
+        Ok(Err(e)) => {
+            error!(error = %e, topic = %topic, partition, "restore failed");
+            ctx.fatal.cancel();
+            let _ = done.send(());
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, topic = %topic, partition, "restore task failed");
+            ctx.fatal.cancel();
+            let _ = done.send(());
+            return;
+        }
+    };
+    let mut task = Task {
+        ctx: ctx.clone(),
+        topic: topic.clone(),
+        partition,
+        engine,
+        effects: Vec::new(),
+        limits: Limits::default(),
+        last_offset: None,
+        agent_seq,
+    };
+    task.engine.set_sample_tap(true);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&topic, partition);
+    if let Err(e) = ctx.consumer.resume(&tpl) {
+        warn!(error = %e, topic = %topic, partition, "resume failed (partition revoked meanwhile?)");
+    }
+    ctx.observer
+        .partition_status(&topic, partition, PartitionStatus::Live);
+    metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => label.clone(), "partition" => plabel.clone()).set(1.0);
+    info!(topic = %topic, partition, "partition live");
+
+    let mut agents_rx = ctx.agents.len.clone();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_record = Instant::now();
+    let mut samples = Vec::new();
+    let mut ticks_seen = 0u64;
+    let idle = Duration::from_millis(ctx.kafka.idle_timeout.max(0) as u64);
+    let batch = ctx.kafka.batch_size;
+    loop {
+        tokio::select! {
+            r = rx.recv() => {
+                let Some(first) = r else { break };
+                let mut outs = Vec::new();
+                let mut tally = Tally::default();
+                task.fold(first, &mut outs, &mut tally);
+                while tally.consumed < batch as u64 {
+                    match rx.try_recv() {
+                        Ok(r) => task.fold(r, &mut outs, &mut tally),
+                        Err(_) => break,
+                    }
+                }
+                task.drain_effects(&mut outs);
+                metrics::counter!(catalog::EVENTS_CONSUMED.name, "topic" => label.clone()).increment(tally.consumed);
+                metrics::counter!(catalog::EVENTS_APPLIED.name, "topic" => label.clone()).increment(tally.applied);
+                metrics::counter!(catalog::EVENTS_DUPLICATE.name, "topic" => label.clone()).increment(tally.duplicate);
+                metrics::counter!(catalog::EVENTS_LATE.name, "topic" => label.clone()).increment(tally.late);
+                if !task.send(outs, task.last_offset).await {
+                    break;
+                }
+                last_record = Instant::now();
+            }
+            Ok(()) = agents_rx.changed() => {
+                task.feed_agents();
+                let mut outs = Vec::new();
+                task.drain_effects(&mut outs);
+                if !task.send(outs, None).await {
+                    break;
+                }
+            }
+            _ = tick.tick() => {
+                ticks_seen += 1;
+                if last_record.elapsed() >= idle {
+                    let wm = wall_ms() - task.engine.config().allowed_lateness;
+                    if wm > task.engine.watermark() {
+                        task.engine.advance(wm, &mut task.effects);
+                        let mut outs = Vec::new();
+                        task.drain_effects(&mut outs);
+                        let t = Tick { after_offset: task.last_offset.unwrap_or(-1), watermark: wm };
+                        outs.push(OutRecord {
+                            topic: ctx.kafka.topics.ticks.clone(),
+                            partition: Some(partition),
+                            key: Some(topic.as_bytes().to_vec()),
+                            value: serde_json::to_vec(&t).unwrap_or_default(),
+                            headers: vec![("content-type", b"application/json".to_vec())],
+                            kind: OutKind::Tick,
+                        });
+                        if !task.send(outs, None).await {
+                            break;
+                        }
+                    }
+                }
+                task.engine.drain_samples(&mut samples);
+                ctx.observer.partition_live(&topic, partition, &task.engine, &samples);
+                samples.clear();
+                ctx.observer.partition_view(&topic, partition, Arc::new(task.engine.view()));
+                let wmk = task.engine.watermark();
+                if wmk > Millis::MIN {
+                    metrics::gauge!(catalog::WATERMARK_LAG.name, "topic" => label.clone(), "partition" => plabel.clone())
+                        .set((wall_ms() - wmk) as f64 / 1000.0);
+                }
+                let newest = task.engine.max_event_time();
+                if newest > Millis::MIN {
+                    metrics::gauge!(catalog::LAST_EVENT_TIME.name, "topic" => label.clone(), "partition" => plabel.clone())
+                        .set(newest as f64 / 1000.0);
+                }
+                if ticks_seen % 5 == 0 {
+                    let c = ctx.consumer.clone();
+                    let (t, next) = (topic.clone(), task.last_offset.map(|o| o + 1));
+                    if let Ok(Ok((_, high))) = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, partition, Duration::from_secs(2))).await {
+                        if let Some(next) = next {
+                            let lag = (high - next).max(0);
+                            ctx.observer.partition_lag(&topic, partition, lag);
+                            metrics::gauge!(catalog::CONSUMER_LAG.name, "topic" => label.clone(), "partition" => plabel.clone()).set(lag as f64);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Revoked or shutting down: the channel is closed and drained.
+    let mut outs = Vec::new();
+    task.drain_effects(&mut outs);
+    let _ = task.send(outs, task.last_offset).await;
+    ctx.observer.partition_removed(&topic, partition);
+    let _ = done.send(());
+}
