@@ -600,3 +600,60 @@ fn promtool_accepts_the_exposition_of_the_example_file() {
         out.status
     );
 }
+
+#[test]
+fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
+    use ccpulse::export::ExportObserver;
+    use ccpulse::pipeline::{Observer, PartitionStatus as P};
+
+    let exp = exporter();
+    let state = Arc::new(ExportState::new(0));
+    let obs = ExportObserver::new(state.clone(), "interactions");
+    let mut engine = Engine::new(EngineConfig::default());
+    fold(&mut engine, &history().events);
+    let mut more = Scenario::new();
+    more.queued(100.0, "c2", "billing", Channel::Voice)
+        .answered(104.0, "c2", "a1");
+    let more: Vec<Event> = more
+        .events
+        .into_iter()
+        .map(|mut e| {
+            e.event_id = format!("more-{}", e.event_id);
+            e
+        })
+        .collect();
+
+    // As the pipeline does it: restore, publish the restored view, go
+    // live (tap on), fold, then each tick samples and a view.
+    metrics::with_local_recorder(&exp, || {
+        obs.partition_status("interactions", 0, P::Restoring { done: 0, total: 9 });
+        assert!(state.is_leader());
+        obs.partition_view("interactions", 0, Arc::new(engine.view()));
+        engine.set_sample_tap(true);
+        obs.partition_status("interactions", 0, P::Live);
+        fold(&mut engine, &more);
+        let mut samples = Vec::new();
+        engine.drain_samples(&mut samples);
+        obs.partition_live("interactions", 0, &engine, &samples);
+        obs.partition_view("interactions", 0, Arc::new(engine.view()));
+        obs.partition_lag("interactions", 0, 7);
+        obs.started();
+    });
+    let s = scrape(&exp);
+    assert_eq!(
+        s.get("ccpulse_offered_total", &QC),
+        1.0,
+        "history not exported"
+    );
+    assert_eq!(s.get("ccpulse_answered_total", &QC), 1.0);
+    assert_eq!(s.get("ccpulse_queue_wait_seconds_sum", &QC), 4.0);
+    assert_eq!(s.get("ccpulse_queue_wait_seconds_count", &QC), 1.0);
+    let r = state.readiness();
+    assert!(!r.ready, "lag 7 > 0");
+    assert_eq!(r.partitions[0].lag, 7);
+    assert_eq!(state.merged_view().queues.len(), 1);
+
+    metrics::with_local_recorder(&exp, || obs.partition_removed("interactions", 0));
+    assert!(!state.is_leader());
+    assert!(state.partitions().is_empty());
+}

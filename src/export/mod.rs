@@ -10,20 +10,27 @@
 //!   view and status per partition, leader flag, readiness inputs).
 //! - [`http`]: the axum server (`/metrics`, `/healthz`, `/readyz`,
 //!   `/api/v1/snapshot`).
+//! - [`observer`]: the pipeline's [`Observer`](crate::pipeline::Observer)
+//!   on top of the above.
 //!
-//! # How the pipeline drives it
+//! # How a process uses it
 //! ```text
-//! startup:     MetricsExporter::new(&cfg.export)?.install_global()? -> MetricsHandle
-//!              Arc<ExportState>::new(cfg.export.ready_max_lag); spawn export::run(..)
-//! assignment:  state.set_status(&key, Restoring { done, total }) ...; set_leader(owns p0)
-//! live:        let mut p = PartitionPublisher::go_live(&mut engine);
-//!              state.set_status(&key, Live)
-//! every tick:  p.publish_to(&mut engine, &state, &key); state.set_lag(&key, lag)
-//! revocation:  state.remove_partition(&key)
+//! startup:   let metrics = MetricsExporter::new(&cfg.export)?.install_global()?;
+//!            let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+//!            spawn export::run(listener, state.clone(), metrics, .., InstancePublisher::new(), stop)
+//! pipeline:  ExportObserver::new(state, first events topic) as its Observer, or by hand:
+//!   assigned:  state.set_status(&key, Restoring { done, total }); set_leader(owns partition 0)
+//!   live:      let mut p = PartitionPublisher::go_live(&mut engine); state.set_status(&key, Live)
+//!   each tick: p.publish_to(&mut engine, &state, &key); state.set_lag(&key, lag)
+//!   revoked:   state.remove_partition(&key)
 //! ```
+//! The export tick owns every gauge, including the per-partition processor
+//! gauges (lag, restore progress, watermark lag, last event time), which it
+//! sets from [`ExportState`] and zeroes when a partition leaves.
 
 pub mod catalog;
 pub mod http;
+pub mod observer;
 pub mod publish;
 pub mod recorder;
 pub mod shared;
@@ -35,6 +42,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use observer::ExportObserver;
 pub use publish::{InstancePublisher, PartitionPublisher};
 pub use recorder::{MetricsExporter, MetricsHandle};
 pub use shared::{ExportState, PartitionKey, PartitionStatus, Readiness};

@@ -231,6 +231,16 @@ impl PartitionPublisher {
     /// Record the samples the engine collected since the last call.
     pub fn publish_samples(&mut self, engine: &mut Engine) {
         engine.drain_samples(&mut self.samples);
+        self.record_samples(engine);
+    }
+
+    /// Record samples already drained from `engine` (which labels them).
+    pub fn publish_drained(&mut self, engine: &Engine, samples: &[Sample]) {
+        self.samples.extend_from_slice(samples);
+        self.record_samples(engine);
+    }
+
+    fn record_samples(&mut self, engine: &Engine) {
         if self.samples.is_empty() {
             return;
         }
