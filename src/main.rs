@@ -201,6 +201,54 @@ fn replay_and_serve(
     })
 }
 
+/// `ccpulse run`: the pipeline, with the export tick and the HTTP server
+/// beside it. The server binds first (a taken port fails before Kafka is
+/// touched) and stops after the pipeline drained, so probes and a last
+/// scrape still work during shutdown.
+async fn run_with_export(cfg: Config) -> anyhow::Result<()> {
+    use ccpulse::export::{self, ExportObserver, ExportState, InstancePublisher};
+
+    let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+    let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+    let leader_topic = cfg.kafka.topics.events.first().cloned().unwrap_or_default();
+    let observer = Arc::new(ExportObserver::new(state.clone(), leader_topic));
+    let listener = export::http::bind(cfg.http.listen).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let export_stop = tokio_util::sync::CancellationToken::new();
+    let (http_cfg, export_cfg) = (cfg.http.clone(), cfg.export.clone());
+    let server = tokio::spawn({
+        let (stop, pipeline_stop) = (export_stop.clone(), shutdown.clone());
+        async move {
+            let r = export::run(
+                listener,
+                state,
+                metrics,
+                &http_cfg,
+                &export_cfg,
+                InstancePublisher::new(),
+                stop,
+            )
+            .await;
+            if r.is_err() {
+                // Without its probes the instance cannot be supervised.
+                pipeline_stop.cancel();
+            }
+            r
+        }
+    });
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        on_signal.cancel();
+    });
+    let piped = ccpulse::pipeline::run(cfg, observer, shutdown).await;
+    export_stop.cancel();
+    let served = server.await.context("export task")?;
+    piped?;
+    served?;
+    Ok(())
+}
+
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     match config {
         Some(p) => Ok(Config::load(p)?),
@@ -243,21 +291,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(async move {
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                let on_signal = shutdown.clone();
-                tokio::spawn(async move {
-                    wait_for_signal().await;
-                    on_signal.cancel();
-                });
-                ccpulse::pipeline::run(
-                    cfg,
-                    std::sync::Arc::new(ccpulse::pipeline::NoObserver),
-                    shutdown,
-                )
-                .await
-            })?;
-            Ok(())
+            rt.block_on(run_with_export(cfg))
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;
