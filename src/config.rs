@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -34,9 +36,63 @@ pub struct ConfigFile {
     /// SLA policies and business calendars.
     #[serde(default)]
     pub sla: SlaSection,
+    /// The HTTP server: `/metrics`, health, readiness and the JSON API.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// Publishing figures as Prometheus metrics.
+    #[serde(default)]
+    pub export: ExportSection,
     /// Kafka: brokers, topics, delivery guarantee.
     #[serde(default)]
     pub kafka: KafkaSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address and port to serve on. The default keeps it local; use
+    /// `"0.0.0.0:9900"` to let Prometheus scrape from another host.
+    #[serde(default = "d_listen")]
+    pub listen: String,
+    /// When set, `/api/*` requires `Authorization: Bearer <token>`.
+    /// `/metrics`, `/healthz` and `/readyz` stay open.
+    #[serde(default)]
+    pub api_token: Option<String>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: d_listen(),
+            api_token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSection {
+    /// How often partitions publish their figures and gauges are refreshed.
+    #[serde(default = "d_tick")]
+    pub tick_interval: Dur,
+    /// Per-agent series not updated for this long (agent logged out or
+    /// idle) are dropped from `/metrics`, so departed agents do not pile up.
+    #[serde(default = "d_agent_ttl")]
+    pub agent_series_ttl: Dur,
+    /// Readiness requires every assigned partition's consumer lag (records)
+    /// to be at most this.
+    #[serde(default = "d_ready_lag")]
+    pub ready_max_lag: u64,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        ExportSection {
+            tick_interval: d_tick(),
+            agent_series_ttl: d_agent_ttl(),
+            ready_max_lag: d_ready_lag(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +218,18 @@ fn d_max_agents() -> usize {
 fn d_max_tracked() -> usize {
     2_000_000
 }
+fn d_listen() -> String {
+    "127.0.0.1:9900".into()
+}
+fn d_tick() -> Dur {
+    Dur(1_000)
+}
+fn d_agent_ttl() -> Dur {
+    Dur(3_600_000)
+}
+fn d_ready_lag() -> u64 {
+    1_000
+}
 
 /// A duration written with units, e.g. `"20s"`, `"1h 30m"`, `"7d"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -255,10 +323,47 @@ impl EngineConfig {
     }
 }
 
+/// Validated settings for the HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/api/*`; `None` leaves the API open.
+    pub api_token: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9900)),
+            api_token: None,
+        }
+    }
+}
+
+/// Validated settings for metric publishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportConfig {
+    pub tick_interval: Duration,
+    pub agent_series_ttl: Duration,
+    pub ready_max_lag: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            tick_interval: Duration::from_millis(d_tick().0 as u64),
+            agent_series_ttl: Duration::from_millis(d_agent_ttl().0 as u64),
+            ready_max_lag: d_ready_lag(),
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub engine: EngineConfig,
+    pub http: HttpConfig,
+    pub export: ExportConfig,
     pub kafka: KafkaConfig,
 }
 
@@ -439,6 +544,7 @@ impl ConfigFile {
             queues.insert(name.clone(), s);
         }
         let policies = self.sla.validate(&mut issues);
+        let (http, export) = self.validate_serving(&mut issues);
         let kafka = self.kafka.validate(&mut issues);
 
         if !issues.is_empty() {
@@ -464,8 +570,72 @@ impl ConfigFile {
                 queues,
                 policies,
             },
+            http,
+            export,
             kafka,
         })
+    }
+
+    /// The `[http]` and `[export]` sections.
+    fn validate_serving(&self, issues: &mut Vec<Issue>) -> (HttpConfig, ExportConfig) {
+        let mut bad = |field: &str, problem: String, fix: &str| {
+            issues.push(Issue {
+                field: field.to_string(),
+                problem,
+                fix: fix.to_string(),
+            })
+        };
+        let h = &self.http;
+        let listen = match h.listen.trim().parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                bad(
+                    "http.listen",
+                    format!("{:?} is not an IP address with a port", h.listen),
+                    "write ip:port, e.g. \"127.0.0.1:9900\", \"0.0.0.0:9900\" or \"[::]:9900\"",
+                );
+                HttpConfig::default().listen
+            }
+        };
+        if let Some(t) = &h.api_token {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                bad(
+                    "http.api_token",
+                    "must be non-empty printable ASCII without spaces (it is sent in a header)".into(),
+                    "use e.g. the output of `openssl rand -hex 32`, or remove the line to leave the API open",
+                );
+            }
+        }
+        let x = &self.export;
+        if !(100..=60_000).contains(&x.tick_interval.0) {
+            bad(
+                "export.tick_interval",
+                format!("{} is outside 100ms..60s", x.tick_interval),
+                "use e.g. \"1s\" (the default); Prometheus scrapes far less often",
+            );
+        }
+        if x.agent_series_ttl.0 < 60_000 {
+            bad(
+                "export.agent_series_ttl",
+                format!(
+                    "{} would drop agents between two scrapes",
+                    x.agent_series_ttl
+                ),
+                "use at least 1m; the default is 1h",
+            );
+        }
+        let ms = |d: Dur| Duration::from_millis(d.0.max(0) as u64);
+        (
+            HttpConfig {
+                listen,
+                api_token: h.api_token.clone(),
+            },
+            ExportConfig {
+                tick_interval: ms(x.tick_interval),
+                agent_series_ttl: ms(x.agent_series_ttl),
+                ready_max_lag: x.ready_max_lag,
+            },
+        )
     }
 }
 
@@ -564,6 +734,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("with a unit"), "{e}");
+    }
+
+    #[test]
+    fn serving_defaults_and_overrides() {
+        let c = parse("").unwrap();
+        assert_eq!(c.http, HttpConfig::default());
+        assert_eq!(c.export, ExportConfig::default());
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:9900");
+        assert_eq!(c.export.tick_interval, Duration::from_secs(1));
+        assert_eq!(c.export.agent_series_ttl, Duration::from_secs(3600));
+        let c = parse(
+            r#"
+            [http]
+            listen = "0.0.0.0:9901"
+            api_token = "s3cret-token"
+            [export]
+            tick_interval = "500ms"
+            agent_series_ttl = "30m"
+            ready_max_lag = 50
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.http.listen.port(), 9901);
+        assert_eq!(c.http.api_token.as_deref(), Some("s3cret-token"));
+        assert_eq!(c.export.tick_interval, Duration::from_millis(500));
+        assert_eq!(c.export.agent_series_ttl, Duration::from_secs(1800));
+        assert_eq!(c.export.ready_max_lag, 50);
+    }
+
+    #[test]
+    fn bad_serving_settings_name_field_and_fix() {
+        let e = parse(
+            r#"
+            [http]
+            listen = "localhost"
+            api_token = "has space"
+            [export]
+            tick_interval = "10ms"
+            agent_series_ttl = "5s"
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { issues, .. } = e else {
+            panic!("expected Invalid, got {e}");
+        };
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "http.listen",
+                "http.api_token",
+                "export.tick_interval",
+                "export.agent_series_ttl"
+            ]
+        );
+        assert!(issues[0].fix.contains("127.0.0.1:9900"), "{}", issues[0]);
+        let e = parse("[http]\nlisten_addr = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_addr"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! - [`config`]: the TOML configuration, parsed then validated.
 //! - [`replay`]: the `ccpulse replay` shell: files in, snapshot and effects
 //!   out. *effects/export*
+//! - [`export`]: the metric catalogue, Prometheus publishing (counter
+//!   deltas per partition, gauges from the merged view) and the HTTP server
+//!   (`/metrics`, probes, JSON API). *export*
 //!
 //! `main.rs` is the CLI edge; it is the only place that uses `anyhow`.
 

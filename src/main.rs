@@ -1,8 +1,10 @@
 //! The `ccpulse` command line: the binary's edge, and the only place that
 //! uses `anyhow`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +58,11 @@ enum Command {
         /// Fail (exit 1) if any record cannot be decoded.
         #[arg(long)]
         strict: bool,
+        /// After folding, keep serving /metrics, probes and the JSON API of
+        /// the final state on this address (e.g. 127.0.0.1:9900) until
+        /// Ctrl-C or SIGTERM. Everything in the files is exported.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<SocketAddr>,
         /// Event files, folded in the order given.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -125,6 +132,126 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+fn print_snapshot(
+    snap: &ccpulse::engine::Snapshot,
+    format: Output,
+    window: &str,
+) -> anyhow::Result<()> {
+    let text = match format {
+        Output::Json => serde_json::to_string_pretty(snap)? + "\n",
+        Output::Table => ccpulse::replay::table(snap, window),
+    };
+    print_stdout(&text)
+}
+
+/// `replay --serve`: fold the files with every figure exported (the whole
+/// file counts as live), print the snapshot, then serve until a signal.
+fn replay_and_serve(
+    cfg: &Config,
+    addr: SocketAddr,
+    files: &[PathBuf],
+    effects: Option<&std::path::Path>,
+    strict: bool,
+    print: impl FnOnce(&ccpulse::engine::Snapshot) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use ccpulse::engine::Engine;
+    use ccpulse::export::{self, publish, ExportState, PartitionKey, PartitionStatus};
+
+    let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+    let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+    let key = PartitionKey::new("replay", 0);
+    state.set_status(&key, PartitionStatus::Restoring { done: 0, total: 0 });
+
+    let mut engine = Engine::new(cfg.engine.clone());
+    engine.set_sample_tap(true);
+    let mut publisher = export::PartitionPublisher::from_zero();
+    let report = ccpulse::replay::replay_into(&mut engine, files, effects, strict, &mut |e| {
+        publisher.publish_samples(e)
+    })
+    .context("replay failed")?;
+    let view = publisher.publish(&mut engine);
+    publish::publish_processing_totals(&key.topic, report.records, engine.processing());
+    print(&view.snapshot())?;
+
+    state.publish_view(&key, Arc::new(view), Some(engine.max_event_time()));
+    state.set_status(&key, PartitionStatus::Live);
+    state.set_leader(true);
+    state.set_started(true);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = export::http::bind(addr).await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            on_signal.cancel();
+        });
+        export::run(
+            listener,
+            state,
+            metrics,
+            &cfg.http,
+            &cfg.export,
+            export::InstancePublisher::from_zero(),
+            shutdown,
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// `ccpulse run`: the pipeline, with the export tick and the HTTP server
+/// beside it. The server binds first (a taken port fails before Kafka is
+/// touched) and stops after the pipeline drained, so probes and a last
+/// scrape still work during shutdown.
+async fn run_with_export(cfg: Config) -> anyhow::Result<()> {
+    use ccpulse::export::{self, ExportObserver, ExportState, InstancePublisher};
+
+    let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+    let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+    let leader_topic = cfg.kafka.topics.events.first().cloned().unwrap_or_default();
+    let observer = Arc::new(ExportObserver::new(state.clone(), leader_topic));
+    let listener = export::http::bind(cfg.http.listen).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let export_stop = tokio_util::sync::CancellationToken::new();
+    let (http_cfg, export_cfg) = (cfg.http.clone(), cfg.export.clone());
+    let server = tokio::spawn({
+        let (stop, pipeline_stop) = (export_stop.clone(), shutdown.clone());
+        async move {
+            let r = export::run(
+                listener,
+                state,
+                metrics,
+                &http_cfg,
+                &export_cfg,
+                InstancePublisher::new(),
+                stop,
+            )
+            .await;
+            if r.is_err() {
+                // Without its probes the instance cannot be supervised.
+                pipeline_stop.cancel();
+            }
+            r
+        }
+    });
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        on_signal.cancel();
+    });
+    let piped = ccpulse::pipeline::run(cfg, observer, shutdown).await;
+    export_stop.cancel();
+    let served = server.await.context("export task")?;
+    piped?;
+    served?;
+    Ok(())
+}
+
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     match config {
         Some(p) => Ok(Config::load(p)?),
@@ -140,6 +267,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             window,
             effects,
             strict,
+            serve,
             files,
         } => {
             let cfg = load(config.as_ref())?;
@@ -150,14 +278,15 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                     names.join(", ")
                 );
             }
-            let (snap, _report) =
-                ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
-                    .context("replay failed")?;
-            let text = match format {
-                Output::Json => serde_json::to_string_pretty(&snap)? + "\n",
-                Output::Table => ccpulse::replay::table(&snap, &window),
+            let Some(addr) = serve else {
+                let (snap, _report) =
+                    ccpulse::replay::replay(&cfg.engine, &files, effects.as_deref(), strict)
+                        .context("replay failed")?;
+                return print_snapshot(&snap, format, &window);
             };
-            print_stdout(&text)
+            replay_and_serve(&cfg, addr, &files, effects.as_deref(), strict, |snap| {
+                print_snapshot(snap, format, &window)
+            })
         }
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
@@ -165,21 +294,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(async move {
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                let on_signal = shutdown.clone();
-                tokio::spawn(async move {
-                    wait_for_signal().await;
-                    on_signal.cancel();
-                });
-                ccpulse::pipeline::run(
-                    cfg,
-                    std::sync::Arc::new(ccpulse::pipeline::NoObserver),
-                    shutdown,
-                )
-                .await
-            })?;
-            Ok(())
+            rt.block_on(run_with_export(cfg))
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

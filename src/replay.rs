@@ -56,6 +56,23 @@ pub fn replay(
     strict: bool,
 ) -> Result<(Snapshot, ReplayReport), ReplayError> {
     let mut engine = Engine::new(cfg.clone());
+    let report = replay_into(&mut engine, files, effects, strict, &mut |_| {})?;
+    Ok((engine.snapshot(), report))
+}
+
+/// Records between two calls of the `progress` hook of [`replay_into`].
+pub const PROGRESS_EVERY: u64 = 10_000;
+
+/// [`replay`] into a given engine, calling `progress` every
+/// [`PROGRESS_EVERY`] records and once at the end (after the flush), e.g.
+/// to drain the engine's sample tap while folding.
+pub fn replay_into(
+    engine: &mut Engine,
+    files: &[PathBuf],
+    effects: Option<&Path>,
+    strict: bool,
+    progress: &mut dyn FnMut(&mut Engine),
+) -> Result<ReplayReport, ReplayError> {
     let mut sink = match effects {
         Some(p) => Some((
             p,
@@ -84,6 +101,9 @@ pub fn replay(
                 }
             }
             write_effects(&mut sink, &mut out, &mut report)?;
+            if report.records % PROGRESS_EVERY == 0 {
+                progress(engine);
+            }
             if last_progress.elapsed() >= Duration::from_secs(2) {
                 last_progress = Instant::now();
                 let rate = report.records as f64 / started.elapsed().as_secs_f64();
@@ -93,6 +113,7 @@ pub fn replay(
     }
     engine.flush(&mut out);
     write_effects(&mut sink, &mut out, &mut report)?;
+    progress(engine);
     if let Some((p, w)) = sink.as_mut() {
         w.flush().map_err(|source| ReplayError::Write {
             path: p.to_path_buf(),
@@ -112,7 +133,7 @@ pub fn replay(
             total: report.records,
         });
     }
-    Ok((engine.snapshot(), report))
+    Ok(report)
 }
 
 fn write_effects(

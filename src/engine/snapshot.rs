@@ -261,18 +261,7 @@ fn figures(
         Distribution::new(b, q)
     };
     let aht_s = ratio(f(c.handle_ms) / 1000.0, f(c.handled));
-    let required_agents = window.and_then(|w| {
-        let rate = f(c.offered) / (w.length as f64 / 1000.0);
-        match aht_s {
-            Some(aht) => erlang::required_agents(
-                rate,
-                aht,
-                s.service_level_threshold as f64 / 1000.0,
-                s.service_level_target,
-            ),
-            None => (c.offered == 0).then_some(0),
-        }
-    });
+    let required_agents = window.and_then(|w| required_agents(c, s, w));
     Figures {
         counts: c.clone(),
         peak_concurrent: p.peak_concurrent.max(concurrent_now),
@@ -329,6 +318,22 @@ fn figures(
         abandon_time: dist(HistKind::Abandon),
         handle_time: dist(HistKind::Handle),
         resolution_time: dist(HistKind::Resolution),
+    }
+}
+
+/// Erlang C agents for the SL target at a window's arrival rate and AHT
+/// (`None` if more than 10 000 would be needed). Shared with the metric
+/// export so the gauge and the JSON figure agree.
+pub fn required_agents(c: &QueueCounters, s: &QueueSettings, w: &WindowSpec) -> Option<u32> {
+    let rate = c.offered as f64 / (w.length as f64 / 1000.0);
+    match ratio(c.handle_ms as f64 / 1000.0, c.handled as f64) {
+        Some(aht) => erlang::required_agents(
+            rate,
+            aht,
+            s.service_level_threshold as f64 / 1000.0,
+            s.service_level_target,
+        ),
+        None => (c.offered == 0).then_some(0),
     }
 }
 

@@ -389,6 +389,10 @@ pub(super) async fn run(
         agent_seq,
     };
     task.engine.set_sample_tap(true);
+    // The restored state is the export baseline: only growth beyond it is
+    // exported, so the history just replayed is not counted twice.
+    ctx.observer
+        .partition_view(&topic, partition, Arc::new(task.engine.view()));
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&topic, partition);
     if let Err(e) = ctx.consumer.resume(&tpl) {
@@ -492,6 +496,12 @@ pub(super) async fn run(
     let mut outs = Vec::new();
     task.drain_effects(&mut outs);
     let _ = task.send(outs, task.last_offset).await;
+    // Export what was folded since the last tick before letting go.
+    task.engine.drain_samples(&mut samples);
+    ctx.observer
+        .partition_live(&topic, partition, &task.engine, &samples);
+    ctx.observer
+        .partition_view(&topic, partition, Arc::new(task.engine.view()));
     ctx.observer.partition_removed(&topic, partition);
     let _ = done.send(());
 }

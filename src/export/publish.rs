@@ -1,0 +1,621 @@
+//! Turning engine state into metric updates.
+//!
+//! - [`PartitionPublisher`] (one per live partition): counters by *delta*
+//!   against what it last published, and histograms from the engine's
+//!   sample tap. It starts from the partition's state when it went live, so
+//!   history replayed to restore a partition is never exported twice.
+//! - [`InstancePublisher`] (one per process, on the export tick): gauges
+//!   from the merged view of all live partitions, set as absolute values,
+//!   plus the replicated agent directory when this instance is the leader,
+//!   and the per-partition processor gauges.
+//!
+//! Why deltas: Prometheus sums counters across instances, and a partition
+//! moves between instances. Each instance exports only what it folded while
+//! the partition was live there, so the sum over instances counts every
+//! event once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use metrics::{Key, Label};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error};
+
+use super::catalog::{self, Family};
+use super::recorder::{self, MetricsHandle};
+use super::shared::{ExportState, PartitionKey, PartitionStatus};
+use crate::engine::snapshot::required_agents;
+use crate::engine::stats::{AgentCounters, HistKind, QueueCounters, Volume};
+use crate::engine::{Engine, ProcessingStats, Sample, SampleKind, View, OTHER};
+use crate::event::{AgentState, Channel, Millis};
+
+type QueueField = fn(&QueueCounters) -> u64;
+
+/// Cumulative queue counters and the family each is exported as; the
+/// `_seconds_total` ones read milliseconds (see [`recorder`]).
+const QUEUE_COUNTERS: [(&Family, Option<&str>, QueueField); 35] = [
+    (&catalog::OFFERED, None, |c| c.offered),
+    (&catalog::ANSWERED, None, |c| c.answered),
+    (&catalog::ANSWERED_WITHIN_SL, None, |c| c.answered_within_sl),
+    (&catalog::ABANDONED, None, |c| c.abandoned),
+    (&catalog::ABANDONED_WITHIN_SL, None, |c| {
+        c.abandoned_within_sl
+    }),
+    (&catalog::SHORT_ABANDONED, None, |c| c.short_abandoned),
+    (&catalog::DEQUEUED_BY_TRANSFER, None, |c| {
+        c.dequeued_by_transfer
+    }),
+    (&catalog::DEQUEUED_BY_TRANSFER_WITHIN_SL, None, |c| {
+        c.dequeued_by_transfer_within_sl
+    }),
+    (&catalog::FIRST_RESPONSES, None, |c| c.first_responses),
+    (&catalog::HANDLED, None, |c| c.handled),
+    (&catalog::HANDLE_SECONDS, None, |c| c.handle_ms),
+    (&catalog::TALK_SECONDS, None, |c| c.talk_ms),
+    (&catalog::HOLD_SECONDS, None, |c| c.hold_ms),
+    (&catalog::WRAP_UP_SECONDS, None, |c| c.wrap_up_ms),
+    (&catalog::RESOLVED, None, |c| c.resolved),
+    (&catalog::FCR_CANDIDATES, None, |c| c.fcr_candidates),
+    (&catalog::FCR_RETRACTED, None, |c| c.fcr_retracted),
+    (&catalog::REOPENED, None, |c| c.reopened),
+    (&catalog::TRANSFERS, None, |c| c.transfers),
+    (&catalog::TRANSFERRED_INTERACTIONS, None, |c| {
+        c.transferred_interactions
+    }),
+    (&catalog::EXCHANGES, None, |c| c.exchanges),
+    (&catalog::REPEAT_CONTACTS, None, |c| c.repeat_contacts),
+    (&catalog::CSAT_RESPONSES, None, |c| c.csat_responses),
+    (&catalog::CSAT_SATISFIED, None, |c| c.csat_satisfied),
+    (&catalog::CSAT_SCORE, None, |c| c.csat_sum),
+    (&catalog::NPS_RESPONSES, None, |c| c.nps_responses),
+    (&catalog::NPS_PROMOTERS, None, |c| c.nps_promoters),
+    (&catalog::NPS_DETRACTORS, None, |c| c.nps_detractors),
+    (&catalog::CES_RESPONSES, None, |c| c.ces_responses),
+    (&catalog::CES_SCORE, None, |c| c.ces_sum),
+    (&catalog::SLA_MET, None, |c| c.sla_met),
+    (&catalog::SLA_BREACHES, None, |c| c.sla_breaches),
+    // The `action` label: agent (a free operator was named), requeue,
+    // escalate.
+    (&catalog::SLA_REASSIGNMENTS, Some("agent"), |c| {
+        c.sla_reassigned
+    }),
+    (&catalog::SLA_REASSIGNMENTS, Some("requeue"), |c| {
+        c.sla_requeued
+    }),
+    (&catalog::SLA_REASSIGNMENTS, Some("escalate"), |c| {
+        c.sla_escalated
+    }),
+];
+
+type AgentField = fn(&AgentCounters) -> u64;
+
+/// Partitioned agent counters (state time is the leader's, see
+/// [`InstancePublisher`]).
+const AGENT_COUNTERS: [(&Family, AgentField); 5] = [
+    (&catalog::AGENT_CLOSURES, |c| c.closures),
+    (&catalog::AGENT_HANDLED, |c| c.handled),
+    (&catalog::AGENT_HANDLE_SECONDS, |c| c.handle_ms),
+    (&catalog::AGENT_CSAT_RESPONSES, |c| c.csat_responses),
+    (&catalog::AGENT_CSAT_SATISFIED, |c| c.csat_satisfied),
+];
+
+const HOURS: [&str; 24] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+    "16", "17", "18", "19", "20", "21", "22", "23",
+];
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const MONTHS: [&str; 12] = [
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12",
+];
+
+/// Logged-in states whose time is exported. Offline time is not agent
+/// work, and exporting it would keep departed agents' series alive forever.
+const WORK_STATES: [AgentState; 4] = [
+    AgentState::Available,
+    AgentState::Busy,
+    AgentState::WrapUp,
+    AgentState::Away,
+];
+
+fn state_ms(c: &AgentCounters, s: AgentState) -> u64 {
+    match s {
+        AgentState::Offline => c.offline_ms,
+        AgentState::Available => c.available_ms,
+        AgentState::Busy => c.busy_ms,
+        AgentState::WrapUp => c.wrap_up_ms,
+        AgentState::Away => c.away_ms,
+    }
+}
+
+fn hist_family(k: HistKind) -> &'static Family {
+    match k {
+        HistKind::QueueWait => &catalog::QUEUE_WAIT,
+        HistKind::FirstResponse => &catalog::FIRST_RESPONSE_TIME,
+        HistKind::Abandon => &catalog::ABANDON_TIME,
+        HistKind::Handle => &catalog::HANDLE_TIME,
+        HistKind::Resolution => &catalog::RESOLUTION_TIME,
+    }
+}
+
+fn qc_labels(queue: &str, ch: Channel) -> Vec<Label> {
+    vec![
+        Label::new("queue", queue.to_string()),
+        Label::new("channel", ch.as_str()),
+    ]
+}
+
+fn agent_labels(agent: &str) -> Vec<Label> {
+    vec![Label::new("agent", agent.to_string())]
+}
+
+/// Raise `last` to `cur` and return by how much (never negative).
+fn advance(last: &mut u64, cur: u64) -> u64 {
+    let d = cur.saturating_sub(*last);
+    *last = (*last).max(cur);
+    d
+}
+
+/// What one partition has published so far, per series.
+#[derive(Debug, Clone)]
+struct QueueMark {
+    counters: [u64; QUEUE_COUNTERS.len()],
+    volume: Volume,
+}
+
+impl QueueMark {
+    fn of(c: &QueueCounters, v: &Volume) -> Self {
+        QueueMark {
+            counters: QUEUE_COUNTERS.map(|(_, _, field)| field(c)),
+            volume: v.clone(),
+        }
+    }
+}
+
+/// Publishes one partition's counters and histograms (see the module docs).
+#[derive(Debug, Default)]
+pub struct PartitionPublisher {
+    queues: HashMap<(String, Channel), QueueMark>,
+    agents: HashMap<String, [u64; AGENT_COUNTERS.len()]>,
+    samples: Vec<Sample>,
+}
+
+impl PartitionPublisher {
+    /// A partition going live after its restore: turns the engine's sample
+    /// tap on and takes the restored state as the baseline, so nothing of
+    /// the replayed history is exported.
+    pub fn go_live(engine: &mut Engine) -> Self {
+        engine.set_sample_tap(true);
+        Self::with_baseline(&engine.view())
+    }
+
+    /// Baseline = `view`: only growth beyond it is exported. The engine's
+    /// sample tap must be turned on at the same point.
+    pub fn with_baseline(view: &View) -> Self {
+        let mut p = Self::default();
+        for (k, q) in &view.queues {
+            p.queues
+                .insert(k.clone(), QueueMark::of(&q.total.c, &q.volume));
+        }
+        for (id, c) in agent_totals(view) {
+            p.agents.insert(
+                id.to_string(),
+                std::array::from_fn(|i| (AGENT_COUNTERS[i].1)(c)),
+            );
+        }
+        p
+    }
+
+    /// Baseline zero: export everything the engine ever folded (replay,
+    /// where the whole file is "live"). Turn the sample tap on before the
+    /// first event.
+    pub fn from_zero() -> Self {
+        Self::default()
+    }
+
+    /// One tick: histograms from the drained samples, counters from a
+    /// fresh view, which is returned for [`ExportState::publish_view`].
+    pub fn publish(&mut self, engine: &mut Engine) -> View {
+        self.publish_samples(engine);
+        let view = engine.view();
+        self.publish_counters(&view);
+        view
+    }
+
+    /// [`Self::publish`], then hand the view to the shared state.
+    pub fn publish_to(&mut self, engine: &mut Engine, state: &ExportState, key: &PartitionKey) {
+        let view = self.publish(engine);
+        state.publish_view(key, Arc::new(view), Some(engine.max_event_time()));
+    }
+
+    /// Record the samples the engine collected since the last call.
+    pub fn publish_samples(&mut self, engine: &mut Engine) {
+        engine.drain_samples(&mut self.samples);
+        self.record_samples(engine);
+    }
+
+    /// Record samples already drained from `engine` (which labels them).
+    pub fn publish_drained(&mut self, engine: &Engine, samples: &[Sample]) {
+        self.samples.extend_from_slice(samples);
+        self.record_samples(engine);
+    }
+
+    fn record_samples(&mut self, engine: &Engine) {
+        if self.samples.is_empty() {
+            return;
+        }
+        let group = |s: &Sample| {
+            let kind = match s.kind {
+                SampleKind::Queue(k) => k as u8,
+                SampleKind::AgentHandle => u8::MAX,
+            };
+            let ch = match s.kind {
+                SampleKind::Queue(_) => s.channel.index(),
+                SampleKind::AgentHandle => 0,
+            };
+            (kind, s.key, ch)
+        };
+        self.samples.sort_unstable_by_key(group);
+        for run in self.samples.chunk_by(|a, b| group(a) == group(b)) {
+            let s = run[0];
+            let h = match s.kind {
+                SampleKind::Queue(k) => recorder::histogram(
+                    hist_family(k),
+                    qc_labels(engine.queue_label(s.key), s.channel),
+                ),
+                SampleKind::AgentHandle => recorder::histogram(
+                    &catalog::AGENT_HANDLE_TIME,
+                    agent_labels(engine.agent_label(s.key)),
+                ),
+            };
+            for s in run {
+                h.record(s.ms.max(0) as f64 / 1000.0);
+            }
+        }
+        self.samples.clear();
+    }
+
+    /// Increment every counter by its growth since the last publish.
+    pub fn publish_counters(&mut self, view: &View) {
+        for ((queue, ch), q) in &view.queues {
+            let mark = self
+                .queues
+                .entry((queue.clone(), *ch))
+                .or_insert_with(|| QueueMark::of(&QueueCounters::default(), &Volume::default()));
+            for (last, (family, action, field)) in mark.counters.iter_mut().zip(QUEUE_COUNTERS) {
+                let d = advance(last, field(&q.total.c));
+                if d > 0 {
+                    let mut labels = qc_labels(queue, *ch);
+                    if let Some(a) = action {
+                        labels.push(Label::new("action", a));
+                    }
+                    recorder::add(family, labels, d);
+                }
+            }
+            let volume = |f: &Family,
+                          last: &mut [u64],
+                          cur: &[u64],
+                          label: &'static str,
+                          values: &[&'static str]| {
+                for ((l, &c), &v) in last.iter_mut().zip(cur).zip(values) {
+                    let d = advance(l, c);
+                    if d > 0 {
+                        let labels = vec![Label::new("queue", queue.clone()), Label::new(label, v)];
+                        recorder::add(f, labels, d);
+                    }
+                }
+            };
+            let (mv, qv) = (&mut mark.volume, &q.volume);
+            volume(
+                &catalog::VOLUME_BY_HOUR,
+                &mut mv.by_hour,
+                &qv.by_hour,
+                "hour",
+                &HOURS,
+            );
+            volume(
+                &catalog::VOLUME_BY_WEEKDAY,
+                &mut mv.by_weekday,
+                &qv.by_weekday,
+                "weekday",
+                &WEEKDAYS,
+            );
+            volume(
+                &catalog::VOLUME_BY_MONTH,
+                &mut mv.by_month,
+                &qv.by_month,
+                "month",
+                &MONTHS,
+            );
+        }
+        for (id, c) in agent_totals(view) {
+            let mark = self.agents.entry(id.to_string()).or_default();
+            for (last, (family, field)) in mark.iter_mut().zip(AGENT_COUNTERS) {
+                let d = advance(last, field(c));
+                if d > 0 {
+                    recorder::add(family, agent_labels(id), d);
+                }
+            }
+        }
+    }
+}
+
+/// Each agent's cumulative counters by label: own series, then the agents
+/// past the cap folded into `other`.
+fn agent_totals(view: &View) -> impl Iterator<Item = (&str, &AgentCounters)> {
+    view.agents
+        .iter()
+        .filter(|(_, a)| a.own_stats)
+        .map(|(id, a)| (id.as_str(), &a.total.c))
+        .chain(view.other_agents.iter().map(|(_, t)| (OTHER, &t.c)))
+}
+
+/// Gauges set this tick, so the ones that vanish are zeroed once (and then
+/// expire, see [`recorder`]).
+#[derive(Debug, Default)]
+struct Gauges {
+    prev: HashSet<Key>,
+    cur: HashSet<Key>,
+}
+
+impl Gauges {
+    fn set(&mut self, f: &Family, labels: Vec<Label>, v: f64) {
+        let key = Key::from_parts(f.name, labels);
+        recorder::set_gauge(&key, if v.is_finite() { v } else { 0.0 });
+        self.cur.insert(key);
+    }
+
+    fn finish(&mut self) {
+        for k in self.prev.difference(&self.cur) {
+            recorder::set_gauge(k, 0.0);
+        }
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        self.cur.clear();
+    }
+}
+
+/// The export tick's publisher (see the module docs).
+#[derive(Debug, Default)]
+pub struct InstancePublisher {
+    gauges: Gauges,
+    /// Agent state time published as leader, by (agent, state); `None`
+    /// while not leader (the baseline is taken on becoming leader).
+    directory: Option<HashMap<(String, AgentState), u64>>,
+    /// Export the directory's history too on first becoming leader (replay).
+    from_zero: bool,
+}
+
+impl InstancePublisher {
+    /// For a live instance: agent state time is exported from the moment
+    /// this instance becomes leader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// For replay: agent state time since the start of the log.
+    pub fn from_zero() -> Self {
+        InstancePublisher {
+            from_zero: true,
+            ..Self::default()
+        }
+    }
+
+    /// One tick at the wall clock.
+    pub fn tick(&mut self, state: &ExportState) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        self.tick_at(state, now);
+    }
+
+    /// One tick at `now_ms` (Unix ms, for watermark lag).
+    pub fn tick_at(&mut self, state: &ExportState, now_ms: Millis) {
+        let started = Instant::now();
+        let partitions = state.partitions();
+        let view = state.merged_view();
+        self.queue_gauges(&view);
+        let live = partitions
+            .iter()
+            .any(|(_, e)| e.status == PartitionStatus::Live && e.view.is_some());
+        if state.is_leader() && live {
+            self.directory(&view);
+        } else if !state.is_leader() {
+            self.directory = None;
+        }
+        let g = &mut self.gauges;
+        for (k, e) in &partitions {
+            let labels = || {
+                vec![
+                    Label::new("topic", k.topic.clone()),
+                    Label::new("partition", k.partition.to_string()),
+                ]
+            };
+            g.set(&catalog::CONSUMER_LAG, labels(), e.lag as f64);
+            g.set(&catalog::RESTORE_PROGRESS, labels(), e.status.progress());
+            if let (PartitionStatus::Live, Some(wm)) =
+                (e.status, e.view.as_ref().and_then(|v| v.as_of))
+            {
+                let lag_ms = now_ms.saturating_sub(wm).max(0);
+                g.set(&catalog::WATERMARK_LAG, labels(), lag_ms as f64 / 1000.0);
+            }
+            if let Some(t) = e.last_event_ms {
+                g.set(&catalog::LAST_EVENT_TIME, labels(), t as f64 / 1000.0);
+            }
+        }
+        g.set(
+            &catalog::PARTITIONS_ASSIGNED,
+            vec![],
+            partitions.len() as f64,
+        );
+        g.set(
+            &catalog::BUILD_INFO,
+            vec![Label::new("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        );
+        g.finish();
+        recorder::histogram(&catalog::EXPORT_TICK, vec![]).record(started.elapsed().as_secs_f64());
+    }
+
+    fn queue_gauges(&mut self, view: &View) {
+        let g = &mut self.gauges;
+        for ((queue, ch), q) in &view.queues {
+            let l = || qc_labels(queue, *ch);
+            g.set(&catalog::WAITING, l(), q.waiting as f64);
+            g.set(
+                &catalog::OLDEST_WAITING_AGE,
+                l(),
+                q.oldest_waiting_age_ms.unwrap_or(0) as f64 / 1000.0,
+            );
+            g.set(&catalog::CONCURRENT, l(), q.concurrent as f64);
+            g.set(&catalog::SLA_RUNNING, l(), q.sla_running as f64);
+            g.set(&catalog::SLA_AT_RISK, l(), q.sla_at_risk as f64);
+            for (w, p) in view.windows.iter().zip(&q.windows) {
+                let l = || {
+                    let mut l = qc_labels(queue, *ch);
+                    l.push(Label::new("window", w.name.clone()));
+                    l
+                };
+                let c = &p.c;
+                let n = |v: u64| v as f64;
+                let s = |ms: u64| ms as f64 / 1000.0;
+                g.set(&catalog::WINDOW_OFFERED, l(), n(c.offered));
+                g.set(&catalog::WINDOW_ANSWERED, l(), n(c.answered));
+                g.set(
+                    &catalog::WINDOW_ANSWERED_WITHIN_SL,
+                    l(),
+                    n(c.answered_within_sl),
+                );
+                g.set(&catalog::WINDOW_ABANDONED, l(), n(c.abandoned));
+                g.set(
+                    &catalog::WINDOW_ABANDONED_WITHIN_SL,
+                    l(),
+                    n(c.abandoned_within_sl),
+                );
+                g.set(&catalog::WINDOW_SHORT_ABANDONED, l(), n(c.short_abandoned));
+                g.set(&catalog::WINDOW_HANDLED, l(), n(c.handled));
+                g.set(&catalog::WINDOW_HANDLE_SECONDS, l(), s(c.handle_ms));
+                g.set(
+                    &catalog::WINDOW_QUEUE_WAIT_SECONDS,
+                    l(),
+                    s(p.h[HistKind::QueueWait as usize].sum_ms()),
+                );
+                g.set(&catalog::WINDOW_RESOLVED, l(), n(c.resolved));
+                g.set(&catalog::WINDOW_SLA_BREACHES, l(), n(c.sla_breaches));
+                g.set(
+                    &catalog::WINDOW_PEAK_CONCURRENT,
+                    l(),
+                    n(p.peak_concurrent.max(q.concurrent)),
+                );
+                if let Some(r) = required_agents(c, &q.settings, w) {
+                    g.set(&catalog::WINDOW_REQUIRED_AGENTS, l(), r as f64);
+                }
+            }
+        }
+    }
+
+    /// Leader only: agents per queue and state (gauge), and agent state
+    /// time (counter, by delta against the baseline taken on becoming
+    /// leader).
+    fn directory(&mut self, view: &View) {
+        let mut per_queue: HashMap<&str, [u64; 5]> = HashMap::new();
+        for (q, _) in view.queues.keys() {
+            per_queue.entry(q.as_str()).or_default();
+        }
+        for a in view.agents.values() {
+            if let Some(s) = a.state {
+                for q in &a.queues {
+                    per_queue.entry(q.as_str()).or_default()[s.index()] += 1;
+                }
+            }
+        }
+        for (q, counts) in per_queue {
+            for s in AgentState::ALL {
+                self.gauges.set(
+                    &catalog::AGENTS,
+                    vec![
+                        Label::new("queue", q.to_string()),
+                        Label::new("state", s.as_str()),
+                    ],
+                    counts[s.index()] as f64,
+                );
+            }
+        }
+
+        let from_zero = std::mem::take(&mut self.from_zero);
+        let fresh = self.directory.is_none();
+        let last = self.directory.get_or_insert_with(HashMap::new);
+        for (id, c) in view
+            .agents
+            .iter()
+            .filter(|(_, a)| a.own_stats)
+            .map(|(id, a)| (id.as_str(), &a.total.c))
+            .chain(view.other_agents.iter().map(|(_, t)| (OTHER, &t.c)))
+        {
+            for s in WORK_STATES {
+                let cur = state_ms(c, s);
+                let mark = last.entry((id.to_string(), s)).or_insert(0);
+                if fresh && !from_zero {
+                    *mark = cur;
+                    continue;
+                }
+                let d = advance(mark, cur);
+                if d > 0 {
+                    recorder::add(
+                        &catalog::AGENT_STATE_SECONDS,
+                        vec![
+                            Label::new("agent", id.to_string()),
+                            Label::new("state", s.as_str()),
+                        ],
+                        d,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Run [`InstancePublisher::tick`] every `every` until `shutdown` fires,
+/// with the exporter's upkeep after each tick.
+pub async fn run_ticks(
+    state: Arc<ExportState>,
+    metrics: MetricsHandle,
+    every: Duration,
+    mut publisher: InstancePublisher,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        let (st, m) = (state.clone(), metrics.clone());
+        // The tick is CPU work (merging views): keep it off the I/O threads.
+        let done = tokio::task::spawn_blocking(move || {
+            publisher.tick(&st);
+            m.run_upkeep();
+            publisher
+        })
+        .await;
+        publisher = match done {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "export tick failed; continuing with a fresh publisher");
+                InstancePublisher::new()
+            }
+        };
+    }
+    debug!("export tick stopped");
+}
+
+/// Processor counters for a replay (the pipeline records these itself as
+/// it goes): `records` read and what the engine did with them.
+pub fn publish_processing_totals(topic: &str, records: u64, p: &ProcessingStats) {
+    let t = || vec![Label::new("topic", topic.to_string())];
+    recorder::add(&catalog::EVENTS_CONSUMED, t(), records);
+    recorder::add(&catalog::EVENTS_APPLIED, t(), p.events_applied);
+    recorder::add(&catalog::EVENTS_DUPLICATE, t(), p.duplicates);
+    recorder::add(&catalog::EVENTS_LATE, t(), p.late);
+    recorder::add(&catalog::EVENTS_ORPHANED, t(), p.orphaned);
+}

@@ -1,0 +1,321 @@
+//! The HTTP server: probes, the snapshot API with filters and token, and
+//! `/metrics`; most checks on the router directly, one over a real socket
+//! with graceful shutdown.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use ccpulse::config::{EngineConfig, ExportConfig};
+use ccpulse::engine::Engine;
+use ccpulse::event::{AgentState, Channel};
+use ccpulse::export::http::{self, AppState};
+use ccpulse::export::{
+    ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
+};
+use serde_json::Value;
+use support::*;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const TOKEN: &str = "t0ken-for-tests";
+
+/// Two live partitions: billing (voice, chat) and sales (voice); metrics
+/// published into the returned exporter.
+fn setup(token: Option<&str>) -> (AppState, MetricsExporter) {
+    let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+    let state = Arc::new(ExportState::new(100));
+    let mut s0 = Scenario::new();
+    s0.agent(-60.0, "a1", AgentState::Available, &["billing"])
+        .queued(0.0, "c1", "billing", Channel::Voice)
+        .queued(1.0, "c2", "billing", Channel::Chat)
+        .answered(5.0, "c1", "a1");
+    let mut s1 = Scenario::new();
+    s1.agent(-60.0, "a1", AgentState::Available, &["billing"])
+        .queued(2.0, "c3", "sales", Channel::Voice);
+    metrics::with_local_recorder(&exp, || {
+        for (p, s) in [(0, s0), (1, s1)] {
+            let key = PartitionKey::new("interactions", p);
+            let mut e = Engine::new(EngineConfig::default());
+            e.set_sample_tap(true);
+            let mut out = Vec::new();
+            for ev in s.events {
+                e.apply(ev, &mut out);
+            }
+            e.flush(&mut out);
+            state.set_status(&key, PartitionStatus::Live);
+            PartitionPublisher::from_zero().publish_to(&mut e, &state, &key);
+        }
+    });
+    state.set_started(true);
+    let app = AppState::new(state, exp.handle(), token.map(String::from));
+    (app, exp)
+}
+
+async fn get(app: &Router, uri: &str, auth: Option<&str>) -> (StatusCode, String, String) {
+    let mut req = Request::get(uri);
+    if let Some(a) = auth {
+        req = req.header(header::AUTHORIZATION, a);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .expect("body");
+    (status, ctype, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test]
+async fn healthz_is_ok_and_readyz_follows_partition_status() {
+    let (app, _exp) = setup(None);
+    let state = app.export.clone();
+    let router = http::router(app);
+    let (st, _, body) = get(&router, "/healthz", None).await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "ok"));
+
+    let (st, _, body) = get(&router, "/readyz", None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(json(&body)["ready"], true);
+
+    let restoring = PartitionKey::new("interactions", 2);
+    state.set_status(
+        &restoring,
+        PartitionStatus::Restoring {
+            done: 250,
+            total: 1000,
+        },
+    );
+    let (st, ctype, body) = get(&router, "/readyz", None).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ctype.starts_with("application/json"), "{ctype}");
+    let v = json(&body);
+    assert_eq!(v["ready"], false);
+    let p = &v["partitions"][2];
+    assert_eq!(
+        (
+            &p["partition"],
+            &p["status"],
+            &p["done"],
+            &p["total"],
+            &p["progress"]
+        ),
+        (
+            &Value::from(2),
+            &Value::from("restoring"),
+            &Value::from(250),
+            &Value::from(1000),
+            &Value::from(0.25)
+        ),
+        "{body}"
+    );
+
+    state.set_status(&restoring, PartitionStatus::Live);
+    assert_eq!(get(&router, "/readyz", None).await.0, StatusCode::OK);
+    state.set_lag(&restoring, 101);
+    assert_eq!(
+        get(&router, "/readyz", None).await.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "lag above ready_max_lag"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_merges_partitions_and_filters_by_queue_and_channel() {
+    let (app, _exp) = setup(None);
+    let router = http::router(app);
+    let (st, ctype, body) = get(&router, "/api/v1/snapshot", None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert!(ctype.starts_with("application/json"));
+    let v = json(&body);
+    let pairs = |v: &Value| -> Vec<(String, String)> {
+        v["queues"]
+            .as_array()
+            .expect("queues")
+            .iter()
+            .map(|q| {
+                (
+                    q["queue"].as_str().unwrap_or_default().to_string(),
+                    q["channel"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let p = |q: &str, c: &str| (q.to_string(), c.to_string());
+    assert_eq!(
+        pairs(&v),
+        [
+            p("billing", "voice"),
+            p("billing", "chat"),
+            p("sales", "voice")
+        ]
+    );
+    // The agent directory is replicated: counted once.
+    assert_eq!(v["center"]["agents_by_state"]["available"], 1);
+
+    let (_, _, body) = get(&router, "/api/v1/snapshot?queue=billing", None).await;
+    assert_eq!(
+        pairs(&json(&body)),
+        [p("billing", "voice"), p("billing", "chat")]
+    );
+    let (_, _, body) = get(&router, "/api/v1/snapshot?queue=billing&channel=chat", None).await;
+    let v = json(&body);
+    assert_eq!(pairs(&v), [p("billing", "chat")]);
+    assert_eq!(v["queues"][0]["now"]["waiting"], 1);
+    let (_, _, body) = get(&router, "/api/v1/snapshot?channel=voice", None).await;
+    assert_eq!(
+        pairs(&json(&body)),
+        [p("billing", "voice"), p("sales", "voice")]
+    );
+
+    let (st, _, body) = get(&router, "/api/v1/snapshot?channel=fax", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let msg = json(&body)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("\"fax\"") && msg.contains("voice, chat, email, web, social"),
+        "{msg}"
+    );
+    let (st, _, body) = get(&router, "/api/v1/snapshot?chanel=voice", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("chanel"), "{body}");
+}
+
+#[tokio::test]
+async fn the_api_needs_the_token_when_one_is_set_and_probes_do_not() {
+    let (app, _exp) = setup(Some(TOKEN));
+    let router = http::router(app);
+    let (st, _, body) = get(&router, "/api/v1/snapshot", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    let wrong = get(&router, "/api/v1/snapshot", Some("Bearer nope")).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    let basic = get(&router, "/api/v1/snapshot", Some(&format!("Basic {TOKEN}"))).await;
+    assert_eq!(basic.0, StatusCode::UNAUTHORIZED);
+    let right = get(
+        &router,
+        "/api/v1/snapshot",
+        Some(&format!("Bearer {TOKEN}")),
+    )
+    .await;
+    assert_eq!(right.0, StatusCode::OK);
+    for open in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(get(&router, open, None).await.0, StatusCode::OK, "{open}");
+    }
+    let resp = router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/snapshot")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(
+        resp.headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_text_format() {
+    let (app, _exp) = setup(None);
+    let router = http::router(app);
+    let (st, ctype, body) = get(&router, "/metrics", None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ctype, http::METRICS_CONTENT_TYPE);
+    assert!(
+        body.contains("# TYPE ccpulse_offered_total counter"),
+        "{body}"
+    );
+    assert!(
+        body.contains("ccpulse_offered_total{queue=\"billing\",channel=\"voice\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "ccpulse_queue_wait_seconds_bucket{queue=\"billing\",channel=\"voice\",le=\"5\"} 1\n"
+        ),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_socket_serves_until_shutdown() {
+    let (app, _exp) = setup(Some(TOKEN));
+    let listener = http::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(http::serve(listener, http::router(app), shutdown.clone()));
+
+    let raw = |path: &'static str, auth: Option<&'static str>| {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let auth = auth.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n"
+            )
+            .expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("read");
+            out
+        })
+    };
+    let health = raw("/healthz", None).await.expect("join");
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    assert!(health.ends_with("ok"), "{health}");
+    let denied = raw("/api/v1/snapshot", None).await.expect("join");
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    let snap = raw("/api/v1/snapshot?queue=sales", Some(TOKEN))
+        .await
+        .expect("join");
+    assert!(snap.starts_with("HTTP/1.1 200 OK"), "{snap}");
+    assert!(snap.contains("\"queue\":\"sales\""), "{snap}");
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stops on shutdown")
+        .expect("join");
+    assert!(stopped.is_ok(), "{stopped:?}");
+}
+
+#[tokio::test]
+async fn binding_a_taken_port_names_the_address_and_the_fix() {
+    let first = http::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let addr = first.local_addr().expect("addr");
+    let err = http::bind(addr).await.expect_err("port is taken");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&addr.to_string()) && msg.contains("fix"),
+        "{msg}"
+    );
+}
