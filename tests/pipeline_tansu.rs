@@ -64,8 +64,13 @@ fn scenario(n: usize, seed: u64) -> Vec<Event> {
 }
 
 fn produce_all(brokers: &str, evs: &[Event]) {
-    let (agents, rest): (Vec<Event>, Vec<Event>) = evs.iter().cloned().partition(|e| matches!(e.kind, EventKind::Agent(_)));
-    let (surveys, interactions): (Vec<Event>, Vec<Event>) = rest.into_iter().partition(|e| matches!(e.kind, EventKind::Survey(_)));
+    let (agents, rest): (Vec<Event>, Vec<Event>) = evs
+        .iter()
+        .cloned()
+        .partition(|e| matches!(e.kind, EventKind::Agent(_)));
+    let (surveys, interactions): (Vec<Event>, Vec<Event>) = rest
+        .into_iter()
+        .partition(|e| matches!(e.kind, EventKind::Survey(_)));
     produce(brokers, AGENTS, &agents);
     produce(brokers, INTERACTIONS, &interactions);
     produce(brokers, SURVEYS, &surveys);
@@ -77,7 +82,11 @@ fn produce_all(brokers: &str, evs: &[Event]) {
 fn comparable(snap: &Value) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     for q in snap["queues"].as_array().into_iter().flatten() {
-        let key = format!("{}/{}", q["queue"].as_str().unwrap_or(""), q["channel"].as_str().unwrap_or(""));
+        let key = format!(
+            "{}/{}",
+            q["queue"].as_str().unwrap_or(""),
+            q["channel"].as_str().unwrap_or("")
+        );
         let mut c = q["total"]["counts"].clone();
         if let Some(o) = c.as_object_mut() {
             for k in ["repeat_contacts", "fcr_candidates", "fcr_retracted"] {
@@ -91,7 +100,12 @@ fn comparable(snap: &Value) -> BTreeMap<String, Value> {
         let t = &a["total"]["counts"];
         m.insert(
             format!("agent {}", a["agent"].as_str().unwrap_or("")),
-            serde_json::json!([t["closures"], t["handled"], t["handle_ms"], t["csat_responses"]]),
+            serde_json::json!([
+                t["closures"],
+                t["handled"],
+                t["handle_ms"],
+                t["csat_responses"]
+            ]),
         );
     }
     m
@@ -100,7 +114,9 @@ fn comparable(snap: &Value) -> BTreeMap<String, Value> {
 /// What `ccpulse replay` computes, advanced to the service's watermark so
 /// the same SLA deadlines have passed.
 fn replayed(cfg: &str, evs: &[Event], as_of: i64) -> Value {
-    let engine_cfg = Config::from_toml(cfg, std::path::Path::new("t.toml")).expect("config").engine;
+    let engine_cfg = Config::from_toml(cfg, std::path::Path::new("t.toml"))
+        .expect("config")
+        .engine;
     let mut e = ccpulse::engine::Engine::new(engine_cfg);
     let mut out = Vec::new();
     for ev in evs {
@@ -122,7 +138,9 @@ fn assert_converges(port: u16, cfg: &str, evs: &[Event], log: impl Fn() -> Strin
     let mut last = (BTreeMap::new(), BTreeMap::new());
     let ok = wait_until(Duration::from_secs(90), || {
         let Some(s) = served(port) else { return false };
-        let Some(as_of) = s["as_of_ms"].as_i64() else { return false };
+        let Some(as_of) = s["as_of_ms"].as_i64() else {
+            return false;
+        };
         last = (comparable(&s), comparable(&replayed(cfg, evs, as_of)));
         last.0 == last.1
     });
@@ -134,7 +152,11 @@ fn assert_converges(port: u16, cfg: &str, evs: &[Event], log: impl Fn() -> Strin
             .map(|(k, v)| format!("{k}: served {:?}, replay {v}", last.0.get(k)))
             .take(10)
             .collect();
-        panic!("served snapshot never matched the replay:\n{}\n--- log ---\n{}", diff.join("\n"), log());
+        panic!(
+            "served snapshot never matched the replay:\n{}\n--- log ---\n{}",
+            diff.join("\n"),
+            log()
+        );
     }
 }
 
@@ -149,7 +171,11 @@ fn the_service_folds_to_the_same_figures_as_replay() {
     let cfg = config(&t.brokers, "one", port);
     let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
     assert_converges(port, &cfg, &evs, || a.log_text());
-    assert_eq!(a.stop(Duration::from_secs(30)), Some(0), "graceful stop failed");
+    assert_eq!(
+        a.stop(Duration::from_secs(30)),
+        Some(0),
+        "graceful stop failed"
+    );
 }
 
 #[test]
@@ -164,10 +190,21 @@ fn a_second_instance_takes_over_and_the_figures_still_equal_replay() {
     let a = Ccpulse::start(&dir, "a", &ca, &["run"]);
     let b = Ccpulse::start(&dir, "b", &cb, &["run"]);
     // Both get a share of the partitions.
-    let split = wait_until(Duration::from_secs(60), || a.log_text().contains("partition live") && b.log_text().contains("partition live"));
-    assert!(split, "the partitions were not split:\nA:\n{}\nB:\n{}", a.log_text(), b.log_text());
+    let split = wait_until(Duration::from_secs(60), || {
+        a.log_text().contains("partition live") && b.log_text().contains("partition live")
+    });
+    assert!(
+        split,
+        "the partitions were not split:\nA:\n{}\nB:\n{}",
+        a.log_text(),
+        b.log_text()
+    );
     // A leaves; B takes over A's partitions (restoring them) and more traffic arrives.
-    assert_eq!(a.stop(Duration::from_secs(30)), Some(0), "A did not stop cleanly");
+    assert_eq!(
+        a.stop(Duration::from_secs(30)),
+        Some(0),
+        "A did not stop cleanly"
+    );
     let more: Vec<Event> = scenario(200, 22)
         .into_iter()
         .filter(|e| !e.event_id.starts_with("evt-")) // the example file was sent already
@@ -185,8 +222,15 @@ fn a_second_instance_takes_over_and_the_figures_still_equal_replay() {
     produce_all(&t.brokers, &more);
     let all: Vec<Event> = first.iter().chain(&more).cloned().collect();
     assert_converges(pb, &cb, &all, || b.log_text());
-    assert!(b.log_text().contains("partition restored"), "B never restored A's partitions");
-    assert_eq!(b.stop(Duration::from_secs(30)), Some(0), "B did not stop cleanly");
+    assert!(
+        b.log_text().contains("partition restored"),
+        "B never restored A's partitions"
+    );
+    assert_eq!(
+        b.stop(Duration::from_secs(30)),
+        Some(0),
+        "B did not stop cleanly"
+    );
 }
 
 #[test]
@@ -211,10 +255,20 @@ fn poisoned_records_go_to_the_dead_letter_topic_with_their_reason() {
     assert_converges(port, &cfg, &good, || a.log_text());
     let dead = read_all(&t.brokers, DEAD_LETTER, Duration::from_secs(2));
     assert_eq!(dead.len(), 3, "every poisoned record, once");
-    let header = |r: &Read, k: &str| r.headers.iter().find(|(h, _)| h == k).map(|(_, v)| String::from_utf8_lossy(v).to_string());
+    let header = |r: &Read, k: &str| {
+        r.headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+    };
     let mut reasons: Vec<(String, Vec<u8>)> = dead
         .iter()
-        .map(|r| (header(r, "ccpulse-reason").unwrap_or_default(), r.value.clone()))
+        .map(|r| {
+            (
+                header(r, "ccpulse-reason").unwrap_or_default(),
+                r.value.clone(),
+            )
+        })
         .collect();
     reasons.sort();
     let mut want: Vec<(String, Vec<u8>)> = vec![
@@ -223,10 +277,22 @@ fn poisoned_records_go_to_the_dead_letter_topic_with_their_reason() {
         ("invalid_field".into(), poison[2].1.clone()),
     ];
     want.sort();
-    assert_eq!(reasons, want, "reason and original bytes of each dead letter");
-    let csat = dead.iter().find(|r| header(r, "ccpulse-reason").as_deref() == Some("invalid_field")).expect("the CSAT record");
-    assert_eq!(header(csat, "ccpulse-field").as_deref(), Some("survey_answered.csat"));
-    assert_eq!(header(csat, "ccpulse-source-topic").as_deref(), Some(INTERACTIONS));
+    assert_eq!(
+        reasons, want,
+        "reason and original bytes of each dead letter"
+    );
+    let csat = dead
+        .iter()
+        .find(|r| header(r, "ccpulse-reason").as_deref() == Some("invalid_field"))
+        .expect("the CSAT record");
+    assert_eq!(
+        header(csat, "ccpulse-field").as_deref(),
+        Some("survey_answered.csat")
+    );
+    assert_eq!(
+        header(csat, "ccpulse-source-topic").as_deref(),
+        Some(INTERACTIONS)
+    );
     assert!(header(csat, "ccpulse-source-offset").is_some());
     assert_eq!(a.stop(Duration::from_secs(30)), Some(0));
 }

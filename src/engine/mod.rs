@@ -238,6 +238,8 @@ pub struct Engine {
     cfg: EngineConfig,
     buffer: VecDeque<Pending>,
     max_seen: Millis,
+    /// Newest event time of any kind, for `flush`.
+    max_any: Millis,
     watermark: Millis,
     dedup: Dedup,
     interactions: Slab<Interaction>,
@@ -275,6 +277,7 @@ impl Engine {
             local: LocalClock::new(cfg.time_zone),
             buffer: VecDeque::new(),
             max_seen: NONE,
+            max_any: NONE,
             watermark: NONE,
             interactions: Slab::new(),
             index: HashTable::new(),
@@ -396,6 +399,7 @@ impl Engine {
         if !matches!(ev.kind, EventKind::Agent(_)) {
             self.max_seen = self.max_seen.max(ev.occurred_at);
         }
+        self.max_any = self.max_any.max(ev.occurred_at);
         let p = Pending::new(ev);
         // In-order streams append at the back in O(1).
         let pos = if self.buffer.back().is_none_or(|b| b.key() <= p.key()) {
@@ -430,8 +434,8 @@ impl Engine {
 
     /// End of input (replay): apply everything buffered.
     pub fn flush(&mut self, out: &mut Vec<Effect>) {
-        if self.max_seen != NONE {
-            self.advance(self.max_seen.saturating_add(1), out);
+        if self.max_any != NONE {
+            self.advance(self.max_any.saturating_add(1), out);
         }
     }
 

@@ -315,8 +315,6 @@ fn restore_blocking(
                 partition,
                 PartitionStatus::Restoring { done, total },
             );
-            metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => topic.to_string(), "partition" => partition.to_string())
-                .set(done as f64 / total.max(1) as f64);
         }
     })?;
     for a in agents {
@@ -343,13 +341,11 @@ pub(super) async fn run(
     done: oneshot::Sender<()>,
 ) {
     let label = topic.to_string();
-    let plabel = partition.to_string();
     ctx.observer.partition_status(
         &topic,
         partition,
         PartitionStatus::Restoring { done: 0, total: 0 },
     );
-    metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => label.clone(), "partition" => plabel.clone()).set(0.0);
     // The agent directory must be loaded before it is merged into a replay.
     let mut cu = ctx.agents.caught_up.clone();
     if tokio::time::timeout(Duration::from_secs(60), cu.wait_for(|c| *c))
@@ -400,7 +396,6 @@ pub(super) async fn run(
     }
     ctx.observer
         .partition_status(&topic, partition, PartitionStatus::Live);
-    metrics::gauge!(catalog::RESTORE_PROGRESS.name, "topic" => label.clone(), "partition" => plabel.clone()).set(1.0);
     info!(topic = %topic, partition, "partition live");
 
     let mut agents_rx = ctx.agents.len.clone();
@@ -468,16 +463,6 @@ pub(super) async fn run(
                 ctx.observer.partition_live(&topic, partition, &task.engine, &samples);
                 samples.clear();
                 ctx.observer.partition_view(&topic, partition, Arc::new(task.engine.view()));
-                let wmk = task.engine.watermark();
-                if wmk > Millis::MIN {
-                    metrics::gauge!(catalog::WATERMARK_LAG.name, "topic" => label.clone(), "partition" => plabel.clone())
-                        .set((wall_ms() - wmk) as f64 / 1000.0);
-                }
-                let newest = task.engine.max_event_time();
-                if newest > Millis::MIN {
-                    metrics::gauge!(catalog::LAST_EVENT_TIME.name, "topic" => label.clone(), "partition" => plabel.clone())
-                        .set(newest as f64 / 1000.0);
-                }
                 if ticks_seen % 5 == 0 {
                     let c = ctx.consumer.clone();
                     let (t, next) = (topic.clone(), task.last_offset.map(|o| o + 1));
@@ -485,7 +470,6 @@ pub(super) async fn run(
                         if let Some(next) = next {
                             let lag = (high - next).max(0);
                             ctx.observer.partition_lag(&topic, partition, lag);
-                            metrics::gauge!(catalog::CONSUMER_LAG.name, "topic" => label.clone(), "partition" => plabel.clone()).set(lag as f64);
                         }
                     }
                 }

@@ -267,9 +267,12 @@ pub fn tansu_path() -> PathBuf {
     if let Ok(p) = std::env::var("CCPULSE_TANSU") {
         return PathBuf::from(p);
     }
-    let tools = std::env::var("CCPULSE_TOOLS").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/ccpulse/tools")
-    });
+    let tools = std::env::var("CCPULSE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/ccpulse/tools")
+        });
     tools.join("bin/tansu")
 }
 
@@ -292,13 +295,23 @@ impl Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join("tansu.log")).expect("tansu log");
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start tansu");
         let brokers = format!("127.0.0.1:{port}");
-        let up = wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&brokers).is_ok());
+        let up = wait_until(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&brokers).is_ok()
+        });
         assert!(up, "tansu did not start listening on {brokers}");
         Tansu { child, brokers }
     }
@@ -315,8 +328,13 @@ impl Tansu {
             .iter()
             .map(|(n, p)| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
             .collect();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let res = rt.block_on(admin.create_topics(&new, &AdminOptions::new())).expect("create topics");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let res = rt
+            .block_on(admin.create_topics(&new, &AdminOptions::new()))
+            .expect("create topics");
         for r in res {
             r.expect("topic created");
         }
@@ -334,16 +352,26 @@ impl Drop for Tansu {
 pub fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut s = std::net::TcpStream::connect(host).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
