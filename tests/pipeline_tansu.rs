@@ -12,7 +12,13 @@ use ccpulse::event::{Event, EventKind};
 use serde_json::Value;
 use support::kafka::*;
 
+/// `instance`: a static member id, or "" for dynamic membership.
 fn config(brokers: &str, instance: &str, http: u16) -> String {
+    let instance = if instance.is_empty() {
+        String::new()
+    } else {
+        format!("group_instance_id = \"{instance}\"")
+    };
     format!(
         r#"
 [engine]
@@ -24,7 +30,7 @@ listen = "127.0.0.1:{http}"
 [kafka]
 brokers = "{brokers}"
 group_id = "tansu-it"
-group_instance_id = "{instance}"
+{instance}
 processing_guarantee = "at_least_once"
 commit_interval = "200ms"
 idle_timeout = "1s"
@@ -80,6 +86,10 @@ fn produce_all(brokers: &str, evs: &[Event]) {
 /// Repeat contacts and FCR are tracked per partition (ARCHITECTURE.md), so
 /// they are left out.
 fn comparable(snap: &Value) -> BTreeMap<String, Value> {
+    comparable_with(snap, &[])
+}
+
+fn comparable_with(snap: &Value, skip: &[&str]) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     for q in snap["queues"].as_array().into_iter().flatten() {
         let key = format!(
@@ -89,8 +99,11 @@ fn comparable(snap: &Value) -> BTreeMap<String, Value> {
         );
         let mut c = q["total"]["counts"].clone();
         if let Some(o) = c.as_object_mut() {
-            for k in ["repeat_contacts", "fcr_candidates", "fcr_retracted"] {
-                o.remove(k);
+            for k in ["repeat_contacts", "fcr_candidates", "fcr_retracted"]
+                .iter()
+                .chain(skip)
+            {
+                o.remove(*k);
             }
         }
         m.insert(format!("queue {key}"), c);
@@ -135,13 +148,33 @@ fn served(port: u16) -> Option<Value> {
 /// Wait until the served snapshot matches the replay; then assert it does
 /// (with the difference in the message).
 fn assert_converges(port: u16, cfg: &str, evs: &[Event], log: impl Fn() -> String) {
+    assert_converges_except(port, cfg, evs, &[], log)
+}
+
+fn assert_converges_except(
+    port: u16,
+    cfg: &str,
+    evs: &[Event],
+    skip: &[&str],
+    log: impl Fn() -> String,
+) {
     let mut last = (BTreeMap::new(), BTreeMap::new());
     let ok = wait_until(Duration::from_secs(90), || {
         let Some(s) = served(port) else { return false };
         let Some(as_of) = s["as_of_ms"].as_i64() else {
             return false;
         };
-        last = (comparable(&s), comparable(&replayed(cfg, evs, as_of)));
+        if let Ok(d) = std::env::var("CCPULSE_TEST_DUMP") {
+            let _ = std::fs::write(format!("{d}/served.json"), s.to_string());
+            let _ = std::fs::write(
+                format!("{d}/replay.json"),
+                replayed(cfg, evs, as_of).to_string(),
+            );
+        }
+        last = (
+            comparable_with(&s, skip),
+            comparable_with(&replayed(cfg, evs, as_of), skip),
+        );
         last.0 == last.1
     });
     if !ok {
@@ -186,7 +219,10 @@ fn a_second_instance_takes_over_and_the_figures_still_equal_replay() {
     let first = scenario(300, 21);
     produce_all(&t.brokers, &first);
     let (pa, pb) = (free_port(), free_port());
-    let (ca, cb) = (config(&t.brokers, "a", pa), config(&t.brokers, "b", pb));
+    // Dynamic members: a static member does not leave the group on close
+    // (its partitions wait out the session timeout, by design of static
+    // membership), and this test is about handing partitions over.
+    let (ca, cb) = (config(&t.brokers, "", pa), config(&t.brokers, "", pb));
     let a = Ccpulse::start(&dir, "a", &ca, &["run"]);
     let b = Ccpulse::start(&dir, "b", &cb, &["run"]);
     // Both get a share of the partitions.
@@ -221,7 +257,20 @@ fn a_second_instance_takes_over_and_the_figures_still_equal_replay() {
         .collect();
     produce_all(&t.brokers, &more);
     let all: Vec<Event> = first.iter().chain(&more).cloned().collect();
-    assert_converges(pb, &cb, &all, || b.log_text());
+    // SLA outcomes are left out here: the second batch's event times are
+    // weeks old and it arrives after the idle partitions' watermarks have
+    // followed the wall clock, so its deadlines have passed on arrival and
+    // breach at once, while a file replay sees the same data on time. (The
+    // first test compares SLA outcomes too: there all data is present
+    // before any partition idles.)
+    let sla = [
+        "sla_met",
+        "sla_breaches",
+        "sla_reassigned",
+        "sla_requeued",
+        "sla_escalated",
+    ];
+    assert_converges_except(pb, &cb, &all, &sla, || b.log_text());
     assert!(
         b.log_text().contains("partition restored"),
         "B never restored A's partitions"
