@@ -71,6 +71,13 @@ pub enum PipelineError {
     },
     #[error("the output to Kafka failed: {0} (the process exits so that a restart restores from the last commit)")]
     Output(String),
+    #[error("restoring {topic}/{partition} stalled at offset {at} of {end} (the broker stopped returning records; the process exits so a restart retries)")]
+    Restore {
+        topic: String,
+        partition: i32,
+        at: i64,
+        end: i64,
+    },
     #[error("shutdown did not finish within {0} ms")]
     ShutdownTimeout(u64),
 }

@@ -12,6 +12,9 @@ use super::config::KafkaConfig;
 use super::kafka::{reader, Reader};
 use super::{kerr, PipelineError};
 
+/// How long a read may make no progress before restore gives up.
+const STALL: Duration = Duration::from_secs(60);
+
 /// `(low, high)` watermarks of a partition.
 pub(super) fn watermarks(
     c: &Reader,
@@ -44,11 +47,25 @@ pub(super) fn read(
     c.assign(&tpl)
         .map_err(kerr(format!("assigning {topic}/{partition}")))?;
     let mut n = 0;
-    let mut idle = 0;
+    let mut stalled_since = std::time::Instant::now();
+    // End-of-partition only means "caught up with the last fetch": the
+    // reader is done when its position reaches `end`. (Transaction markers
+    // occupy offsets but are never delivered, so a record at `end - 1` may
+    // never come; the position still moves past them.)
+    let position = |c: &Reader| -> Option<i64> {
+        c.position()
+            .ok()?
+            .elements()
+            .iter()
+            .find_map(|e| match e.offset() {
+                Offset::Offset(o) if e.topic() == topic && e.partition() == partition => Some(o),
+                _ => None,
+            })
+    };
     loop {
-        match c.poll(Duration::from_millis(500)) {
+        match c.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                idle = 0;
+                stalled_since = std::time::Instant::now();
                 if m.offset() >= end {
                     break;
                 }
@@ -58,16 +75,20 @@ pub(super) fn read(
                     break;
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(kerr(format!("reading {topic}/{partition}"))(e)),
-            None => {
-                // Transaction markers occupy offsets that are never
-                // delivered; without records or EOF for a while, stop.
-                idle += 1;
-                if idle > 20 {
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                if position(&c).is_some_and(|p| p >= end) {
                     break;
                 }
+                if stalled_since.elapsed() > STALL {
+                    return Err(PipelineError::Restore {
+                        topic: topic.to_string(),
+                        partition,
+                        at: position(&c).unwrap_or(low),
+                        end,
+                    });
+                }
             }
+            Some(Err(e)) => return Err(kerr(format!("reading {topic}/{partition}"))(e)),
         }
     }
     Ok(n)
