@@ -211,7 +211,7 @@ pub struct Simulator {
     heap: BinaryHeap<Scheduled>,
     seq: u64,
     /// Time of the action being processed.
-    now: Millis,
+    time: Millis,
     /// Everything before this has been emitted.
     clock: Millis,
     /// Continuous time of the last arrival, in ms (the process is exact).
@@ -370,7 +370,7 @@ impl Simulator {
             rng,
             heap: BinaryHeap::new(),
             seq: 0,
-            now: start,
+            time: start,
             clock: start,
             arrival_clock: start as f64,
             out: Vec::new(),
@@ -412,7 +412,7 @@ impl Simulator {
     pub fn advance_to(&mut self, until: Millis, out: &mut Vec<Event>) {
         while self.heap.peek().is_some_and(|s| s.at < until) {
             if let Some(s) = self.heap.pop() {
-                self.now = s.at;
+                self.time = s.at;
                 self.act(s.action);
             }
         }
@@ -425,14 +425,14 @@ impl Simulator {
     fn at(&mut self, at: Millis, action: Action) {
         self.seq += 1;
         self.heap.push(Scheduled {
-            at: at.max(self.now),
+            at: at.max(self.time),
             seq: self.seq,
             action,
         });
     }
 
     fn after(&mut self, delay: Millis, action: Action) {
-        self.at(self.now.saturating_add(delay.max(0)), action);
+        self.at(self.time.saturating_add(delay.max(0)), action);
     }
 
     fn step_after(&mut self, slot: u32, delay: Millis, step: Step) {
@@ -468,7 +468,7 @@ impl Simulator {
         self.event_seq += 1;
         self.out.push(Event {
             event_id: format!("ev-{:x}-{:010}", self.cfg.seed, self.event_seq),
-            occurred_at: self.now,
+            occurred_at: self.time,
             tenant: self.cfg.tenant.clone(),
             kind,
         });
@@ -654,7 +654,7 @@ impl Simulator {
             ag.on_shift = true;
             ag.away = false;
             ag.break_pending = None;
-            ag.idle_since = self.now;
+            ag.idle_since = self.time;
         }
         self.refresh(a);
         self.at(end, Action::ShiftEnd(a));
@@ -670,7 +670,7 @@ impl Simulator {
         for &(frac, length) in breaks {
             let jitter = secs(self.uniform(-1800.0, 1800.0));
             let at = planned_start + (len as f64 * frac) as Millis + jitter;
-            if at > self.now && at + length < end {
+            if at > self.time && at + length < end {
                 self.at(at, Action::BreakDue { agent: a, length });
             }
         }
@@ -685,7 +685,7 @@ impl Simulator {
         }
         // Busy agents finish what they hold, then log off (`released`).
         self.refresh(a);
-        let now = self.now;
+        let now = self.time;
         self.next_shift(a, now);
     }
 
@@ -712,7 +712,7 @@ impl Simulator {
     fn break_end(&mut self, a: u32) {
         let ag = &mut self.agents[a as usize];
         ag.away = false;
-        ag.idle_since = self.now;
+        ag.idle_since = self.time;
         self.refresh(a);
         self.pull(a);
     }
@@ -782,7 +782,7 @@ impl Simulator {
     /// After a hold was dropped: a free agent logs off, takes a due break, or
     /// looks for work.
     fn released(&mut self, a: u32) {
-        let now = self.now;
+        let now = self.time;
         let ag = &mut self.agents[a as usize];
         if ag.holds.is_empty() && ag.on_shift && !ag.away {
             if ag.break_pending.is_some() {
@@ -882,7 +882,7 @@ impl Simulator {
         while self
             .recent
             .front()
-            .is_some_and(|&(t, _)| t < self.now - REPEAT_WINDOW)
+            .is_some_and(|&(t, _)| t < self.time - REPEAT_WINDOW)
             || self.recent.len() > RECENT_CAP
         {
             self.recent.pop_front();
@@ -893,7 +893,7 @@ impl Simulator {
         } else {
             self.rng.random_range(0..self.cfg.customers)
         };
-        self.recent.push_back((self.now, customer));
+        self.recent.push_back((self.time, customer));
         let priority = u32::from(self.chance(self.cfg.priority_share));
 
         let (prefix, k) = match channel {
@@ -915,7 +915,7 @@ impl Simulator {
             epoch: 0,
             agent: NO_AGENT,
             last_agent: NO_AGENT,
-            wait_since: self.now,
+            wait_since: self.time,
             wait_key: None,
             waited: 0,
             transferred: false,
@@ -943,7 +943,7 @@ impl Simulator {
         self.renew(slot);
         self.seq += 1;
         let (queue, line, key) = {
-            let now = self.now;
+            let now = self.time;
             let c = &mut self.contacts[slot as usize];
             c.phase = Phase::Waiting;
             c.agent = NO_AGENT;
@@ -974,7 +974,7 @@ impl Simulator {
             mean *= self.cfg.chat_patience_factor;
         }
         if let Some(s) = self.cfg.spike {
-            if s.covers(self.now) {
+            if s.covers(self.time) {
                 mean *= rate_of(s.patience_factor).max(1e-6);
             }
         }
@@ -1021,7 +1021,7 @@ impl Simulator {
     }
 
     fn answer(&mut self, slot: u32) {
-        let now = self.now;
+        let now = self.time;
         let a = {
             let c = &mut self.contacts[slot as usize];
             c.waited += now - c.wait_since;
@@ -1373,5 +1373,131 @@ impl Simulator {
             };
             self.after(delay, Action::Survey(Box::new(s)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::codec::{decode_json, encode_json, Limits};
+    use crate::sim::run;
+
+    #[test]
+    fn customer_refs_look_hashed_and_never_collide() {
+        let r = customer_ref(42);
+        assert_eq!(r, customer_ref(42));
+        assert_eq!(r.len(), "cust-".len() + 16);
+        assert!(r[5..].bytes().all(|b| b.is_ascii_hexdigit()));
+        let all: std::collections::HashSet<String> = (0..10_000).map(customer_ref).collect();
+        assert_eq!(all.len(), 10_000);
+    }
+
+    #[test]
+    fn pick_follows_the_cumulative_weights() {
+        let c = cdf([1.0, 0.0, 3.0, f64::NAN, -2.0].into_iter());
+        assert_eq!(c, vec![1.0, 1.0, 4.0, 4.0, 4.0]);
+        assert_eq!(pick(&c, 0.0), 0);
+        assert_eq!(pick(&c, 0.2499), 0);
+        assert_eq!(pick(&c, 0.25), 2);
+        assert_eq!(pick(&c, 0.999_999), 2);
+        assert_eq!(pick(&[], 0.5), 0);
+        assert_eq!(pick(&[0.0, 0.0], 0.5), 0);
+    }
+
+    #[test]
+    fn a_broken_config_still_runs_and_emits_valid_events() {
+        let cfg = SimConfig {
+            tenant: Some(String::new()),
+            queues: vec![
+                QueueSpec::new("", 1.0, &[(Channel::Chat, 1.0)]),
+                QueueSpec::new("only", f64::NAN, &[]),
+            ],
+            shifts: vec![],
+            chat_concurrency: 0,
+            ring_s: (9.0, f64::NAN),
+            wrap_up: LogNormalSpec::new(-1.0, f64::INFINITY),
+            mean_patience_s: f64::NAN,
+            repeat_share: 7.0,
+            survey_share: -1.0,
+            non_responder_share: f64::NAN,
+            agents: 3,
+            ..SimConfig::small()
+        };
+        // The only queue left has no share: nothing arrives, but agents
+        // still log in and out.
+        let events = run(cfg.clone(), 2 * DAY);
+        assert!(!events.is_empty());
+        let limits = Limits::default();
+        for e in &events {
+            let back = decode_json(encode_json(e).as_bytes(), &limits, None);
+            assert_eq!(back.as_ref(), Ok(e));
+        }
+        let with_share = SimConfig {
+            queues: vec![QueueSpec::new("only", 1.0, &[])],
+            ..cfg
+        };
+        let events = run(with_share, DAY);
+        let queued = events.iter().filter(|e| e.kind_name() == "queued").count();
+        assert!(queued > 100);
+        for e in &events {
+            let back = decode_json(encode_json(e).as_bytes(), &limits, None);
+            assert_eq!(back.as_ref(), Ok(e));
+        }
+    }
+
+    #[test]
+    fn without_agents_calls_abandon_and_tickets_wait() {
+        let cfg = SimConfig {
+            agents: 0,
+            ..SimConfig::small()
+        };
+        let events = run(cfg, DAY);
+        let n = |name: &str| events.iter().filter(|e| e.kind_name() == name).count();
+        assert_eq!(n("answered") + n("offered") + n("agent_state_changed"), 0);
+        assert!(n("abandoned") > 0);
+        assert!(n("queued") > n("abandoned"));
+    }
+
+    #[test]
+    fn with_endless_patience_nobody_abandons() {
+        let cfg = SimConfig {
+            mean_patience_s: f64::INFINITY,
+            short_abandon_share: 0.0,
+            agents: 5,
+            ..SimConfig::small()
+        };
+        let events = run(cfg, DAY);
+        assert!(events.iter().all(|e| e.kind_name() != "abandoned"));
+    }
+
+    #[test]
+    fn every_agent_is_announced_at_the_start() {
+        // Monday 10:00: most day shifts are under way.
+        let cfg = SimConfig {
+            start: SimConfig::small().start + 10 * HOUR,
+            ..SimConfig::small()
+        };
+        let start = cfg.start;
+        let mut sim = Simulator::new(cfg.clone());
+        let mut out = Vec::new();
+        sim.advance_to(start + 1, &mut out);
+        let mut seen = std::collections::HashSet::new();
+        for e in &out {
+            assert_eq!(e.occurred_at, start);
+            if let EventKind::Agent(a) = &e.kind {
+                assert!(matches!(
+                    a.state,
+                    AgentState::Offline | AgentState::Available
+                ));
+                assert!(!a.queues.is_empty());
+                seen.insert(a.agent_id.clone());
+            }
+        }
+        assert_eq!(seen.len(), cfg.agents);
+        let on = out
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Agent(a) if a.state == AgentState::Available))
+            .count();
+        assert!(on > cfg.agents / 3 && on < cfg.agents, "{on}");
     }
 }
