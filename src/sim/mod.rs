@@ -22,7 +22,9 @@
 //!   fewest contacts in hand, then longest idle; a freed agent takes the
 //!   highest-priority, longest-waiting contact over its queues. Voice rings
 //!   (`Offered`) before `Answered`; chats run up to `chat_concurrency` at
-//!   once; email and web are only taken with empty hands, after live work.
+//!   once; email and web are only taken with empty hands, after live work,
+//!   and by blended agents only while `ticket_reserve_share` of the agents
+//!   on shift stays idle for live contacts.
 //! - **Customers**: exponential patience (chat ×`chat_patience_factor`,
 //!   plus a share of 0.5–4.5 s hang-ups); the abandon happens if the
 //!   deadline comes before the answer. Tickets never abandon.
