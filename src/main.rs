@@ -67,6 +67,50 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// A simulated contact center, live: an embedded broker (librdkafka's
+    /// in-process mock cluster, demo only), the simulator, the full `run`
+    /// pipeline and the HTTP server with the wallboard.
+    Demo {
+        /// Use this Kafka instead of the embedded broker (topics are created).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// HTTP address for the wallboard, metrics and API.
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        http: String,
+        /// Stop after this long (real time), e.g. "60s"; default: until Ctrl-C.
+        #[arg(long)]
+        duration: Option<humantime::Duration>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Start an abandonment spike this long into the simulated day.
+        #[arg(long)]
+        spike_at: Option<humantime::Duration>,
+    },
+    /// Produce simulated contact-center traffic to a Kafka cluster.
+    Simulate {
+        #[arg(long)]
+        brokers: String,
+        /// Base arrivals per hour (scaled by the intraday and weekday curves).
+        #[arg(long, default_value_t = 400.0)]
+        rate: f64,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Simulated time to produce, e.g. "8h"; default: until Ctrl-C.
+        #[arg(long)]
+        duration: Option<humantime::Duration>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Start an abandonment spike this long into the simulated time.
+        #[arg(long)]
+        spike_at: Option<humantime::Duration>,
+        /// Topic names from this config's [kafka.topics] (defaults otherwise).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Consume from Kafka, fold, and produce SLA effects until SIGTERM/SIGINT.
     Run {
         /// Configuration file.
@@ -208,7 +252,131 @@ fn replay_and_serve(
 /// beside it. The server binds first (a taken port fails before Kafka is
 /// touched) and stops after the pipeline drained, so probes and a last
 /// scrape still work during shutdown.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The simulated center, starting now with a local clock at 08:00 so a
+/// demo opens on the morning ramp whatever the hour.
+fn sim_config(seed: u64, spike_at: Option<humantime::Duration>) -> ccpulse::sim::SimConfig {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let minute_of_day = (now / 60_000).rem_euclid(1440) as i32;
+    let mut sim = ccpulse::sim::SimConfig {
+        seed,
+        start: now,
+        utc_offset_minutes: 8 * 60 - minute_of_day,
+        ..Default::default()
+    };
+    if let Some(at) = spike_at {
+        sim.spike = Some(ccpulse::sim::Spike {
+            at: now + at.as_millis() as i64,
+            duration: 20 * 60_000,
+            arrival_factor: 2.0,
+            patience_factor: 0.15,
+        });
+    }
+    sim
+}
+
+const DEMO_CONFIG: &str = r#"
+[engine]
+allowed_lateness = "2s"
+
+[kafka]
+group_id = "ccpulse-demo"
+processing_guarantee = "at_least_once"
+commit_interval = "200ms"
+idle_timeout = "10s"
+
+[[sla.policies]]
+name = "voice"
+channels = ["voice"]
+first_response = "1m"
+
+[[sla.policies]]
+name = "chat"
+channels = ["chat"]
+first_response = "2m"
+next_reply = "3m"
+
+[[sla.policies]]
+name = "tickets"
+channels = ["email", "web", "social"]
+first_response = "1h"
+resolution = "2d"
+pause_statuses = ["waiting_on_customer"]
+"#;
+
+async fn demo(
+    brokers: Option<String>,
+    speed: f64,
+    http: String,
+    duration: Option<std::time::Duration>,
+    seed: u64,
+    spike_at: Option<humantime::Duration>,
+) -> anyhow::Result<()> {
+    let mut cfg = Config::from_toml(DEMO_CONFIG, std::path::Path::new("(demo)"))?;
+    cfg.http.listen = http
+        .parse()
+        .with_context(|| format!("--http {http:?} is not an address like 127.0.0.1:9900"))?;
+    // The embedded broker lives as long as this function.
+    let _cluster;
+    match brokers {
+        Some(b) => {
+            cfg.kafka.brokers = b;
+            cfg.kafka.create_topics = true;
+            cfg.kafka.topic_partitions = 3;
+        }
+        None => {
+            let c =
+                rdkafka::mocking::MockCluster::new(1).context("starting the embedded broker")?;
+            let t = &cfg.kafka.topics;
+            for topic in t.events.iter().chain([&t.effects, &t.ticks]) {
+                c.create_topic(topic, 3, 1)?;
+            }
+            for topic in [&t.agents, &t.dead_letter] {
+                c.create_topic(topic, 1, 1)?;
+            }
+            cfg.kafka.brokers = c.bootstrap_servers();
+            _cluster = c;
+            eprintln!("ccpulse demo: embedded broker = librdkafka's in-process mock cluster at {} (a demo convenience, not a production broker; use --brokers for a real Kafka)", cfg.kafka.brokers);
+        }
+    }
+    let base = format!("http://{}", cfg.http.listen);
+    eprintln!("ccpulse demo: wallboard {base}/   metrics {base}/metrics   snapshot {base}/api/v1/snapshot   (Ctrl-C stops)");
+    let feed = ccpulse::pipeline::feed::Feed {
+        brokers: cfg.kafka.brokers.clone(),
+        topics: cfg.kafka.topics.clone(),
+        sim: sim_config(seed, spike_at),
+        speed,
+        duration: None,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let feeder = tokio::spawn(ccpulse::pipeline::feed::run(feed, stop.clone()));
+    let r = run_with_export_until(cfg, duration, stop.clone()).await;
+    stop.cancel();
+    let fed = feeder.await.context("simulator task")?;
+    r?;
+    fed?;
+    Ok(())
+}
+
 async fn run_with_export(cfg: Config) -> anyhow::Result<()> {
+    run_with_export_until(cfg, None, tokio_util::sync::CancellationToken::new()).await
+}
+
+/// `run`, stopping on a signal, after `duration`, or when `extra` fires.
+async fn run_with_export_until(
+    cfg: Config,
+    duration: Option<std::time::Duration>,
+    extra: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
     use ccpulse::export::{self, ExportObserver, ExportState, InstancePublisher};
 
     let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
@@ -241,7 +409,17 @@ async fn run_with_export(cfg: Config) -> anyhow::Result<()> {
     });
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        let timer = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = timer => tracing::info!("demo duration reached"),
+            _ = extra.cancelled() => {}
+        }
         on_signal.cancel();
     });
     let piped = ccpulse::pipeline::run(cfg, observer, shutdown).await;
@@ -288,6 +466,53 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 print_snapshot(snap, format, &window)
             })
         }
+        Command::Simulate {
+            brokers,
+            rate,
+            speed,
+            duration,
+            seed,
+            spike_at,
+            config,
+        } => {
+            let cfg = load(config.as_ref())?;
+            let mut sim = sim_config(seed, spike_at);
+            sim.base_arrivals_per_hour = rate;
+            let feed = ccpulse::pipeline::feed::Feed {
+                brokers,
+                topics: cfg.kafka.topics.clone(),
+                sim,
+                speed,
+                duration: duration.map(|d| d.as_millis() as i64),
+            };
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let stop = tokio_util::sync::CancellationToken::new();
+                let on_signal = stop.clone();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    on_signal.cancel();
+                });
+                let n = ccpulse::pipeline::feed::run(feed, stop).await?;
+                tracing::info!(events = n, "simulation produced");
+                anyhow::Ok(())
+            })
+        }
+        Command::Demo {
+            brokers,
+            speed,
+            http,
+            duration,
+            seed,
+            spike_at,
+        } => runtime()?.block_on(demo(
+            brokers,
+            speed,
+            http,
+            duration.map(Into::into),
+            seed,
+            spike_at,
+        )),
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -95,7 +95,12 @@ pub(super) struct ReaderCtx;
 
 impl ClientContext for ReaderCtx {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaErrorCode;
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::debug!(%reason, "end of partition");
         } else {
             tracing::error!(%error, %reason, "Kafka client error");

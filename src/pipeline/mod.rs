@@ -25,6 +25,8 @@
 
 pub mod config;
 
+pub mod feed;
+
 mod agents;
 mod kafka;
 mod output;
