@@ -219,7 +219,10 @@ fn run_chromium(args: &[&str], url: &str) -> String {
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     let _ = std::fs::remove_dir_all(&profile);
-    assert!(status.success(), "chromium {args:?}: {status}; stderr: {err}");
+    assert!(
+        status.success(),
+        "chromium {args:?}: {status}; stderr: {err}"
+    );
     out
 }
 
@@ -230,11 +233,20 @@ fn next_profile() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The DOM after 5 s. `--timeout` (real time) rather than
-/// `--virtual-time-budget`: the page's EventSource keeps a request open,
-/// so virtual time never runs out and Chromium would never dump.
+/// The DOM once the page rendered a snapshot from the stream.
+/// `--dump-dom` dumps at the load event, which does not wait for the
+/// EventSource (and `--virtual-time-budget` never ends while it is open),
+/// so a dump before the first event is retried.
 fn dump_dom(url: &str) -> String {
-    run_chromium(&["--timeout=5000", "--dump-dom"], url)
+    let mut last = String::new();
+    for _ in 0..10 {
+        last = run_chromium(&["--timeout=5000", "--dump-dom"], url);
+        if last.contains("data-updates=") {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("the page never rendered a snapshot from /api/v1/stream:\n{last}");
 }
 
 /// `data-kpi` → the text up to the next tag, from a dumped DOM.
@@ -339,7 +351,10 @@ fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
     }
 
     // A second, different view: the stream carries it to a new page load.
-    let queue = snap["queues"][0]["queue"].as_str().expect("queue").to_string();
+    let queue = snap["queues"][0]["queue"]
+        .as_str()
+        .expect("queue")
+        .to_string();
     let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
     let channel = Channel::ALL
         .into_iter()
@@ -406,13 +421,20 @@ fn the_stream_sends_the_snapshot_as_events_and_ends_on_shutdown() {
         }
     }
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("text/event-stream"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/event-stream"),
+        "{head}"
+    );
     assert!(head.contains("event: snapshot"), "{head}");
     assert!(
         started.elapsed() >= Duration::from_millis(500),
         "a tick between events"
     );
     let first: Value = serde_json::from_str(&datas[0]).expect("event data is JSON");
-    assert_eq!(first, server.snapshot(), "the stream carries /api/v1/snapshot");
+    assert_eq!(
+        first,
+        server.snapshot(),
+        "the stream carries /api/v1/snapshot"
+    );
     server.stop();
 }

@@ -38,7 +38,10 @@ const APP_CSS: &str = include_str!("wallboard/wallboard.css");
 /// (api). Open streams end when `shutdown` fires.
 pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Router<AppState>) {
     let public = Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/wallboard.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -94,11 +97,15 @@ async fn snapshot_event(s: &AppState) -> Event {
         Ok(Ok(body)) => Event::default().event("snapshot").data(body),
         Ok(Err(e)) => {
             error!(error = %e, "serializing the stream snapshot failed");
-            Event::default().event("snapshot_error").data("serializing the snapshot failed")
+            Event::default()
+                .event("snapshot_error")
+                .data("serializing the snapshot failed")
         }
         Err(e) => {
             error!(error = %e, "building the stream snapshot failed");
-            Event::default().event("snapshot_error").data("building the snapshot failed")
+            Event::default()
+                .event("snapshot_error")
+                .data("building the snapshot failed")
         }
     }
 }

@@ -80,13 +80,15 @@
     var html = "";
     rows.forEach(function (r) {
       function bar(cls, x) {
-        var w = isNum(x) && max > 0 ? Math.max(1, (x / max) * 100) : 0;
+        if (!isNum(x)) return "";
+        var w = max > 0 ? Math.max(1, (x / max) * 100) : 0;
         return '<div class="' + cls + '" style="width:' + w.toFixed(1) + '%">' + cls + " " +
           '<span data-kpi="wait_' + cls + ":" + esc(r.id) + '">' + secs(x) + "</span>s</div>";
       }
       html += '<div class="row"><div class="name">' + esc(r.id.replace(":", " ")) +
         '<br><small>n=<span data-kpi="wait_count:' + esc(r.id) + '">' + int(r.n) + "</span></small></div>" +
-        '<div class="bars">' + bar("p50", r.p50) + bar("p90", r.p90) + bar("p99", r.p99) + "</div></div>";
+        '<div class="bars">' + (isNum(r.p50) ? bar("p50", r.p50) + bar("p90", r.p90) + bar("p99", r.p99)
+          : '<span class="empty">no waits</span>') + "</div></div>";
     });
     document.getElementById("wait-hist").innerHTML = html || '<div class="empty">no waits yet</div>';
   }
@@ -99,8 +101,8 @@
       var id = a.agent;
       html += "<tr><td>" + esc(id) + "</td><td>" + esc(a.state || "—") + "</td>" +
         '<td class="n" data-kpi="closures:' + esc(id) + '">' + int((f.counts || {}).closures) + "</td>" +
-        '<td class="n"><span data-kpi="csat:' + esc(id) + '">' + pct(f.csat) + "</span>%</td>" +
-        '<td class="n"><span data-kpi="aht:' + esc(id) + '">' + secs(f.aht_seconds) + "</span>s</td></tr>";
+        '<td class="n"><span data-kpi="csat:' + esc(id) + '">' + pct(f.csat) + "</span>" + (isNum(f.csat) ? "%" : "") + "</td>" +
+        '<td class="n"><span data-kpi="aht:' + esc(id) + '">' + secs(f.aht_seconds) + "</span>" + (isNum(f.aht_seconds) ? "s" : "") + "</td></tr>";
     });
     document.querySelector("#agents tbody").innerHTML =
       html || '<tr><td colspan="5" class="empty">no operators</td></tr>';
@@ -113,8 +115,12 @@
       breaches += c.sla_breaches || 0;
       reassigned += c.sla_reassigned || 0;
     });
-    document.querySelector('[data-kpi="sla_breaches_total"]').textContent = String(breaches);
-    document.querySelector('[data-kpi="sla_reassigned_total"]').textContent = String(reassigned);
+    var b = document.querySelector('[data-kpi="sla_breaches_total"]');
+    b.textContent = String(breaches);
+    b.className = breaches > 0 ? "big bad" : "big";
+    var r = document.querySelector('[data-kpi="sla_reassigned_total"]');
+    r.textContent = String(reassigned);
+    r.className = reassigned > 0 ? "big warn" : "big";
     var rows = (snap.sla || []).filter(function (r) { return r.breached > 0 || r.reassigned > 0; });
     rows.sort(function (a, b) { return (b.breached + b.reassigned) - (a.breached + a.reassigned); });
     var html = "";
