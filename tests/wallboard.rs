@@ -56,7 +56,7 @@ fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
                 occurred_at: last + 1000 * (i as i64 + 1),
                 tenant: None,
                 kind: EventKind::Interaction {
-                    interaction_id: format!("wallboard-extra-{i}").into(),
+                    interaction_id: format!("wallboard-extra-{i}"),
                     event: InteractionEvent::Queued {
                         queue: queue.into(),
                         channel,
