@@ -7,6 +7,8 @@
 //! | `GET /healthz` | 200 `ok` while the process runs |
 //! | `GET /readyz` | 200 when ready, else 503; JSON body with each partition's status |
 //! | `GET /api/v1/snapshot` | the merged [`Snapshot`](crate::engine::Snapshot) as JSON; `?queue=` and `?channel=` filter `queues` |
+//! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
+//! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
 //! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
 //! <token>`; the other routes stay open (scrapers and probes carry no

@@ -10,6 +10,8 @@
 //!   view and status per partition, leader flag, readiness inputs).
 //! - [`http`]: the axum server (`/metrics`, `/healthz`, `/readyz`,
 //!   `/api/v1/snapshot`).
+//! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
+//!   `/api/v1/stream`, plugged into [`http::router_with`] by [`run`].
 //! - [`observer`]: the pipeline's [`Observer`](crate::pipeline::Observer)
 //!   on top of the above.
 //!
@@ -34,6 +36,7 @@ pub mod observer;
 pub mod publish;
 pub mod recorder;
 pub mod shared;
+pub mod wallboard;
 
 use std::io;
 use std::net::SocketAddr;
@@ -62,8 +65,8 @@ pub enum ExportError {
     Serve(io::Error),
 }
 
-/// Run the export tick and the HTTP server on `listener` until `shutdown`
-/// fires. Returns once both stopped.
+/// Run the export tick and the HTTP server (with the wallboard) on
+/// `listener` until `shutdown` fires. Returns once both stopped.
 pub async fn run(
     listener: TcpListener,
     state: Arc<ExportState>,
@@ -80,11 +83,12 @@ pub async fn run(
         publisher,
         shutdown.clone(),
     ));
-    let app = http::router(http::AppState::new(
-        state,
-        metrics,
-        http_cfg.api_token.clone(),
-    ));
+    let (public, api) = wallboard::wallboard_routes(shutdown.clone());
+    let app = http::router_with(
+        http::AppState::new(state, metrics, http_cfg.api_token.clone()),
+        public,
+        api,
+    );
     let served = http::serve(listener, app, shutdown.clone()).await;
     // A failed server takes the tick down with it.
     shutdown.cancel();

@@ -1,0 +1,165 @@
+// ccpulse wallboard: renders the merged snapshot sent by /api/v1/stream
+// (Server-Sent Events) without reloading. Every number carries a stable
+// data-kpi attribute ("<kpi>:<queue>:<channel>", "<kpi>:<agent>") so tests
+// and scrapers can read it.
+"use strict";
+(function () {
+  var SL_WINDOW = "5m", HIST_WINDOW = "1h", AGENT_WINDOW = "1h";
+
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function isNum(x) { return typeof x === "number" && isFinite(x); }
+  function pct(x) { return isNum(x) ? (x * 100).toFixed(1) : "—"; }
+  function int(x) { return isNum(x) ? String(Math.round(x)) : "—"; }
+  function secs(x) { return isNum(x) ? String(Math.round(x)) : "—"; }
+  function num(kpi, text, unit, cls) {
+    return '<span class="val ' + (cls || "") + '"><span data-kpi="' + esc(kpi) + '">' + esc(text) +
+      "</span>" + (unit && text !== "—" ? '<span class="unit">' + esc(unit) + "</span>" : "") + "</span>";
+  }
+  function kpi(label, inner) {
+    return '<div class="kpi"><div class="label">' + esc(label) + "</div>" + inner + "</div>";
+  }
+  // Service level: red below the queue's target, amber within 5 pp above it.
+  function slLevel(sl, target) {
+    if (!isNum(sl) || !isNum(target)) return "";
+    if (sl < target) return "red";
+    if (sl < target + 0.05) return "amber";
+    return "green";
+  }
+  // Abandon rate: red above 10 %, amber above 5 %.
+  function abLevel(r) {
+    if (!isNum(r)) return "";
+    if (r > 0.10) return "red";
+    if (r > 0.05) return "amber";
+    return "green";
+  }
+  function worst(a, b) {
+    var rank = { "": 0, green: 1, amber: 2, red: 3 };
+    return rank[a] >= rank[b] ? a : b;
+  }
+
+  function renderQueues(snap) {
+    var html = "";
+    (snap.queues || []).forEach(function (q) {
+      var id = q.queue + ":" + q.channel;
+      var w = (q.windows || {})[SL_WINDOW] || {};
+      var sl = (w.service_level || {}).answered;
+      var ab = w.abandon_rate;
+      var target = (q.settings || {}).service_level_target;
+      var sll = slLevel(sl, target), abl = abLevel(ab);
+      var now = q.now || {}, ag = now.agents || {};
+      html += '<article class="tile ' + worst(sll, abl) + '" data-queue="' + esc(id) + '">' +
+        '<h3>' + esc(q.queue) + '<span class="ch">' + esc(q.channel) + "</span></h3>" +
+        '<div class="kpis">' +
+        kpi("waiting", num("waiting:" + id, int(now.waiting))) +
+        kpi("oldest wait", num("oldest:" + id, secs(now.oldest_waiting_age_seconds), "s")) +
+        kpi("SL " + SL_WINDOW + (isNum(target) ? " (≥" + Math.round(target * 100) + "%)" : ""),
+            num("sl:" + id, pct(sl), "%", sll ? sll + "-t" : "")) +
+        kpi("abandon " + SL_WINDOW, num("abandon:" + id, pct(ab), "%", abl ? abl + "-t" : "")) +
+        "</div>" +
+        '<div class="agents-row">available<b data-kpi="available:' + esc(id) + '">' + int(ag.available) +
+        '</b>busy<b data-kpi="busy:' + esc(id) + '">' + int(ag.busy) +
+        '</b>wrap-up<b data-kpi="wrap_up:' + esc(id) + '">' + int(ag.wrap_up) + "</b></div>" +
+        "</article>";
+    });
+    document.getElementById("queues").innerHTML =
+      html || '<div class="empty">no queues yet</div>';
+  }
+
+  function renderHist(snap) {
+    var rows = [], max = 0;
+    (snap.queues || []).forEach(function (q) {
+      var d = ((q.windows || {})[HIST_WINDOW] || {}).queue_wait || {};
+      var r = { id: q.queue + ":" + q.channel, n: d.count, p50: d.p50_seconds, p90: d.p90_seconds, p99: d.p99_seconds };
+      [r.p50, r.p90, r.p99].forEach(function (x) { if (isNum(x) && x > max) max = x; });
+      rows.push(r);
+    });
+    var html = "";
+    rows.forEach(function (r) {
+      function bar(cls, x) {
+        if (!isNum(x)) return "";
+        var w = max > 0 ? Math.max(1, (x / max) * 100) : 0;
+        return '<div class="' + cls + '" style="width:' + w.toFixed(1) + '%">' + cls + " " +
+          '<span data-kpi="wait_' + cls + ":" + esc(r.id) + '">' + secs(x) + "</span>s</div>";
+      }
+      html += '<div class="row"><div class="name">' + esc(r.id.replace(":", " ")) +
+        '<br><small>n=<span data-kpi="wait_count:' + esc(r.id) + '">' + int(r.n) + "</span></small></div>" +
+        '<div class="bars">' + (isNum(r.p50) ? bar("p50", r.p50) + bar("p90", r.p90) + bar("p99", r.p99)
+          : '<span class="empty">no waits</span>') + "</div></div>";
+    });
+    document.getElementById("wait-hist").innerHTML = html || '<div class="empty">no waits yet</div>';
+  }
+
+  function renderAgents(snap) {
+    var html = "";
+    (snap.agents || []).forEach(function (a) {
+      var f = (a.windows || {})[AGENT_WINDOW];
+      if (!f) return;
+      var id = a.agent;
+      html += "<tr><td>" + esc(id) + "</td><td>" + esc(a.state || "—") + "</td>" +
+        '<td class="n" data-kpi="closures:' + esc(id) + '">' + int((f.counts || {}).closures) + "</td>" +
+        '<td class="n"><span data-kpi="csat:' + esc(id) + '">' + pct(f.csat) + "</span>" + (isNum(f.csat) ? "%" : "") + "</td>" +
+        '<td class="n"><span data-kpi="aht:' + esc(id) + '">' + secs(f.aht_seconds) + "</span>" + (isNum(f.aht_seconds) ? "s" : "") + "</td></tr>";
+    });
+    document.querySelector("#agents tbody").innerHTML =
+      html || '<tr><td colspan="5" class="empty">no operators</td></tr>';
+  }
+
+  function renderSla(snap) {
+    var breaches = 0, reassigned = 0;
+    (snap.queues || []).forEach(function (q) {
+      var c = (q.total || {}).counts || {};
+      breaches += c.sla_breaches || 0;
+      reassigned += c.sla_reassigned || 0;
+    });
+    var b = document.querySelector('[data-kpi="sla_breaches_total"]');
+    b.textContent = String(breaches);
+    b.className = breaches > 0 ? "big bad" : "big";
+    var r = document.querySelector('[data-kpi="sla_reassigned_total"]');
+    r.textContent = String(reassigned);
+    r.className = reassigned > 0 ? "big warn" : "big";
+    var rows = (snap.sla || []).filter(function (r) { return r.breached > 0 || r.reassigned > 0; });
+    rows.sort(function (a, b) { return (b.breached + b.reassigned) - (a.breached + a.reassigned); });
+    var html = "";
+    rows.slice(0, 12).forEach(function (r) {
+      var id = r.queue + ":" + r.policy + ":" + r.target;
+      html += "<tr><td>" + esc(r.queue) + "</td><td>" + esc(r.policy) + "</td><td>" + esc(r.target) + "</td>" +
+        '<td class="n">' + int(r.met) + "</td>" +
+        '<td class="n bad" data-kpi="sla_breached:' + esc(id) + '">' + int(r.breached) + "</td>" +
+        '<td class="n warn" data-kpi="sla_reassigned:' + esc(id) + '">' + int(r.reassigned) + "</td></tr>";
+    });
+    document.querySelector("#sla tbody").innerHTML =
+      html || '<tr><td colspan="6" class="empty">no breaches</td></tr>';
+  }
+
+  function render(snap) {
+    var asOf = snap.as_of ? snap.as_of.replace("T", " ").replace(/\.\d+Z$/, "Z") : "—";
+    document.getElementById("as-of").textContent = asOf;
+    renderQueues(snap);
+    renderHist(snap);
+    renderAgents(snap);
+    renderSla(snap);
+    document.body.setAttribute("data-updates", String(++updates));
+  }
+
+  var updates = 0;
+  function setConn(state) {
+    var el = document.getElementById("conn");
+    el.className = "conn " + state;
+    el.textContent = state;
+  }
+
+  var es = new EventSource("/api/v1/stream");
+  es.addEventListener("open", function () { setConn("live"); });
+  es.addEventListener("snapshot", function (e) {
+    var snap;
+    try { snap = JSON.parse(e.data); } catch (err) { return; }
+    setConn("live");
+    render(snap);
+  });
+  // EventSource reconnects by itself; say so until the next snapshot.
+  es.addEventListener("error", function () { setConn("reconnecting"); });
+})();

@@ -1,0 +1,440 @@
+//! The wallboard end to end: the page at `/` rendered by headless Chromium
+//! against a real socket, its `data-kpi` numbers checked against
+//! `/api/v1/snapshot`, a second published view showing up through the SSE
+//! stream, and a screenshot in `target/test-artifacts/wallboard.png`.
+//! Chromium missing is a failure naming `scripts/install-test-deps`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ccpulse::config::{EngineConfig, ExportConfig};
+use ccpulse::engine::Engine;
+use ccpulse::event::{Channel, Event, EventKind, InteractionEvent};
+use ccpulse::export::http::{self, AppState};
+use ccpulse::export::wallboard::wallboard_routes;
+use ccpulse::export::{
+    ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An engine with `examples/all-kinds.jsonl` folded in.
+fn example_engine() -> Engine {
+    let mut engine = Engine::new(EngineConfig::default());
+    ccpulse::replay::replay_into(
+        &mut engine,
+        &[root().join("examples/all-kinds.jsonl")],
+        None,
+        true,
+        &mut |_| {},
+    )
+    .expect("replay examples/all-kinds.jsonl");
+    engine
+}
+
+/// The example plus `n` more interactions queued on `queue`/`channel` just
+/// after its last event: a different view with more waiting.
+fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
+    let mut engine = example_engine();
+    let last = engine.max_event_time();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let _ = engine.apply(
+            Event {
+                event_id: format!("wallboard-extra-{i}"),
+                occurred_at: last + 1000 * (i as i64 + 1),
+                tenant: None,
+                kind: EventKind::Interaction {
+                    interaction_id: format!("wallboard-extra-{i}"),
+                    event: InteractionEvent::Queued {
+                        queue: queue.into(),
+                        channel,
+                        priority: 0,
+                        customer_ref: None,
+                    },
+                },
+            },
+            &mut out,
+        );
+    }
+    engine.flush(&mut out);
+    engine
+}
+
+fn publish(state: &ExportState, key: &PartitionKey, mut engine: Engine) {
+    PartitionPublisher::from_zero().publish_to(&mut engine, state, key);
+}
+
+struct Server {
+    addr: SocketAddr,
+    state: Arc<ExportState>,
+    shutdown: CancellationToken,
+    runtime: tokio::runtime::Runtime,
+    handle: tokio::task::JoinHandle<Result<(), ccpulse::export::ExportError>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+        let state = Arc::new(ExportState::new(0));
+        let key = PartitionKey::new("interactions", 0);
+        state.set_status(&key, PartitionStatus::Live);
+        publish(&state, &key, example_engine());
+        state.set_started(true);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let shutdown = CancellationToken::new();
+        let app = AppState::new(state.clone(), exp.handle(), None);
+        let (public, api) = wallboard_routes(shutdown.clone());
+        let router = http::router_with(app, public, api);
+        let listener = runtime
+            .block_on(http::bind("127.0.0.1:0".parse().expect("addr")))
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let handle = runtime.spawn(http::serve(listener, router, shutdown.clone()));
+        Server {
+            addr,
+            state,
+            shutdown,
+            runtime,
+            handle,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        assert!(out.starts_with("HTTP/1.1 200"), "GET {path}: {out}");
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+
+    fn snapshot(&self) -> Value {
+        let body = self.get("/api/v1/snapshot");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("snapshot not JSON ({e}): {body}"))
+    }
+
+    fn stop(self) {
+        self.shutdown.cancel();
+        let stopped = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), self.handle).await })
+            .expect("server stops on shutdown although streams are open")
+            .expect("join");
+        assert!(stopped.is_ok(), "{stopped:?}");
+    }
+}
+
+fn chromium() -> PathBuf {
+    let p = PathBuf::from(CHROMIUM);
+    assert!(
+        p.is_file(),
+        "{CHROMIUM} not found: install chromium: run scripts/install-test-deps"
+    );
+    p
+}
+
+/// Run headless Chromium with `args` then `url`; stdout. Killed after 90 s.
+fn run_chromium(args: &[&str], url: &str) -> String {
+    let profile = std::env::temp_dir().join(format!(
+        "ccpulse-wallboard-{}-{}",
+        std::process::id(),
+        next_profile()
+    ));
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait chromium") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium {args:?} did not finish in 90 s; stderr: {}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        status.success(),
+        "chromium {args:?}: {status}; stderr: {err}"
+    );
+    out
+}
+
+/// A fresh Chromium profile directory per run.
+fn next_profile() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The DOM once the page rendered a snapshot from the stream.
+/// `--dump-dom` dumps at the load event, which does not wait for the
+/// EventSource (and `--virtual-time-budget` never ends while it is open),
+/// so a dump before the first event is retried.
+fn dump_dom(url: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..10 {
+        last = run_chromium(&["--timeout=5000", "--dump-dom"], url);
+        if last.contains("data-updates=") {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("the page never rendered a snapshot from /api/v1/stream:\n{last}");
+}
+
+/// `data-kpi` → the text up to the next tag, from a dumped DOM.
+fn kpis(dom: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = dom;
+    while let Some(i) = rest.find("data-kpi=\"") {
+        rest = &rest[i + 10..];
+        let Some(end) = rest.find('"') else { break };
+        let name = rest[..end].to_string();
+        let Some(gt) = rest.find('>') else { break };
+        let text_end = rest[gt + 1..].find('<').map_or(rest.len(), |e| gt + 1 + e);
+        out.insert(name, rest[gt + 1..text_end].trim().to_string());
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn shown(k: &BTreeMap<String, String>, name: &str) -> Option<f64> {
+    let text = k
+        .get(name)
+        .unwrap_or_else(|| panic!("no data-kpi={name:?} on the page; have {k:?}"));
+    if text == "—" {
+        None
+    } else {
+        Some(
+            text.parse()
+                .unwrap_or_else(|e| panic!("{name}: {text:?} is not a number ({e})")),
+        )
+    }
+}
+
+/// Every queue tile against the snapshot: waiting, oldest wait, SL and
+/// abandon rate (5m), agents by state. Returns how many tiles.
+fn assert_tiles_match(k: &BTreeMap<String, String>, snap: &Value) -> usize {
+    let queues = snap["queues"].as_array().expect("queues");
+    for q in queues {
+        let id = format!(
+            "{}:{}",
+            q["queue"].as_str().expect("queue"),
+            q["channel"].as_str().expect("channel")
+        );
+        let check = |kpi: &str, want: Option<f64>, scale: f64, tol: f64| {
+            let got = shown(k, &format!("{kpi}:{id}"));
+            match (got, want) {
+                (None, None) => {}
+                (Some(g), Some(w)) => assert!(
+                    (g - w * scale).abs() <= tol,
+                    "{kpi}:{id}: page shows {g}, snapshot has {w} (×{scale})"
+                ),
+                _ => panic!("{kpi}:{id}: page shows {got:?}, snapshot has {want:?}"),
+            }
+        };
+        let w5 = &q["windows"]["5m"];
+        check("waiting", q["now"]["waiting"].as_f64(), 1.0, 0.0);
+        check(
+            "oldest",
+            q["now"]["oldest_waiting_age_seconds"].as_f64(),
+            1.0,
+            0.5,
+        );
+        check("sl", w5["service_level"]["answered"].as_f64(), 100.0, 0.051);
+        check("abandon", w5["abandon_rate"].as_f64(), 100.0, 0.051);
+        for s in ["available", "busy", "wrap_up"] {
+            check(s, q["now"]["agents"][s].as_f64(), 1.0, 0.0);
+        }
+    }
+    queues.len()
+}
+
+#[test]
+fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
+    let _ = chromium();
+    let server = Server::start();
+    let page = server.url("/");
+
+    let dom = dump_dom(&page);
+    let k = kpis(&dom);
+    let snap = server.snapshot();
+    let tiles = assert_tiles_match(&k, &snap);
+    assert!(tiles >= 2, "the example has several queues: {snap}");
+    assert_eq!(
+        k.get("connection").map(String::as_str),
+        Some("live"),
+        "{dom}"
+    );
+    let as_of = snap["as_of"].as_str().expect("as_of");
+    let as_of = as_of.replace('T', " ");
+    let as_of = match as_of.split_once('.') {
+        Some((secs, _)) => format!("{secs}Z"),
+        None => as_of,
+    };
+    assert_eq!(k.get("as_of"), Some(&as_of), "as of");
+    for a in snap["agents"].as_array().expect("agents") {
+        if a["windows"]["1h"].is_object() {
+            let id = a["agent"].as_str().expect("agent");
+            assert_eq!(
+                shown(&k, &format!("closures:{id}")),
+                a["windows"]["1h"]["counts"]["closures"].as_f64()
+            );
+        }
+    }
+
+    // A second, different view: the stream carries it to a new page load.
+    let queue = snap["queues"][0]["queue"]
+        .as_str()
+        .expect("queue")
+        .to_string();
+    let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == ch_name)
+        .expect("known channel");
+    let tile = format!("waiting:{queue}:{ch_name}");
+    let before = shown(&k, &tile);
+    let key = PartitionKey::new("interactions", 0);
+    publish(&server.state, &key, busier_engine(&queue, channel, 3));
+    std::thread::sleep(Duration::from_millis(1500));
+    let dom2 = dump_dom(&page);
+    let k2 = kpis(&dom2);
+    let snap2 = server.snapshot();
+    assert_tiles_match(&k2, &snap2);
+    let after = shown(&k2, &tile);
+    assert_eq!(
+        after,
+        Some(before.unwrap_or(0.0) + 3.0),
+        "{tile} did not follow the new view"
+    );
+
+    let shot_dir = root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shot_dir).expect("artifact dir");
+    let shot = shot_dir.join("wallboard.png");
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        &[
+            "--timeout=5000",
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1600,1000",
+        ],
+        &page,
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+
+    server.stop();
+}
+
+#[test]
+fn the_stream_sends_the_snapshot_as_events_and_ends_on_shutdown() {
+    let server = Server::start();
+    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /api/v1/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("write");
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    let mut datas = Vec::new();
+    let started = Instant::now();
+    while datas.len() < 2 {
+        let mut line = String::new();
+        if r.read_line(&mut line).expect("read stream") == 0 {
+            panic!("stream ended early: {head}");
+        }
+        if let Some(d) = line.strip_prefix("data: ") {
+            datas.push(d.trim_end().to_string());
+        } else if datas.is_empty() {
+            head.push_str(&line);
+        }
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("text/event-stream"),
+        "{head}"
+    );
+    assert!(head.contains("event: snapshot"), "{head}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "a tick between events"
+    );
+    let first: Value = serde_json::from_str(&datas[0]).expect("event data is JSON");
+    assert_eq!(
+        first,
+        server.snapshot(),
+        "the stream carries /api/v1/snapshot"
+    );
+    server.stop();
+}
