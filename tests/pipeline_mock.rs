@@ -12,10 +12,14 @@ use support::kafka::*;
 use support::Scenario;
 
 fn config(brokers: &str, guarantee: &str, commit_interval: &str) -> String {
+    let http = free_port();
     format!(
         r#"
 [engine]
 allowed_lateness = "1s"
+
+[http]
+listen = "127.0.0.1:{http}"
 
 [kafka]
 brokers = "{brokers}"

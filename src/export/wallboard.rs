@@ -38,10 +38,7 @@ const APP_CSS: &str = include_str!("wallboard/wallboard.css");
 /// (api). Open streams end when `shutdown` fires.
 pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Router<AppState>) {
     let public = Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
+        .route("/", get(index))
         .route(
             "/wallboard.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -58,6 +55,35 @@ pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Route
         }),
     );
     (public, api)
+}
+
+/// The page, with the current snapshot embedded so the first paint already
+/// shows figures (the stream takes over from there). Not embedded when the
+/// API needs a token: the page itself is public.
+async fn index(State(s): State<AppState>) -> impl IntoResponse {
+    let mut html = INDEX_HTML.to_string();
+    if s.api_token.is_none() {
+        let export = s.export.clone();
+        let json = tokio::task::spawn_blocking(move || {
+            serde_json::to_string(&export.merged_view().snapshot())
+        })
+        .await;
+        if let Ok(Ok(json)) = json {
+            // `<` escaped so the JSON cannot close the script element.
+            let embedded = format!(
+                "<script id=\"initial-snapshot\" type=\"application/json\">{}</script>\n<script src=\"/wallboard.js\">",
+                json.replace('<', "\\u003c")
+            );
+            html = html.replacen("<script src=\"/wallboard.js\">", &embedded, 1);
+        }
+    }
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        html,
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

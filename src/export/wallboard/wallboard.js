@@ -152,6 +152,12 @@
     el.textContent = state;
   }
 
+  // The page arrives with the current snapshot embedded: draw it at once.
+  var initial = document.getElementById("initial-snapshot");
+  if (initial) {
+    try { render(JSON.parse(initial.textContent)); } catch (err) { /* the stream will draw */ }
+  }
+
   var es = new EventSource("/api/v1/stream");
   es.addEventListener("open", function () { setConn("live"); });
   es.addEventListener("snapshot", function (e) {
