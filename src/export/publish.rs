@@ -278,13 +278,17 @@ impl PartitionPublisher {
     /// Increment every counter by its growth since the last publish.
     pub fn publish_counters(&mut self, view: &View) {
         for ((queue, ch), q) in &view.queues {
+            // A queue x channel's series all exist (at 0) from its first
+            // appearance: a ratio over a series that does not exist yet is
+            // silently empty in PromQL, not 0.
+            let fresh = !self.queues.contains_key(&(queue.clone(), *ch));
             let mark = self
                 .queues
                 .entry((queue.clone(), *ch))
                 .or_insert_with(|| QueueMark::of(&QueueCounters::default(), &Volume::default()));
             for (last, (family, action, field)) in mark.counters.iter_mut().zip(QUEUE_COUNTERS) {
                 let d = advance(last, field(&q.total.c));
-                if d > 0 {
+                if d > 0 || fresh {
                     let mut labels = qc_labels(queue, *ch);
                     if let Some(a) = action {
                         labels.push(Label::new("action", a));
@@ -299,7 +303,7 @@ impl PartitionPublisher {
                           values: &[&'static str]| {
                 for ((l, &c), &v) in last.iter_mut().zip(cur).zip(values) {
                     let d = advance(l, c);
-                    if d > 0 {
+                    if d > 0 || fresh {
                         let labels = vec![Label::new("queue", queue.clone()), Label::new(label, v)];
                         recorder::add(f, labels, d);
                     }

@@ -237,10 +237,8 @@ static METADATA: Metadata<'static> =
 
 /// Add to a counter family of the catalogue (integer or fractional).
 /// `ms` families (fractional) take milliseconds and publish seconds.
+/// Adds `value` (0 registers the series at 0, so ratios over it exist).
 pub(crate) fn add(f: &Family, labels: Vec<Label>, value: u64) {
-    if value == 0 {
-        return;
-    }
     let key = Key::from_parts(f.name, labels);
     metrics::with_recorder(|r| {
         if is_fractional(f) {

@@ -123,6 +123,35 @@ pub trait Observer: Send + Sync + 'static {
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
+/// Processor counters exist (at 0) from the start, so rates and "appearing"
+/// alerts see a series before the first dead letter or transaction.
+fn register_processor_series(k: &KafkaConfig) {
+    use crate::export::catalog;
+    for topic in k.topics.events.iter().chain([&k.topics.agents]) {
+        for reason in ["malformed_json", "malformed_protobuf", "invalid_field"] {
+            metrics::counter!(catalog::DEAD_LETTERS.name, "topic" => topic.clone(), "reason" => reason).increment(0);
+        }
+        for f in [
+            catalog::EVENTS_CONSUMED,
+            catalog::EVENTS_APPLIED,
+            catalog::EVENTS_DUPLICATE,
+            catalog::EVENTS_LATE,
+            catalog::EVENTS_ORPHANED,
+        ] {
+            metrics::counter!(f.name, "topic" => topic.clone()).increment(0);
+        }
+    }
+    for outcome in ["commit", "abort"] {
+        metrics::counter!(catalog::TRANSACTIONS.name, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["ok", "error"] {
+        metrics::counter!(catalog::COMMITS.name, "outcome" => outcome).increment(0);
+    }
+    for kind in ["sla_breached", "reassignment_requested"] {
+        metrics::counter!(catalog::EFFECTS_EMITTED.name, "kind" => kind).increment(0);
+    }
+}
+
 /// Run until `shutdown` fires (or a fatal error), then drain, commit and
 /// close within `kafka.shutdown_timeout`.
 pub async fn run(
@@ -169,6 +198,7 @@ pub async fn run(
     };
     let poll_stop = CancellationToken::new();
     let poll_thread = poll::spawn(ctx, consumer.clone(), poll_stop.clone())?;
+    register_processor_series(&kcfg);
     observer.started();
     info!(brokers = %kcfg.brokers, group = %kcfg.group_id, guarantee = ?kcfg.guarantee, "pipeline started");
 

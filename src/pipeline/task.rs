@@ -412,6 +412,7 @@ pub(super) async fn run(
                 let Some(first) = r else { break };
                 let mut outs = Vec::new();
                 let mut tally = Tally::default();
+                let orphaned_before = task.engine.processing().orphaned;
                 task.fold(first, &mut outs, &mut tally);
                 while tally.consumed < batch as u64 {
                     match rx.try_recv() {
@@ -424,6 +425,8 @@ pub(super) async fn run(
                 metrics::counter!(catalog::EVENTS_APPLIED.name, "topic" => label.clone()).increment(tally.applied);
                 metrics::counter!(catalog::EVENTS_DUPLICATE.name, "topic" => label.clone()).increment(tally.duplicate);
                 metrics::counter!(catalog::EVENTS_LATE.name, "topic" => label.clone()).increment(tally.late);
+                let orphaned = task.engine.processing().orphaned.saturating_sub(orphaned_before);
+                metrics::counter!(catalog::EVENTS_ORPHANED.name, "topic" => label.clone()).increment(orphaned);
                 if !task.send(outs, task.last_offset).await {
                     break;
                 }
