@@ -85,7 +85,7 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
                 "--speed",
                 "120",
                 "--duration",
-                "150s",
+                "170s",
                 "--http",
                 &format!("127.0.0.1:{app}"),
             ])
@@ -155,6 +155,41 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
             }
             other => empty.push(format!("{file} / {title}: query failed ({other:?}): {q}")),
         }
+    }
+    // Values agree with the snapshot. The demo keeps running, so bracket
+    // Prometheus' value (last scraped at most a second or two before the
+    // query) between a snapshot taken well before and one taken after.
+    let total = |field: &str| -> u64 {
+        let (_, body) =
+            http_get(&format!("http://127.0.0.1:{app}/api/v1/snapshot")).expect("snapshot");
+        let v: Value = serde_json::from_str(&body).expect("snapshot json");
+        v["queues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|q| q["total"]["counts"][field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    for (field, promql) in [
+        ("offered", "sum(ccpulse_offered_total)"),
+        ("answered", "sum(ccpulse_answered_total)"),
+        ("resolved", "sum(ccpulse_resolved_total)"),
+    ] {
+        let before = total(field);
+        std::thread::sleep(Duration::from_secs(5));
+        let got = query(prom, promql)
+            .and_then(|v| {
+                v["data"]["result"][0]["value"][1]
+                    .as_str()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .expect("a value");
+        let after = total(field);
+        assert!(
+            before as f64 <= got && got <= after as f64,
+            "{promql} = {got}, outside the snapshot's {field} between {before} and {after}"
+        );
     }
     drop(demo);
     assert!(
