@@ -83,9 +83,9 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
             .args([
                 "demo",
                 "--speed",
-                "120",
+                "240",
                 "--duration",
-                "170s",
+                "230s",
                 "--http",
                 &format!("127.0.0.1:{app}"),
             ])
@@ -125,7 +125,8 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
             }),
     );
     // Traffic for a while: rates need samples, and the 1 h recording-rule
-    // groups evaluate once a minute.
+    // groups evaluate once a minute: wait for two of their evaluations, so
+    // slow-arriving data (survey answers after resolutions) is in.
     let up = wait_until(Duration::from_secs(60), || {
         query(prom, "sum(ccpulse_offered_total)").is_some_and(|v| {
             v["data"]["result"]
@@ -134,7 +135,7 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
         })
     });
     assert!(up, "Prometheus never scraped ccpulse");
-    std::thread::sleep(Duration::from_secs(75));
+    std::thread::sleep(Duration::from_secs(130));
     let mut empty = Vec::new();
     let queries = panel_queries();
     assert!(
