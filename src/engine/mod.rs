@@ -761,6 +761,15 @@ impl Engine {
         (t - since).max(0)
     }
 
+    /// Leave the queue at `t`: the wait, and whether it was within the
+    /// queue's service-level threshold T (`<=`).
+    fn leave_queue_within_sl(&mut self, t: Millis, slot: u32) -> (Millis, bool) {
+        let wait = self.leave_queue(t, slot);
+        let (q, ch) = self.qc(slot);
+        let threshold = self.queue_stats(q, ch).settings.service_level_threshold;
+        (wait, wait <= threshold)
+    }
+
     /// Remember a contact; true if it repeats one within the repeat window.
     /// A repeat also voids the customer's last first-contact resolution.
     fn note_contact(&mut self, customer: u64, t: Millis) -> bool {
@@ -824,12 +833,10 @@ impl Engine {
         let phase = self.interactions[slot as usize].phase;
         match phase {
             Phase::Waiting => {
-                let wait = self.leave_queue(t, slot);
-                let (q, ch) = self.qc(slot);
-                let threshold = self.queue_stats(q, ch).settings.service_level_threshold;
+                let (wait, within) = self.leave_queue_within_sl(t, slot);
                 self.record_q(slot, t, |c| {
                     c.answered += 1;
-                    c.answered_within_sl += (wait <= threshold) as u64;
+                    c.answered_within_sl += within as u64;
                 });
                 self.observe_q(slot, HistKind::QueueWait, t, wait);
             }
@@ -952,12 +959,10 @@ impl Engine {
         let phase = self.interactions[slot as usize].phase;
         match phase {
             Phase::Waiting => {
-                let wait = self.leave_queue(t, slot);
-                let (q, ch) = self.qc(slot);
-                let threshold = self.queue_stats(q, ch).settings.service_level_threshold;
+                let (_, within) = self.leave_queue_within_sl(t, slot);
                 self.record_q(slot, t, |c| {
                     c.dequeued_by_transfer += 1;
-                    c.dequeued_by_transfer_within_sl += (wait <= threshold) as u64;
+                    c.dequeued_by_transfer_within_sl += within as u64;
                 });
             }
             Phase::Connected | Phase::WrapUp => self.close_segment(t, slot, None),

@@ -91,18 +91,7 @@ impl<T: PaneData> Ring<T> {
     /// The pane for event time `t`, or `None` when `t` is older than the
     /// ring remembers (a late event beyond the window: the caller counts it).
     pub fn pane_mut(&mut self, t: Millis) -> Option<&mut T> {
-        let s = t.div_euclid(self.slice);
-        if s > self.head {
-            self.head = s;
-        } else if s <= self.head - self.n() {
-            return None;
-        }
-        let idx = s.rem_euclid(self.n()) as usize;
-        let pane = &mut self.panes[idx];
-        if pane.0 != s {
-            *pane = (s, T::default());
-        }
-        Some(&mut pane.1)
+        self.pane_mut_fresh(t).map(|(p, _)| p)
     }
 
     /// Like [`Ring::pane_mut`], but also reports whether the pane was fresh
