@@ -95,17 +95,22 @@ fn main() {
     c.subscribe(&["ccpulse.interactions"]).expect("subscribe");
     // The mock broker keeps a bounded log, so count what is readable: read
     // until 3 s pass without a record.
-    let start = Instant::now();
+    // The clock starts at the first record (after the group join), and
+    // reading stops 3 s after the last one.
+    let joined = Instant::now();
     let mut got = 0u64;
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(3) {
+    let (mut first, mut last) = (None, Instant::now());
+    while first.is_none_or(|_: Instant| last.elapsed() < Duration::from_secs(3))
+        && joined.elapsed() < Duration::from_secs(120)
+    {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             std::hint::black_box(m.payload());
             got += 1;
             last = Instant::now();
+            first.get_or_insert(last);
         }
     }
-    let bare = last.duration_since(start);
+    let bare = last.duration_since(first.unwrap_or(last));
     drop(c);
     let n = got;
     println!("{n} readable records");
