@@ -44,6 +44,11 @@ impl Observer for Applied {
 }
 
 fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let events: Vec<_> = ccpulse::sim::run(ccpulse::sim::SimConfig::default(), 3 * 86_400_000)
         .into_iter()
         .filter(|e| matches!(e.kind, EventKind::Interaction { .. }))

@@ -203,27 +203,29 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
 }
 
 /// Exactly-once mode runs the transactional protocol end to end (init,
-/// begin, produce, send offsets, commit) and shuts down cleanly.
+/// begin, produce, send offsets, commit) and shuts down cleanly. The
+/// default guarantee, "auto", chooses it on a broker with transactions.
 #[test]
 fn exactly_once_mode_runs_the_transactional_protocol() {
+    for guarantee in ["exactly_once", "auto"] {
+        exactly_once_run(guarantee);
+    }
+}
+
+fn exactly_once_run(guarantee: &str) {
     let cluster = mock_cluster(2);
     let brokers = cluster.bootstrap_servers();
     let dir = temp_dir("eos");
     produce(&brokers, INTERACTIONS, &calls(0..20));
-    let a = Ccpulse::start(
-        &dir,
-        "a",
-        &config(&brokers, "exactly_once", "100ms"),
-        &["run"],
-    );
+    let a = Ccpulse::start(&dir, "a", &config(&brokers, guarantee, "100ms"), &["run"]);
     let done = wait_until(Duration::from_secs(60), || {
         effects(&brokers, Duration::from_millis(500)).len() >= 80
     });
     let log = a.log_text();
-    assert!(done, "effects incomplete:\n{log}");
+    assert!(done, "{guarantee}: effects incomplete:\n{log}");
     assert!(
-        log.contains("transaction committed"),
-        "no transaction committed:\n{log}"
+        log.contains("guarantee=ExactlyOnce") && log.contains("transaction committed"),
+        "{guarantee}: no transaction committed:\n{log}"
     );
     assert_eq!(
         a.stop(Duration::from_secs(30)),

@@ -1,5 +1,5 @@
 //! `ccpulse run` against a real Kafka-protocol broker (tansu, started here;
-//! no transactions, so at-least-once). The snapshot the service serves must
+//! it has no transactions, so the output is at-least-once). The snapshot the service serves must
 //! equal `ccpulse replay` over the same events.
 
 mod support;
@@ -206,9 +206,18 @@ fn the_service_folds_to_the_same_figures_as_replay() {
     let evs = scenario(400, 11);
     produce_all(&t.brokers, &evs);
     let port = free_port();
-    let cfg = config(&t.brokers, "one", port);
+    // The default guarantee ("auto") probes the broker and, finding no
+    // transactions, runs at-least-once.
+    let cfg =
+        config(&t.brokers, "one", port).replace("processing_guarantee = \"at_least_once\"\n", "");
+    assert!(!cfg.contains("processing_guarantee"));
     let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
     assert_converges(port, &cfg, &evs, || a.log_text());
+    let log = a.log_text();
+    assert!(
+        log.contains("do not support transactions") && log.contains("guarantee=AtLeastOnce"),
+        "auto did not fall back to at-least-once:\n{log}"
+    );
     assert_eq!(
         a.stop(Duration::from_secs(30)),
         Some(0),
@@ -298,6 +307,30 @@ fn partitions_taken_over_by_another_instance_restore_to_the_same_figures() {
         c.stop(Duration::from_secs(30)),
         Some(0),
         "C did not stop cleanly"
+    );
+}
+
+/// Asking for exactly-once from a broker that cannot do transactions fails
+/// the start (not the first commit, after going live) and says the fix.
+#[test]
+fn exactly_once_on_a_broker_without_transactions_fails_at_start_with_the_fix() {
+    let dir = temp_dir("tansu-eos");
+    let t = Tansu::start(&dir);
+    topics(&t, 1);
+    let cfg = config(&t.brokers, "", free_port()).replace("\"at_least_once\"", "\"exactly_once\"");
+    let mut a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
+    let code = a.exit_within(Duration::from_secs(60));
+    let log = a.log_text();
+    assert_eq!(code, Some(1), "expected a failed start:\n{log}");
+    assert!(
+        log.contains("kafka.processing_guarantee = \"exactly_once\" but the brokers")
+            && log.contains("do not support transactions")
+            && log.contains("fix: set kafka.processing_guarantee = \"auto\" or \"at_least_once\""),
+        "the error does not name the setting and the fix:\n{log}"
+    );
+    assert!(
+        !log.contains("partition live"),
+        "it went live first:\n{log}"
     );
 }
 

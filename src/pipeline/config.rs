@@ -12,7 +12,11 @@ use crate::event::Millis;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guarantee {
-    /// Effects and consumed offsets commit in one Kafka transaction.
+    /// Exactly-once where the brokers support transactions (probed at
+    /// start), else at-least-once with a warning.
+    Auto,
+    /// Effects and consumed offsets commit in one Kafka transaction; the
+    /// start fails if the brokers cannot do transactions.
     ExactlyOnce,
     /// Offsets commit only after the effects are acknowledged; a crash can
     /// repeat effects, with identical ids (de-duplicable downstream).
@@ -151,7 +155,7 @@ fn d_group() -> String {
     "ccpulse".into()
 }
 fn d_guarantee() -> Guarantee {
-    Guarantee::ExactlyOnce
+    Guarantee::Auto
 }
 fn d_format() -> InputFormat {
     InputFormat::Auto

@@ -8,9 +8,11 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::producer::FutureProducer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::config::{Guarantee, KafkaConfig};
 use super::{kerr, PipelineError};
@@ -123,24 +125,88 @@ pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<Reader, PipelineE
         .map_err(kerr(format!("creating the {purpose} reader")))
 }
 
-/// The producer of effects, dead letters and ticks.
-pub(super) fn producer(k: &KafkaConfig) -> Result<Arc<FutureProducer>, PipelineError> {
+fn plain_producer(k: &KafkaConfig) -> Result<FutureProducer, PipelineError> {
     let mut c = base(k);
     c.set("enable.idempotence", "true").set("linger.ms", "5");
-    if k.guarantee == Guarantee::ExactlyOnce {
-        let instance = k
-            .group_instance_id
-            .clone()
-            .unwrap_or_else(|| format!("pid{}", std::process::id()));
-        c.set("transactional.id", format!("{}-{}", k.group_id, instance));
+    c.create().map_err(kerr("creating the producer"))
+}
+
+fn transactional_producer(k: &KafkaConfig) -> Result<FutureProducer, PipelineError> {
+    let mut c = base(k);
+    c.set("enable.idempotence", "true").set("linger.ms", "5");
+    let instance = k
+        .group_instance_id
+        .clone()
+        .unwrap_or_else(|| format!("pid{}", std::process::id()));
+    c.set("transactional.id", format!("{}-{}", k.group_id, instance));
+    c.create()
+        .map_err(kerr("creating the transactional producer"))
+}
+
+/// Key of the probe record: restore only reads ticks keyed by an input
+/// topic name, so the probe is never mistaken for a tick.
+pub(super) const PROBE_KEY: &str = "ccpulse-transaction-probe";
+
+/// Whether a failure means "this broker cannot do transactions" (as
+/// opposed to a broker that can but is unwell).
+fn unsupported(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion)
+    )
+}
+
+/// Initialise transactions and commit one probe transaction (a record on
+/// the ticks topic): some brokers accept `InitProducerId` (idempotence) but
+/// not `EndTxn`, and finding out at the first real commit would kill the
+/// service after it went live.
+fn probe_transactions(k: &KafkaConfig, p: &FutureProducer) -> Result<(), KafkaError> {
+    let t = Duration::from_secs(30);
+    p.init_transactions(t)?;
+    p.begin_transaction()?;
+    let rec = FutureRecord::to(&k.topics.ticks)
+        .partition(0)
+        .key(PROBE_KEY)
+        .payload("{}");
+    if let Err((e, _)) = p.send_result(rec) {
+        let _ = p.abort_transaction(t);
+        return Err(e);
     }
-    let p: FutureProducer = c.create().map_err(kerr("creating the producer"))?;
-    if k.guarantee == Guarantee::ExactlyOnce {
-        use rdkafka::producer::Producer;
-        p.init_transactions(Duration::from_secs(30))
-            .map_err(kerr("initialising transactions (does the broker support them? else set kafka.processing_guarantee = \"at_least_once\")"))?;
+    p.commit_transaction(t)
+}
+
+/// The producer of effects, dead letters and ticks, and the guarantee it
+/// delivers: `auto` becomes exactly-once where the brokers commit a probe
+/// transaction, else at-least-once; `exactly_once` on brokers without
+/// transactions fails the start with the fix.
+pub(super) async fn producer(
+    k: &Arc<KafkaConfig>,
+) -> Result<(Arc<FutureProducer>, Guarantee), PipelineError> {
+    if k.guarantee == Guarantee::AtLeastOnce {
+        return Ok((Arc::new(plain_producer(k)?), Guarantee::AtLeastOnce));
     }
-    Ok(Arc::new(p))
+    let kc = k.clone();
+    let probed = tokio::task::spawn_blocking(move || {
+        let p = transactional_producer(&kc)?;
+        Ok::<_, PipelineError>((probe_transactions(&kc, &p), p))
+    })
+    .await
+    .map_err(|e| PipelineError::Output(format!("transaction probe task: {e}")))??;
+    match probed {
+        (Ok(()), p) => Ok((Arc::new(p), Guarantee::ExactlyOnce)),
+        (Err(e), _) if unsupported(&e) && k.guarantee == Guarantee::Auto => {
+            warn!(error = %e, "the brokers do not support transactions: output is at-least-once (effects may repeat after a crash, with identical ids)");
+            Ok((Arc::new(plain_producer(k)?), Guarantee::AtLeastOnce))
+        }
+        (Err(e), _) if unsupported(&e) => Err(PipelineError::NoTransactions {
+            brokers: k.brokers.clone(),
+            cause: e,
+        }),
+        (Err(e), _) => Err(PipelineError::Kafka {
+            context: "committing the start-up probe transaction".into(),
+            cause: e,
+        }),
+    }
 }
 
 /// Broker reachable, topics present (or created), output topics wide
@@ -155,10 +221,10 @@ pub(super) async fn check_cluster(k: &Arc<KafkaConfig>) -> Result<(), PipelineEr
                 .map_err(kerr("creating a metadata client"))?;
             let md =
                 c.fetch_metadata(None, timeout)
-                    .map_err(|source| PipelineError::Unreachable {
+                    .map_err(|cause| PipelineError::Unreachable {
                         brokers: kc.brokers.clone(),
                         timeout_s: timeout.as_secs(),
-                        source,
+                        cause,
                     })?;
             Ok(md
                 .topics()
@@ -233,7 +299,7 @@ async fn create_topics(k: &KafkaConfig, names: &[String]) -> Result<(), Pipeline
             Err((name, code)) => {
                 return Err(PipelineError::Kafka {
                     context: format!("creating topic {name}"),
-                    source: rdkafka::error::KafkaError::AdminOp(code),
+                    cause: rdkafka::error::KafkaError::AdminOp(code),
                 })
             }
         }

@@ -49,18 +49,13 @@ pub use config::{Guarantee, KafkaConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("Kafka {context}: {source}")]
-    Kafka {
-        context: String,
-        #[source]
-        source: KafkaError,
-    },
-    #[error("cannot reach the Kafka brokers {brokers:?} within {timeout_s}s: {source} (fix: check kafka.brokers and the network, or TLS/SASL settings in [kafka.properties])")]
+    #[error("Kafka {context}: {cause}")]
+    Kafka { context: String, cause: KafkaError },
+    #[error("cannot reach the Kafka brokers {brokers:?} within {timeout_s}s: {cause} (fix: check kafka.brokers and the network, or TLS/SASL settings in [kafka.properties])")]
     Unreachable {
         brokers: String,
         timeout_s: u64,
-        #[source]
-        source: KafkaError,
+        cause: KafkaError,
     },
     #[error("missing topics: {} (fix: create them, or set kafka.create_topics = true)", topics.join(", "))]
     MissingTopics { topics: Vec<String> },
@@ -80,13 +75,15 @@ pub enum PipelineError {
         at: i64,
         end: i64,
     },
+    #[error("kafka.processing_guarantee = \"exactly_once\" but the brokers {brokers:?} do not support transactions ({cause}) (fix: set kafka.processing_guarantee = \"auto\" or \"at_least_once\")")]
+    NoTransactions { brokers: String, cause: KafkaError },
     #[error("shutdown did not finish within {0} ms")]
     ShutdownTimeout(u64),
 }
 
 pub(crate) fn kerr(context: impl Into<String>) -> impl FnOnce(KafkaError) -> PipelineError {
     let context = context.into();
-    move |source| PipelineError::Kafka { context, source }
+    move |cause| PipelineError::Kafka { context, cause }
 }
 
 /// Where a partition task is.
@@ -162,12 +159,16 @@ pub async fn run(
     let kcfg = Arc::new(cfg.kafka.clone());
     let engine_cfg = Arc::new(cfg.engine.clone());
     kafka::check_cluster(&kcfg).await?;
+    let (producer, guarantee) = kafka::producer(&kcfg).await?;
+    let kcfg = Arc::new(KafkaConfig {
+        guarantee,
+        ..(*kcfg).clone()
+    });
 
     let tracker = TaskTracker::new();
     let fatal = CancellationToken::new();
     let (out_tx, out_rx) = tokio::sync::mpsc::channel(1024);
 
-    let producer = kafka::producer(&kcfg)?;
     let consumer = kafka::group_consumer(&kcfg)?;
     let output = output::Output::new(kcfg.clone(), producer.clone(), consumer.clone())?;
     let commit_ctl = output.control();

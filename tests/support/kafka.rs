@@ -185,6 +185,19 @@ impl Ccpulse {
         self.child.id()
     }
 
+    /// Wait for the process to exit on its own; its exit status, or `None`
+    /// if it still runs after `timeout`.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGTERM, then wait for a clean exit; returns the exit status.
     pub fn stop(mut self, timeout: Duration) -> Option<i32> {
         let pid = self.child.id() as i32;
