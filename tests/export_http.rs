@@ -218,6 +218,16 @@ async fn the_api_needs_the_token_when_one_is_set_and_probes_do_not() {
     )
     .await;
     assert_eq!(right.0, StatusCode::OK);
+    // Browsers (EventSource) send it as the RFC 6750 query parameter.
+    let query = get(
+        &router,
+        &format!("/api/v1/snapshot?access_token={TOKEN}"),
+        None,
+    )
+    .await;
+    assert_eq!(query.0, StatusCode::OK, "{}", query.2);
+    let wrong_query = get(&router, "/api/v1/snapshot?access_token=nope", None).await;
+    assert_eq!(wrong_query.0, StatusCode::UNAUTHORIZED);
     for open in ["/metrics", "/healthz", "/readyz"] {
         assert_eq!(get(&router, open, None).await.0, StatusCode::OK, "{open}");
     }

@@ -78,6 +78,7 @@ fn publish(state: &ExportState, key: &PartitionKey, mut engine: Engine) {
 
 struct Server {
     addr: SocketAddr,
+    token: Option<String>,
     state: Arc<ExportState>,
     shutdown: CancellationToken,
     runtime: tokio::runtime::Runtime,
@@ -86,6 +87,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with_token(None)
+    }
+
+    fn start_with_token(token: Option<&str>) -> Server {
         let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
         let state = Arc::new(ExportState::new(0));
         let key = PartitionKey::new("interactions", 0);
@@ -98,7 +103,7 @@ impl Server {
             .build()
             .expect("runtime");
         let shutdown = CancellationToken::new();
-        let app = AppState::new(state.clone(), exp.handle(), None);
+        let app = AppState::new(state.clone(), exp.handle(), token.map(String::from));
         let (public, api) = wallboard_routes(shutdown.clone());
         let router = http::router_with(app, public, api);
         let listener = runtime
@@ -108,6 +113,7 @@ impl Server {
         let handle = runtime.spawn(http::serve(listener, router, shutdown.clone()));
         Server {
             addr,
+            token: token.map(String::from),
             state,
             shutdown,
             runtime,
@@ -137,7 +143,10 @@ impl Server {
     }
 
     fn snapshot(&self) -> Value {
-        let body = self.get("/api/v1/snapshot");
+        let body = match &self.token {
+            Some(t) => self.get(&format!("/api/v1/snapshot?access_token={t}")),
+            None => self.get("/api/v1/snapshot"),
+        };
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("snapshot not JSON ({e}): {body}"))
     }
 
@@ -233,20 +242,20 @@ fn next_profile() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The DOM once the page rendered a snapshot from the stream.
+/// The DOM once the page rendered a snapshot and its stream is open.
 /// `--dump-dom` dumps at the load event, which does not wait for the
 /// EventSource (and `--virtual-time-budget` never ends while it is open),
-/// so a dump before the first event is retried.
+/// so a dump before the stream opened is retried.
 fn dump_dom(url: &str) -> String {
     let mut last = String::new();
     for _ in 0..10 {
         last = run_chromium(&["--timeout=5000", "--dump-dom"], url);
-        if last.contains("data-updates=") {
+        if last.contains("data-updates=") && last.contains("class=\"conn live\"") {
             return last;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    panic!("the page never rendered a snapshot from /api/v1/stream:\n{last}");
+    panic!("the page never rendered a snapshot with /api/v1/stream open:\n{last}");
 }
 
 /// `data-kpi` → the text up to the next tag, from a dumped DOM.
@@ -391,6 +400,35 @@ fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
 
+    server.stop();
+}
+
+/// With `http.api_token` set, the page opened as `/?access_token=<token>`
+/// passes the token to its EventSource (which cannot send headers) and goes
+/// live; opened without it, it shows no figures.
+#[test]
+fn a_token_protected_wallboard_goes_live_with_the_token_in_its_url() {
+    let token = "wallboard-secret";
+    let server = Server::start_with_token(Some(token));
+    let dom = dump_dom(&server.url(&format!("/?access_token={token}")));
+    let k = kpis(&dom);
+    assert_eq!(
+        k.get("connection").map(String::as_str),
+        Some("live"),
+        "{dom}"
+    );
+    assert!(assert_tiles_match(&k, &server.snapshot()) >= 2);
+
+    let without = run_chromium(&["--timeout=3000", "--dump-dom"], &server.url("/"));
+    assert!(
+        !without.contains("data-updates="),
+        "figures shown without the token:\n{without}"
+    );
+    assert_ne!(
+        kpis(&without).get("connection").map(String::as_str),
+        Some("live"),
+        "{without}"
+    );
     server.stop();
 }
 

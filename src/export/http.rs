@@ -11,8 +11,10 @@
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
 //! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
-//! <token>`; the other routes stay open (scrapers and probes carry no
-//! secrets). The wallboard (`/`) and `/api/v1/stream` (SSE) plug in via
+//! <token>` or, for browsers (whose `EventSource` cannot send headers), the
+//! `access_token` query parameter (RFC 6750 §2.3): open the wallboard as
+//! `/?access_token=<token>`. The other routes stay open (scrapers and
+//! probes carry no secrets). The wallboard (`/`) and `/api/v1/stream` (SSE) plug in via
 //! [`router_with`].
 
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -139,6 +141,9 @@ async fn readyz(State(s): State<AppState>) -> Response {
 struct SnapshotQuery {
     queue: Option<String>,
     channel: Option<String>,
+    /// Checked by the token guard.
+    #[serde(default, rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 async fn snapshot(
@@ -192,26 +197,45 @@ async fn snapshot(
     }
 }
 
-/// `/api/*` guard: the configured bearer token, compared in constant time.
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// Whether a request may use the API: no token configured, or it carries
+/// the token as `Authorization: Bearer` or `?access_token=` (compared in
+/// constant time).
+pub(crate) fn authorized(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
+    let Some(token) = &s.api_token else {
+        return true;
+    };
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let query = Query::<TokenQuery>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.access_token);
+    let ok = [bearer, query.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|g| same_secret(g.as_bytes(), token.as_bytes()));
+    ok
+}
+
+/// `/api/*` guard.
 async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &s.api_token {
-        let given = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
-            let mut r = json_error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (send Authorization: Bearer <http.api_token>)"
-                    .into(),
-            );
-            r.headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
-        }
+    if authorized(&s, req.headers(), req.uri()) {
+        return next.run(req).await;
     }
-    next.run(req).await
+    let mut r = json_error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong token (send Authorization: Bearer <http.api_token>, or ?access_token=<http.api_token> from a browser)"
+            .into(),
+    );
+    r.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 /// Equality whose time does not depend on where the inputs differ.

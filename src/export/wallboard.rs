@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -58,11 +59,12 @@ pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Route
 }
 
 /// The page, with the current snapshot embedded so the first paint already
-/// shows figures (the stream takes over from there). Not embedded when the
-/// API needs a token: the page itself is public.
-async fn index(State(s): State<AppState>) -> impl IntoResponse {
+/// shows figures (the stream takes over from there). When the API needs a
+/// token, embedded only for a request that carries it (`/?access_token=`):
+/// the page itself is public.
+async fn index(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> impl IntoResponse {
     let mut html = INDEX_HTML.to_string();
-    if s.api_token.is_none() {
+    if super::http::authorized(&s, &headers, &uri) {
         let export = s.export.clone();
         let json = tokio::task::spawn_blocking(move || {
             serde_json::to_string(&export.merged_view().snapshot())

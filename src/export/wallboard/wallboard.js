@@ -158,7 +158,11 @@
     try { render(JSON.parse(initial.textContent)); } catch (err) { /* the stream will draw */ }
   }
 
-  var es = new EventSource("/api/v1/stream");
+  // With http.api_token set, open the page as /?access_token=<token>: an
+  // EventSource cannot send an Authorization header, so the token rides
+  // along as the query parameter the API also accepts.
+  var token = new URLSearchParams(window.location.search).get("access_token");
+  var es = new EventSource("/api/v1/stream" + (token ? "?access_token=" + encodeURIComponent(token) : ""));
   es.addEventListener("open", function () { setConn("live"); });
   es.addEventListener("snapshot", function (e) {
     var snap;
