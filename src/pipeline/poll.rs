@@ -1,6 +1,12 @@
 //! The poll thread: owns the group consumer's poll loop, routes records to
-//! partition tasks, and runs the rebalance protocol (which may block: it
-//! waits for tasks to drain and for the output to commit).
+//! partition tasks in batches, and runs the rebalance protocol (which may
+//! block: it waits for tasks to drain and for the output to commit).
+//!
+//! Records are handed over per partition in batches of what librdkafka has
+//! ready (up to `kafka.batch_size`): one channel send and at most one task
+//! wake-up per batch instead of per record. A batch is sent when it is
+//! full, when the consumer has nothing more ready, and before a partition
+//! is revoked (the rebalance callback runs inside `poll`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,13 +45,72 @@ pub(super) struct Shared {
 }
 
 struct TaskHandle {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<Vec<Record>>,
     done: oneshot::Receiver<()>,
+    /// Polled, not yet sent.
+    pending: Vec<Record>,
+}
+
+impl TaskHandle {
+    /// Send the pending batch; blocks while the task's queue is full
+    /// (backpressure on the poll loop).
+    fn flush(&mut self, topic: &str, partition: i32) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        if self.tx.blocking_send(batch).is_err() {
+            warn!(
+                topic,
+                partition, "task gone; records dropped (they will be re-read after restart)"
+            );
+        }
+    }
 }
 
 struct Handler {
     ctx: Arc<Shared>,
     tasks: Mutex<HashMap<(String, i32), TaskHandle>>,
+}
+
+impl Handler {
+    fn flush_all(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for ((t, p), h) in tasks.iter_mut() {
+                h.flush(t, *p);
+            }
+        }
+    }
+
+    /// Queue a polled record for its partition's task.
+    fn route(&self, m: &rdkafka::message::BorrowedMessage<'_>) {
+        let Ok(mut tasks) = self.tasks.lock() else {
+            return;
+        };
+        // Look up without allocating a key per record.
+        let found = tasks
+            .iter_mut()
+            .find(|((t, p), _)| *p == m.partition() && t == m.topic());
+        let Some((_, h)) = found else {
+            warn!(
+                topic = m.topic(),
+                partition = m.partition(),
+                "record for an unassigned partition"
+            );
+            return;
+        };
+        h.pending.push(Record {
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().unwrap_or_default().to_vec(),
+            content_type: m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "content-type")
+                    .and_then(|h| h.value.map(<[u8]>::to_vec))
+            }),
+            timestamp: m.timestamp().to_millis(),
+        });
+    }
 }
 
 impl RebalanceHandler for Handler {
@@ -65,14 +130,22 @@ impl RebalanceHandler for Handler {
             if tasks.contains_key(&(t.clone(), *p)) {
                 continue;
             }
-            let (tx, rx) = mpsc::channel(2048);
+            // In batches: up to 8 × batch_size records wait per partition.
+            let (tx, rx) = mpsc::channel(8);
             let (done_tx, done) = oneshot::channel();
             let topic: Arc<str> = Arc::from(t.as_str());
             self.ctx.tracker.spawn_on(
                 task::run(self.ctx.clone(), topic, *p, rx, done_tx),
                 &self.ctx.runtime,
             );
-            tasks.insert((t.clone(), *p), TaskHandle { tx, done });
+            tasks.insert(
+                (t.clone(), *p),
+                TaskHandle {
+                    tx,
+                    done,
+                    pending: Vec::new(),
+                },
+            );
             info!(topic = %t, partition = p, "partition assigned");
         }
         metrics::gauge!(catalog::PARTITIONS_ASSIGNED.name).set(tasks.len() as f64);
@@ -90,7 +163,8 @@ impl RebalanceHandler for Handler {
             return;
         }
         let timeout = Duration::from_millis(self.ctx.kafka.shutdown_timeout.max(1000) as u64);
-        for ((t, p), h) in handles {
+        for ((t, p), mut h) in handles {
+            h.flush(&t, p);
             drop(h.tx); // the task drains what it has, flushes, and ends
             let deadline = std::time::Instant::now() + timeout;
             let mut done = h.done;
@@ -131,35 +205,42 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("ccpulse-poll".into())
         .spawn(move || {
+            // Records polled since everything was last sent. Sending all
+            // every `batch_size` records keeps a quiet partition's records
+            // from waiting behind a busy one that never lets `poll` run dry.
+            let mut unsent = 0usize;
+            let every = ctx.kafka.batch_size.max(1);
             while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
-                match consumer.poll(Duration::from_millis(100)) {
-                    None => {}
+                // While a batch is forming, only take what is ready now.
+                let wait = if unsent > 0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(100)
+                };
+                match consumer.poll(wait) {
+                    None => {
+                        if unsent > 0 {
+                            handler.flush_all();
+                            unsent = 0;
+                        }
+                    }
                     Some(Err(e)) => warn!(error = %e, "consumer error"),
                     Some(Ok(m)) => {
-                        let key = (m.topic().to_string(), m.partition());
-                        let tx = handler.tasks.lock().ok().and_then(|t| t.get(&key).map(|h| h.tx.clone()));
-                        let Some(tx) = tx else {
-                            warn!(topic = m.topic(), partition = m.partition(), "record for an unassigned partition");
-                            continue;
-                        };
-                        let rec = Record {
-                            offset: m.offset(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            value: m.payload().unwrap_or_default().to_vec(),
-                            content_type: m
-                                .headers()
-                                .and_then(|h| h.iter().find(|h| h.key == "content-type").and_then(|h| h.value.map(<[u8]>::to_vec))),
-                            timestamp: m.timestamp().to_millis(),
-                        };
-                        // Bounded: a slow task holds the poll loop back.
-                        if tx.blocking_send(rec).is_err() {
-                            warn!(topic = %key.0, partition = key.1, "task gone; record dropped (it will be re-read after restart)");
+                        handler.route(&m);
+                        unsent += 1;
+                        if unsent >= every {
+                            handler.flush_all();
+                            unsent = 0;
                         }
                     }
                 }
             }
             // Hand every partition back cleanly: drain, commit, leave.
-            let all: Vec<(String, i32)> = handler.tasks.lock().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+            let all: Vec<(String, i32)> = handler
+                .tasks
+                .lock()
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default();
             handler.revoke(&consumer, &all);
             consumer.unsubscribe();
             info!("left the consumer group");

@@ -337,7 +337,7 @@ pub(super) async fn run(
     ctx: Arc<Shared>,
     topic: Arc<str>,
     partition: i32,
-    mut rx: mpsc::Receiver<Record>,
+    mut rx: mpsc::Receiver<Vec<Record>>,
     done: oneshot::Sender<()>,
 ) {
     let label = topic.to_string();
@@ -413,10 +413,16 @@ pub(super) async fn run(
                 let mut outs = Vec::new();
                 let mut tally = Tally::default();
                 let orphaned_before = task.engine.processing().orphaned;
-                task.fold(first, &mut outs, &mut tally);
+                for r in first {
+                    task.fold(r, &mut outs, &mut tally);
+                }
                 while tally.consumed < batch as u64 {
                     match rx.try_recv() {
-                        Ok(r) => task.fold(r, &mut outs, &mut tally),
+                        Ok(rs) => {
+                            for r in rs {
+                                task.fold(r, &mut outs, &mut tally);
+                            }
+                        }
                         Err(_) => break,
                     }
                 }
