@@ -54,7 +54,8 @@ pub struct HttpSection {
     /// `"0.0.0.0:9900"` to let Prometheus scrape from another host.
     #[serde(default = "d_listen")]
     pub listen: String,
-    /// When set, `/api/*` requires `Authorization: Bearer <token>`.
+    /// When set, `/api/*` requires `Authorization: Bearer <token>` (or
+    /// `?access_token=<token>`: open the wallboard as `/?access_token=…`).
     /// `/metrics`, `/healthz` and `/readyz` stay open.
     #[serde(default)]
     pub api_token: Option<String>,
