@@ -272,3 +272,79 @@ fn a_broker_outage_loses_nothing() {
     let unique: BTreeMap<&str, &Effect> = got.iter().map(|e| (e.effect_id(), e)).collect();
     check_exactly_once(&unique.into_values().cloned().collect::<Vec<_>>(), 60);
 }
+
+/// A dynamic group member on its own HTTP port (the shared config is a
+/// static member, which would not leave the group on stop).
+fn member(brokers: &str, http: u16) -> String {
+    config(brokers, "at_least_once", "200ms")
+        .lines()
+        .filter(|l| !l.starts_with("group_instance_id"))
+        .map(|l| {
+            if l.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{http}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Two instances split the partitions; one stops and leaves the group; the
+/// other takes its partitions over, restores them from the log up to the
+/// committed offsets, and its figures equal the replay of everything.
+/// (On the mock cluster: librdkafka's own group coordinator. tansu 0.6
+/// keeps a member that left in the assignment, see pipeline_tansu.rs.)
+#[test]
+fn a_stopped_instance_hands_its_partitions_to_the_other() {
+    let cluster = mock_cluster(4);
+    let brokers = cluster.bootstrap_servers();
+    let dir = temp_dir("mock-leave");
+    let evs = support::converge::scenario(300, 41);
+    support::converge::produce_all(&brokers, &evs);
+    let (pa, pb) = (free_port(), free_port());
+    let (ca, cb) = (member(&brokers, pa), member(&brokers, pb));
+    let a = Ccpulse::start(&dir, "a", &ca, &["run"]);
+    let b = Ccpulse::start(&dir, "b", &cb, &["run"]);
+    let owned = |log: &str| {
+        log.matches("partition assigned").count() - log.matches("partition revoked").count()
+    };
+    let split = wait_until(Duration::from_secs(60), || {
+        let (la, lb) = (a.log_text(), b.log_text());
+        owned(&la) > 0 && owned(&lb) > 0 && owned(&la) + owned(&lb) == 8
+    });
+    assert!(
+        split,
+        "the partitions were not split:\nA:\n{}\nB:\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // B folds and commits what it owns, then stops and leaves.
+    std::thread::sleep(Duration::from_secs(3));
+    let b_owned = owned(&b.log_text());
+    assert_eq!(
+        b.stop(Duration::from_secs(30)),
+        Some(0),
+        "B did not stop cleanly"
+    );
+    let took_over = wait_until(Duration::from_secs(60), || owned(&a.log_text()) == 8);
+    assert!(
+        took_over,
+        "A never took B's {b_owned} partitions:\n{}",
+        a.log_text()
+    );
+    let restored = wait_until(Duration::from_secs(60), || {
+        a.log_text().matches("partition restored").count() >= 2
+    });
+    assert!(
+        restored,
+        "A did not restore B's partitions:\n{}",
+        a.log_text()
+    );
+    support::converge::assert_converges(pa, &ca, &evs, || a.log_text());
+    assert_eq!(
+        a.stop(Duration::from_secs(30)),
+        Some(0),
+        "A did not stop cleanly"
+    );
+}

@@ -2,6 +2,7 @@
 //! in seconds from a fixed origin, so a test reads like a timeline.
 #![allow(dead_code)]
 
+pub mod converge;
 pub mod kafka;
 
 use ccpulse::config::EngineConfig;
