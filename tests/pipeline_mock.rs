@@ -348,3 +348,50 @@ fn a_stopped_instance_hands_its_partitions_to_the_other() {
         "A did not stop cleanly"
     );
 }
+
+/// Idle partitions advance their watermark every second, but a tick is
+/// written to the ticks topic only when it emitted effects, before more
+/// records are folded, or when the task ends: an idle service writes
+/// nothing.
+#[test]
+fn idle_ticks_are_recorded_only_when_they_matter() {
+    let cluster = mock_cluster(2);
+    let brokers = cluster.bootstrap_servers();
+    let dir = temp_dir("idle-ticks");
+    let ticks = || read_all(&brokers, TICKS, Duration::from_millis(500)).len();
+    produce(&brokers, INTERACTIONS, &calls(0..5));
+    let a = Ccpulse::start(
+        &dir,
+        "a",
+        &config(&brokers, "at_least_once", "100ms"),
+        &["run"],
+    );
+    // The calls are weeks old: the first idle tick passes every deadline.
+    let fired = wait_until(Duration::from_secs(60), || {
+        effects(&brokers, Duration::from_millis(300)).len() >= 20
+    });
+    assert!(fired, "effects incomplete:\n{}", a.log_text());
+    let emitting = ticks();
+    assert!(
+        emitting >= 1,
+        "the tick that fired the timers was not recorded"
+    );
+    // Idle for several seconds (idle_timeout = 1 s): the watermark keeps
+    // following the clock, and nothing is written.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(ticks(), emitting, "idle ticks were written while idle");
+    // More traffic: the held-back tick goes first, then the records.
+    produce(&brokers, INTERACTIONS, &calls(5..6));
+    let more = wait_until(Duration::from_secs(30), || ticks() > emitting);
+    assert!(
+        more,
+        "no tick written before the new records:\n{}",
+        a.log_text()
+    );
+    assert_eq!(
+        a.stop(Duration::from_secs(30)),
+        Some(0),
+        "graceful stop failed"
+    );
+    check_exactly_once(&effects(&brokers, Duration::from_secs(1)), 6);
+}

@@ -115,3 +115,49 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// What lets the pipeline record only the idle ticks that emitted
+    /// effects: with no events in between, advancing the watermark in
+    /// steps leaves the same state and emits the same effects as one jump,
+    /// also when more traffic follows.
+    #[test]
+    fn advancing_in_steps_equals_one_jump(
+        calls in calls(),
+        agents in prop::collection::vec((0i64..600_000, any::<bool>()), 0..10),
+        pause in 0i64..600_000,
+        steps in prop::collection::vec(1i64..120_000, 1..8),
+    ) {
+        let s = scenario(&calls, &agents);
+        let cfg = ccpulse::config::Config::from_toml(CFG, std::path::Path::new("t")).unwrap().engine;
+        let (before, after): (Vec<Event>, Vec<Event>) =
+            s.events.iter().cloned().partition(|e| e.occurred_at < T0 + pause);
+        let jump = T0 + pause + steps.iter().sum::<i64>();
+        let run = |stepwise: bool| {
+            let mut e = ccpulse::engine::Engine::new(cfg.clone());
+            let mut out = Vec::new();
+            for ev in &before {
+                e.apply(ev.clone(), &mut out);
+            }
+            if stepwise {
+                let mut wm = T0 + pause;
+                for st in &steps {
+                    wm += st;
+                    e.advance(wm, &mut out);
+                }
+            } else {
+                e.advance(jump, &mut out);
+            }
+            for ev in &after {
+                e.apply(ev.clone(), &mut out);
+            }
+            e.flush(&mut out);
+            e.advance(T0 + 2_000_000, &mut out);
+            let fx: Vec<String> = out.iter().map(ccpulse::event::codec::encode_effect_json).collect();
+            (serde_json::to_string(&e.snapshot()).expect("snapshot"), fx)
+        };
+        prop_assert_eq!(run(true), run(false));
+    }
+}

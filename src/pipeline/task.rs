@@ -39,6 +39,15 @@ pub(super) struct Record {
 }
 
 /// A wall-clock watermark advance, recorded so restore can replay it.
+///
+/// Not every advance is written: one that emitted effects is (in the same
+/// output batch, so in EOS the same transaction); one that emitted nothing
+/// is held back and superseded by the next, and written only before the
+/// next input record is folded or when the task ends. Advancing the engine
+/// from `a` to `c` with no events between equals advancing `a → b → c`, so
+/// the skipped steps change nothing; and if the process dies with a tick
+/// held back, restore ends at an earlier watermark that emitted nothing
+/// since, which the restarted task's own idle ticks then pass again.
 #[derive(Debug, Serialize, Deserialize)]
 struct Tick {
     /// Applied after the input record at this offset (-1: before any).
@@ -195,6 +204,17 @@ impl Task {
                 &self.topic,
                 &e,
             ));
+        }
+    }
+
+    fn tick_record(&self, t: &Tick) -> OutRecord {
+        OutRecord {
+            topic: self.ctx.kafka.topics.ticks.clone(),
+            partition: Some(self.partition),
+            key: Some(self.topic.as_bytes().to_vec()),
+            value: serde_json::to_vec(t).unwrap_or_default(),
+            headers: vec![("content-type", b"application/json".to_vec())],
+            kind: OutKind::Tick,
         }
     }
 
@@ -404,6 +424,7 @@ pub(super) async fn run(
     let mut last_record = Instant::now();
     let mut samples = Vec::new();
     let mut ticks_seen = 0u64;
+    let mut pending_tick: Option<Tick> = None;
     let idle = Duration::from_millis(ctx.kafka.idle_timeout.max(0) as u64);
     let batch = ctx.kafka.batch_size;
     loop {
@@ -413,6 +434,11 @@ pub(super) async fn run(
                 let mut outs = Vec::new();
                 let mut tally = Tally::default();
                 let orphaned_before = task.engine.processing().orphaned;
+                // The watermark this batch is folded against must be on
+                // record before the batch is.
+                if let Some(t) = pending_tick.take() {
+                    outs.push(task.tick_record(&t));
+                }
                 for r in first {
                     task.fold(r, &mut outs, &mut tally);
                 }
@@ -452,19 +478,19 @@ pub(super) async fn run(
                     let wm = wall_ms() - task.engine.config().allowed_lateness;
                     if wm > task.engine.watermark() {
                         task.engine.advance(wm, &mut task.effects);
-                        let mut outs = Vec::new();
-                        task.drain_effects(&mut outs);
                         let t = Tick { after_offset: task.last_offset.unwrap_or(-1), watermark: wm };
-                        outs.push(OutRecord {
-                            topic: ctx.kafka.topics.ticks.clone(),
-                            partition: Some(partition),
-                            key: Some(topic.as_bytes().to_vec()),
-                            value: serde_json::to_vec(&t).unwrap_or_default(),
-                            headers: vec![("content-type", b"application/json".to_vec())],
-                            kind: OutKind::Tick,
-                        });
-                        if !task.send(outs, None).await {
-                            break;
+                        if task.effects.is_empty() {
+                            // Superseded by the next tick unless a record
+                            // or the end comes first (see `Tick`).
+                            pending_tick = Some(t);
+                        } else {
+                            pending_tick = None;
+                            let mut outs = Vec::new();
+                            task.drain_effects(&mut outs);
+                            outs.push(task.tick_record(&t));
+                            if !task.send(outs, None).await {
+                                break;
+                            }
                         }
                     }
                 }
@@ -488,6 +514,9 @@ pub(super) async fn run(
     // Revoked or shutting down: the channel is closed and drained.
     let mut outs = Vec::new();
     task.drain_effects(&mut outs);
+    if let Some(t) = pending_tick.take() {
+        outs.push(task.tick_record(&t));
+    }
     let _ = task.send(outs, task.last_offset).await;
     // Export what was folded since the last tick before letting go.
     task.engine.drain_samples(&mut samples);
