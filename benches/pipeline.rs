@@ -9,8 +9,9 @@
 //! 2. **Latency** at a steady produce rate: from producing an event to the
 //!    figure including it being published to the snapshot (the observer's
 //!    view), p50/p99, with the default `allowed_lateness` (5 s: events wait
-//!    in the reorder buffer that long by design) and with 0 s (the
-//!    pipeline's own latency).
+//!    in the reorder buffer that long by design) and with 0 s, at the
+//!    default `export.tick_interval` (1 s: how often figures are published)
+//!    and at 200 ms.
 //!
 //! `cargo bench --bench pipeline`. The broker is librdkafka's in-process
 //! mock cluster, plus tansu when `CCPULSE_TANSU` or the tools directory has
@@ -273,12 +274,18 @@ fn interactions(days: i64) -> Vec<Event> {
         .collect()
 }
 
-fn config(brokers: &str, group: &str, guarantee: &str, lateness: &str) -> Config {
+/// `lateness`: `engine.allowed_lateness`; `tick`: `export.tick_interval`.
+fn config(brokers: &str, group: &str, guarantee: &str, lateness: &str, tick: &str) -> Config {
     let toml = format!(
-        "[engine]\nallowed_lateness = \"{lateness}\"\n\
+        "[engine]\nallowed_lateness = \"{lateness}\"\n[export]\ntick_interval = \"{tick}\"\n\
          [kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\nprocessing_guarantee = \"{guarantee}\"\n\
          [[sla.policies]]\nname = \"all\"\nfirst_response = \"2m\"\nnext_reply = \"5m\"\n"
     );
+    // Extra librdkafka properties, e.g. CCPULSE_BENCH_PROPS='"fetch.wait.max.ms" = "10"'.
+    let toml = match std::env::var("CCPULSE_BENCH_PROPS") {
+        Ok(p) => format!("{toml}[kafka.properties]\n{p}\n"),
+        Err(_) => toml,
+    };
     Config::from_toml(&toml, std::path::Path::new("bench.toml")).expect("config")
 }
 
@@ -333,7 +340,7 @@ fn throughput(
         probe.consumed.reset();
         probe.commits.reset();
         probe.effects.reset();
-        let cfg = config(&brokers, &format!("bench-{g}"), g, "5s");
+        let cfg = config(&brokers, &format!("bench-{g}"), g, "5s", "1s");
         let stop = CancellationToken::new();
         let run = rt.spawn(ccpulse::pipeline::run(
             cfg,
@@ -411,13 +418,11 @@ impl Observer for Latency {
 
 fn latency(
     rt: &tokio::runtime::Runtime,
-    guarantee: &str,
-    lateness: &str,
+    broker: Broker,
+    (guarantee, lateness, tick): (&str, &str, &str),
     template: &[Event],
-    rate: u64,
-    secs: u64,
+    (rate, secs): (u64, u64),
 ) {
-    let broker = Broker::mock();
     let brokers = broker.brokers();
     broker.create_topics(rt);
     let obs = Arc::new(Latency {
@@ -427,7 +432,7 @@ fn latency(
     });
     let stop = CancellationToken::new();
     let run = rt.spawn(ccpulse::pipeline::run(
-        config(&brokers, "latency", guarantee, lateness),
+        config(&brokers, "latency", guarantee, lateness, tick),
         obs.clone(),
         stop.clone(),
     ));
@@ -465,7 +470,7 @@ fn latency(
     }
     let q = |f: f64| s[((s.len() - 1) as f64 * f).round() as usize];
     println!(
-        "{guarantee:<13} allowed_lateness {lateness:>3}: p50 {:>8.0?}  p99 {:>8.0?}  max {:>8.0?}  ({} of {total} events visible)",
+        "{guarantee:<13} allowed_lateness {lateness:>3}, tick_interval {tick:>5}: p50 {:>8.0?}  p99 {:>8.0?}  max {:>8.0?}  ({} of {total} events visible)",
         q(0.5),
         q(0.99),
         q(1.0),
@@ -508,12 +513,21 @@ fn main() {
     }
 
     let (rate, secs) = (2_000, 20);
-    println!("\n## latency: produce -> published snapshot, {rate} events/s for {secs} s (mock cluster; views publish every 1 s)");
-    for (g, lateness) in [
-        ("at_least_once", "5s"),
-        ("at_least_once", "0s"),
-        ("exactly_once", "0s"),
+    println!("\n## latency: produce -> published snapshot, {rate} events/s for {secs} s");
+    for (g, lateness, tick) in [
+        ("at_least_once", "5s", "1s"),
+        ("at_least_once", "0s", "1s"),
+        ("exactly_once", "0s", "1s"),
+        ("at_least_once", "0s", "200ms"),
+        ("exactly_once", "0s", "200ms"),
     ] {
-        latency(&rt, g, lateness, &events, rate, secs);
+        print!("mock cluster  ");
+        let setup = (g, lateness, tick);
+        latency(&rt, Broker::mock(), setup, &events, (rate, secs));
+    }
+    if let Some(t) = Broker::tansu() {
+        print!("tansu         ");
+        let setup = ("at_least_once", "0s", "200ms");
+        latency(&rt, t, setup, &events, (rate, secs));
     }
 }

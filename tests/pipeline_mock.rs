@@ -233,6 +233,15 @@ fn exactly_once_run(guarantee: &str) {
         "graceful stop failed:\n{log}"
     );
     check_exactly_once(&effects(&brokers, Duration::from_secs(1)), 20);
+    // Offsets go only through the transaction: the mock cluster stores
+    // plain offset commits but drops transactional ones, so any committed
+    // offset here would be a commit outside the transaction (which would
+    // break exactly-once on a real broker).
+    assert_eq!(
+        committed_total(&brokers, "itest", INTERACTIONS, 2),
+        0,
+        "{guarantee}: offsets were committed outside the transaction"
+    );
 }
 
 /// The only broker drops out mid-stream for less than the session timeout

@@ -188,6 +188,7 @@ pub async fn run(
     let ctx = poll::Shared {
         kafka: kcfg.clone(),
         engine: engine_cfg,
+        tick: cfg.export.tick_interval,
         consumer: consumer.clone(),
         out: out_tx.clone(),
         agents,

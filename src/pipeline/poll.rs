@@ -34,6 +34,9 @@ use crate::export::catalog;
 pub(super) struct Shared {
     pub kafka: Arc<KafkaConfig>,
     pub engine: Arc<EngineConfig>,
+    /// How often tasks publish their figures and check for idleness
+    /// (`export.tick_interval`).
+    pub tick: std::time::Duration,
     pub consumer: Arc<GroupConsumer>,
     pub out: mpsc::Sender<Out>,
     pub agents: AgentFeed,

@@ -419,7 +419,9 @@ pub(super) async fn run(
     info!(topic = %topic, partition, "partition live");
 
     let mut agents_rx = ctx.agents.len.clone();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(ctx.tick);
+    // Consumer lag is fetched from the broker about every 5 s.
+    let lag_every = (5_000 / ctx.tick.as_millis().max(1) as u64).max(1);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_record = Instant::now();
     let mut samples = Vec::new();
@@ -498,7 +500,7 @@ pub(super) async fn run(
                 ctx.observer.partition_live(&topic, partition, &task.engine, &samples);
                 samples.clear();
                 ctx.observer.partition_view(&topic, partition, Arc::new(task.engine.view()));
-                if ticks_seen % 5 == 0 {
+                if ticks_seen % lag_every == 0 {
                     let c = ctx.consumer.clone();
                     let (t, next) = (topic.clone(), task.last_offset.map(|o| o + 1));
                     if let Ok(Ok((_, high))) = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, partition, Duration::from_secs(2))).await {
