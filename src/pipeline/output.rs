@@ -200,17 +200,19 @@ impl Output {
                 .map_err(|e| PipelineError::Output(format!("begin transaction: {e}")))?;
             self.in_tx = true;
         }
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
-        }
+        let headers = || {
+            r.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: Some(v),
+                })
+            })
+        };
         loop {
+            // Built per attempt (normally one): cheaper than a copy.
             let mut rec = FutureRecord::to(&r.topic)
                 .payload(&r.value)
-                .headers(headers.clone());
+                .headers(headers());
             if let Some(k) = &r.key {
                 rec = rec.key(k);
             }

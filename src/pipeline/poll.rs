@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::agents::AgentFeed;
-use super::config::KafkaConfig;
+use super::config::{InputFormat, KafkaConfig};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
 use super::output::{CommitControl, Out};
 use super::task::{self, Record};
@@ -106,11 +106,17 @@ impl Handler {
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             value: m.payload().unwrap_or_default().to_vec(),
-            content_type: m.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == "content-type")
-                    .and_then(|h| h.value.map(<[u8]>::to_vec))
-            }),
+            // Only `format = "auto"` looks at the header; parsing it costs
+            // librdkafka an allocation per record.
+            content_type: if self.ctx.kafka.format == InputFormat::Auto {
+                m.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == "content-type")
+                        .and_then(|h| h.value.map(<[u8]>::to_vec))
+                })
+            } else {
+                None
+            },
             timestamp: m.timestamp().to_millis(),
         });
     }
