@@ -46,14 +46,7 @@ first_response = "2m"
 }
 
 fn topics(t: &Tansu, partitions: i32) {
-    t.create_topics(&[
-        (INTERACTIONS, partitions),
-        (SURVEYS, partitions),
-        (AGENTS, 1),
-        (EFFECTS, partitions),
-        (TICKS, partitions),
-        (DEAD_LETTER, 1),
-    ]);
+    t.create_topics(&default_topics(partitions));
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! passes or always fails; the tolerances are several standard errors so a
 //! change of seed or model detail does not flip them by chance.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 
 use ccpulse::config::EngineConfig;
@@ -260,22 +262,7 @@ fn every_event_round_trips_through_the_json_codec_in_time_order() {
     }
     // The default center's Monday: thousands of contacts, every kind.
     assert!(count(&events, "queued") > 5_000);
-    for kind in [
-        "offered",
-        "answered",
-        "message",
-        "hold_started",
-        "hold_ended",
-        "transferred",
-        "abandoned",
-        "ended",
-        "wrap_up_done",
-        "resolved",
-        "reopened",
-        "status_changed",
-        "agent_state_changed",
-        "survey_answered",
-    ] {
+    for kind in common::ALL_KIND_NAMES {
         assert!(count(&events, kind) > 0, "no {kind}");
     }
 }

@@ -125,15 +125,20 @@ pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<Reader, PipelineE
         .map_err(kerr(format!("creating the {purpose} reader")))
 }
 
-fn plain_producer(k: &KafkaConfig) -> Result<FutureProducer, PipelineError> {
+fn producer_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = base(k);
     c.set("enable.idempotence", "true").set("linger.ms", "5");
-    c.create().map_err(kerr("creating the producer"))
+    c
+}
+
+fn plain_producer(k: &KafkaConfig) -> Result<FutureProducer, PipelineError> {
+    producer_config(k)
+        .create()
+        .map_err(kerr("creating the producer"))
 }
 
 fn transactional_producer(k: &KafkaConfig) -> Result<FutureProducer, PipelineError> {
-    let mut c = base(k);
-    c.set("enable.idempotence", "true").set("linger.ms", "5");
+    let mut c = producer_config(k);
     let instance = k
         .group_instance_id
         .clone()

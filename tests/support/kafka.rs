@@ -24,17 +24,23 @@ pub const EFFECTS: &str = "ccpulse.effects";
 pub const TICKS: &str = "ccpulse.ticks";
 pub const DEAD_LETTER: &str = "ccpulse.dead-letter";
 
-/// A mock cluster with the default topics (`partitions` per input topic).
-pub fn mock_cluster(partitions: i32) -> MockCluster<'static, DefaultProducerContext> {
-    let c = MockCluster::new(1).expect("mock cluster");
-    for (t, n) in [
+/// The default topics with their partition counts: `partitions` for the
+/// input topics and the partition-aligned outputs, 1 for the others.
+pub fn default_topics(partitions: i32) -> [(&'static str, i32); 6] {
+    [
         (INTERACTIONS, partitions),
         (SURVEYS, partitions),
         (AGENTS, 1),
         (EFFECTS, partitions),
         (TICKS, partitions),
         (DEAD_LETTER, 1),
-    ] {
+    ]
+}
+
+/// A mock cluster with the default topics (`partitions` per input topic).
+pub fn mock_cluster(partitions: i32) -> MockCluster<'static, DefaultProducerContext> {
+    let c = MockCluster::new(1).expect("mock cluster");
+    for (t, n) in default_topics(partitions) {
         c.create_topic(t, n, 1).expect("create topic");
     }
     c
@@ -205,15 +211,11 @@ impl Ccpulse {
         unsafe {
             libc_kill(pid, 15);
         }
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let code = self.exit_within(timeout);
+        if code.is_none() {
+            let _ = self.child.kill();
         }
-        let _ = self.child.kill();
-        None
+        code
     }
 
     pub fn log_text(&self) -> String {
