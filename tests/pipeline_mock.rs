@@ -111,7 +111,6 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
     let cluster = mock_cluster(2);
     let brokers = cluster.bootstrap_servers();
     let dir = temp_dir("alo-crash");
-    let quiet = Duration::from_millis(500);
     let committed = || committed_total(&brokers, "itest", INTERACTIONS, 2);
     produce(&brokers, INTERACTIONS, &calls(0..30));
     // A commits every 10 s: after its first commit, the second batch is
@@ -129,7 +128,7 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
     );
     produce(&brokers, INTERACTIONS, &calls(30..60));
     let processed = wait_until(Duration::from_secs(8), || {
-        read_all(&brokers, EFFECTS, quiet).len() >= 240
+        read_all(&brokers, EFFECTS).len() >= 240
     });
     assert!(
         processed,
@@ -153,7 +152,7 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
     let log = b.log_text();
     assert!(done, "B did not commit the second batch:\n{log}");
     std::thread::sleep(Duration::from_secs(2));
-    let records = read_all(&brokers, EFFECTS, Duration::from_secs(1));
+    let records = read_all(&brokers, EFFECTS);
     assert_eq!(
         b.stop(Duration::from_secs(30)),
         Some(0),
@@ -218,9 +217,7 @@ fn exactly_once_run(guarantee: &str) {
     let dir = temp_dir("eos");
     produce(&brokers, INTERACTIONS, &calls(0..20));
     let a = Ccpulse::start(&dir, "a", &config(&brokers, guarantee, "100ms"), &["run"]);
-    let done = wait_until(Duration::from_secs(60), || {
-        effects(&brokers, Duration::from_millis(500)).len() >= 80
-    });
+    let done = wait_until(Duration::from_secs(60), || effects(&brokers).len() >= 80);
     let log = a.log_text();
     assert!(done, "{guarantee}: effects incomplete:\n{log}");
     assert!(
@@ -232,7 +229,7 @@ fn exactly_once_run(guarantee: &str) {
         Some(0),
         "graceful stop failed:\n{log}"
     );
-    check_exactly_once(&effects(&brokers, Duration::from_secs(1)), 20);
+    check_exactly_once(&effects(&brokers), 20);
     // Offsets go only through the transaction: the mock cluster stores
     // plain offset commits but drops transactional ones, so any committed
     // offset here would be a commit outside the transaction (which would
@@ -258,17 +255,14 @@ fn a_broker_outage_loses_nothing() {
         &config(&brokers, "at_least_once", "100ms"),
         &["run"],
     );
-    let started = wait_until(Duration::from_secs(60), || {
-        effects(&brokers, Duration::from_millis(300)).len() >= 120
-    });
+    let started = wait_until(Duration::from_secs(60), || effects(&brokers).len() >= 120);
     assert!(started, "no effects:\n{}", a.log_text());
     produce(&brokers, INTERACTIONS, &calls(30..60));
     cluster.broker_down(1).expect("broker down");
     std::thread::sleep(Duration::from_secs(3));
     cluster.broker_up(1).expect("broker up");
     let done = wait_until(Duration::from_secs(90), || {
-        committed_total(&brokers, "itest", INTERACTIONS, 2) == 60
-            && effects(&brokers, Duration::from_millis(300)).len() >= 240
+        committed_total(&brokers, "itest", INTERACTIONS, 2) == 60 && effects(&brokers).len() >= 240
     });
     let log = a.log_text();
     assert!(done, "did not recover:\n{log}");
@@ -277,7 +271,7 @@ fn a_broker_outage_loses_nothing() {
         Some(0),
         "graceful stop failed:\n{log}"
     );
-    let got = effects(&brokers, Duration::from_secs(1));
+    let got = effects(&brokers);
     let unique: BTreeMap<&str, &Effect> = got.iter().map(|e| (e.effect_id(), e)).collect();
     check_exactly_once(&unique.into_values().cloned().collect::<Vec<_>>(), 60);
 }
@@ -367,7 +361,7 @@ fn idle_ticks_are_recorded_only_when_they_matter() {
     let cluster = mock_cluster(2);
     let brokers = cluster.bootstrap_servers();
     let dir = temp_dir("idle-ticks");
-    let ticks = || read_all(&brokers, TICKS, Duration::from_millis(500)).len();
+    let ticks = || read_all(&brokers, TICKS).len();
     produce(&brokers, INTERACTIONS, &calls(0..5));
     let a = Ccpulse::start(
         &dir,
@@ -376,9 +370,7 @@ fn idle_ticks_are_recorded_only_when_they_matter() {
         &["run"],
     );
     // The calls are weeks old: the first idle tick passes every deadline.
-    let fired = wait_until(Duration::from_secs(60), || {
-        effects(&brokers, Duration::from_millis(300)).len() >= 20
-    });
+    let fired = wait_until(Duration::from_secs(60), || effects(&brokers).len() >= 20);
     assert!(fired, "effects incomplete:\n{}", a.log_text());
     let emitting = ticks();
     assert!(
@@ -402,5 +394,5 @@ fn idle_ticks_are_recorded_only_when_they_matter() {
         Some(0),
         "graceful stop failed"
     );
-    check_exactly_once(&effects(&brokers, Duration::from_secs(1)), 6);
+    check_exactly_once(&effects(&brokers), 6);
 }

@@ -207,7 +207,13 @@ fn poisoned_records_go_to_the_dead_letter_topic_with_their_reason() {
     let cfg = config(&t.brokers, "dlq", port);
     let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
     assert_converges(port, &cfg, &good, || a.log_text());
-    let dead = read_all(&t.brokers, DEAD_LETTER, Duration::from_secs(2));
+    // Dead letters are acknowledged on their own schedule: wait for them,
+    // then check that there are exactly as many as poisoned records.
+    let arrived = wait_until(Duration::from_secs(60), || {
+        read_all(&t.brokers, DEAD_LETTER).len() >= poison.len()
+    });
+    assert!(arrived, "dead letters missing:\n{}", a.log_text());
+    let dead = read_all(&t.brokers, DEAD_LETTER);
     assert_eq!(dead.len(), 3, "every poisoned record, once");
     let header = |r: &Read, k: &str| {
         r.headers

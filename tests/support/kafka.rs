@@ -86,18 +86,21 @@ pub struct Read {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
-/// Every committed record of `topic` (read_committed), until no new record
-/// arrives for `quiet`.
-pub fn read_all(brokers: &str, topic: &str, quiet: Duration) -> Vec<Read> {
-    read_with(brokers, topic, quiet, "read_committed")
+/// Every committed record of `topic` (read_committed): reads until every
+/// partition has reported its end, so the answer does not depend on how
+/// fast the broker answers (a quiet-period read returns nothing when the
+/// first fetch is slow on a loaded machine).
+pub fn read_all(brokers: &str, topic: &str) -> Vec<Read> {
+    read_with(brokers, topic, "read_committed")
 }
 
 /// Like [`read_all`] with an explicit `isolation.level`.
-pub fn read_with(brokers: &str, topic: &str, quiet: Duration, isolation: &str) -> Vec<Read> {
+pub fn read_with(brokers: &str, topic: &str, isolation: &str) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("test-reader-{}", std::process::id()))
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .set("isolation.level", isolation)
         .create()
         .expect("reader");
@@ -111,13 +114,19 @@ pub fn read_with(brokers: &str, topic: &str, quiet: Duration, isolation: &str) -
                 .expect("tpl");
         }
     }
+    let partitions = tpl.count();
+    assert!(partitions > 0, "topic {topic} has no partitions");
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < quiet {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            last = Instant::now();
-            out.push(Read {
+    let mut ended = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ended.len() < partitions {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}: only partitions {ended:?} of {partitions} reached their end in 60 s"
+        );
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push(Read {
                 partition: m.partition(),
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().unwrap_or_default().to_vec(),
@@ -129,14 +138,18 @@ pub fn read_with(brokers: &str, topic: &str, quiet: Duration, isolation: &str) -
                             .collect()
                     })
                     .unwrap_or_default(),
-            });
+            }),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            _ => {}
         }
     }
     out
 }
 
-pub fn effects(brokers: &str, quiet: Duration) -> Vec<Effect> {
-    read_all(brokers, EFFECTS, quiet)
+pub fn effects(brokers: &str) -> Vec<Effect> {
+    read_all(brokers, EFFECTS)
         .iter()
         .map(|r| decode_effect_json(&r.value).expect("effects are valid JSON effects"))
         .collect()
