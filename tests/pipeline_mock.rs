@@ -414,3 +414,55 @@ fn idle_ticks_are_recorded_only_when_they_matter() {
     );
     check_exactly_once(&effects(&brokers), 6);
 }
+
+/// An instance that restores a partition and then only ticks (no new
+/// records) records its ticks after the restored history, not before it: a
+/// third instance restoring the same log must not see the history as late.
+#[test]
+fn a_tick_recorded_right_after_restore_lands_after_the_restored_history() {
+    let cluster = mock_cluster(2);
+    let brokers = cluster.bootstrap_servers();
+    let dir = temp_dir("restore-tick");
+    let evs = calls(0..6);
+    produce(&brokers, INTERACTIONS, &evs);
+    let committed = || committed_total(&brokers, "itest", INTERACTIONS, 2);
+    let cfg = config(&brokers, "at_least_once", "100ms");
+    // A folds the calls; its first idle tick fires every deadline.
+    let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
+    let fired = wait_until(Duration::from_secs(60), || {
+        committed() == 6 && effects(&brokers).len() >= 24
+    });
+    assert!(fired, "A did not fold the calls:\n{}", a.log_text());
+    assert_eq!(a.stop(Duration::from_secs(30)), Some(0), "A did not stop");
+    // B restores, sees no new record, idles past idle_timeout (its tick
+    // moves the watermark but fires nothing, so it is written at the end).
+    let ticks_before = read_all(&brokers, TICKS).len();
+    let b = Ccpulse::start(&dir, "b", &cfg, &["run"]);
+    let restored = wait_until(Duration::from_secs(60), || {
+        b.log_text().matches("partition live").count() >= 2
+    });
+    assert!(restored, "B did not go live:\n{}", b.log_text());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(b.stop(Duration::from_secs(30)), Some(0), "B did not stop");
+    assert!(
+        read_all(&brokers, TICKS).len() > ticks_before,
+        "B recorded no tick"
+    );
+    // C restores A's records and ticks and B's ticks: the calls must be
+    // folded as they were (offered, not late), as in a file replay.
+    let port = free_port();
+    let cfg_c = cfg
+        .lines()
+        .map(|l| {
+            if l.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = Ccpulse::start(&dir, "c", &cfg_c, &["run"]);
+    support::converge::assert_converges(port, &cfg_c, &evs, || c.log_text());
+    assert_eq!(c.stop(Duration::from_secs(30)), Some(0), "C did not stop");
+}

@@ -252,7 +252,7 @@ fn restore_blocking(
     topic: &str,
     partition: i32,
     mut engine: Engine,
-) -> Result<(Engine, usize, u64), PipelineError> {
+) -> Result<Restored, PipelineError> {
     let k = &ctx.kafka;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, partition);
@@ -275,7 +275,11 @@ fn restore_blocking(
         for ev in agents {
             engine.apply(ev, &mut sink);
         }
-        return Ok((engine, seq, 0));
+        return Ok(Restored {
+            engine,
+            agent_seq: seq,
+            until: None,
+        });
     };
 
     // Decisions and ticks that were published for this partition.
@@ -350,7 +354,21 @@ fn restore_blocking(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partition restored"
     );
-    Ok((engine, seq, done))
+    Ok(Restored {
+        engine,
+        agent_seq: seq,
+        until: Some(until),
+    })
+}
+
+/// A partition's state rebuilt from the log.
+struct Restored {
+    engine: Engine,
+    /// Agent-directory entries already merged in.
+    agent_seq: usize,
+    /// The committed offset the replay stopped at, where live input resumes
+    /// (`None`: nothing committed yet).
+    until: Option<i64>,
 }
 
 pub(super) async fn run(
@@ -379,8 +397,12 @@ pub(super) async fn run(
     let t2 = topic.clone();
     let restored =
         tokio::task::spawn_blocking(move || restore_blocking(&c2, &t2, partition, engine)).await;
-    let (engine, agent_seq) = match restored {
-        Ok(Ok((e, seq, _))) => (e, seq),
+    let Restored {
+        engine,
+        agent_seq,
+        until,
+    } = match restored {
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             error!(error = %e, topic = %topic, partition, "restore failed");
             ctx.fatal.cancel();
@@ -401,7 +423,9 @@ pub(super) async fn run(
         engine,
         effects: Vec::new(),
         limits: Limits::default(),
-        last_offset: None,
+        // Restored up to `until`: a tick recorded before the next record
+        // comes after the restored history, not before offset 0.
+        last_offset: until.map(|u| u - 1),
         agent_seq,
     };
     task.engine.set_sample_tap(true);
