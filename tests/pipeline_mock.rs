@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ccpulse::event::{Channel, Effect, Event, Reassignment};
+use rdkafka::mocking::{MockCluster, MockCoordinator};
 use support::kafka::*;
 use support::Scenario;
 
@@ -465,4 +466,57 @@ fn a_tick_recorded_right_after_restore_lands_after_the_restored_history() {
     let c = Ccpulse::start(&dir, "c", &cfg_c, &["run"]);
     support::converge::assert_converges(port, &cfg_c, &evs, || c.log_text());
     assert_eq!(c.stop(Duration::from_secs(30)), Some(0), "C did not stop");
+}
+
+/// A partition whose records are still on their way is not idle, however
+/// long they take: its watermark must not follow the wall clock past a
+/// backlog (the backlog would then be folded as late). Here the broker
+/// leading the input partition answers every request after 1.5 s and hands
+/// out one record per fetch, so records arrive further apart than
+/// `idle_timeout` (1 s) while the partition is still behind.
+#[test]
+fn a_partition_behind_its_log_does_not_idle_past_its_backlog() {
+    let cluster = MockCluster::new(2).expect("mock cluster");
+    for (t, n) in default_topics(1) {
+        cluster.create_topic(t, n, 1).expect("create topic");
+        let leader = if t == INTERACTIONS { 2 } else { 1 };
+        cluster
+            .partition_leader(t, 0, Some(leader))
+            .expect("partition leader");
+    }
+    cluster
+        .coordinator(MockCoordinator::Group("itest".into()), 1)
+        .expect("coordinator");
+    let brokers = cluster.bootstrap_servers();
+    let dir = temp_dir("slow-partition");
+    let evs = calls(0..4);
+    // One record per batch: the mock broker returns one batch per fetch.
+    for e in &evs {
+        produce(&brokers, INTERACTIONS, std::slice::from_ref(e));
+    }
+    cluster
+        .broker_round_trip_time(2, Duration::from_millis(1500))
+        .expect("round-trip time");
+    let port = free_port();
+    let cfg = config(&brokers, "at_least_once", "100ms")
+        .lines()
+        .map(|l| {
+            if l.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
+    support::converge::assert_converges(port, &cfg, &evs, || a.log_text());
+    let snap = support::converge::served(port).expect("snapshot");
+    assert_eq!(
+        snap["processing"]["late"].as_u64(),
+        Some(0),
+        "records were folded as late: {}",
+        snap["processing"]
+    );
+    assert_eq!(a.stop(Duration::from_secs(30)), Some(0), "A did not stop");
 }

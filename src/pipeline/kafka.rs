@@ -60,6 +60,31 @@ impl ConsumerContext for GroupCtx {
 
 pub(super) type GroupConsumer = BaseConsumer<GroupCtx>;
 
+/// The low and high watermarks librdkafka last saw for a partition in a
+/// fetch response (no request; `None` while unknown). The rdkafka crate
+/// only wraps the variant that asks the broker.
+pub(super) fn cached_watermarks(
+    c: &GroupConsumer,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut lo, mut hi) = (-1i64, -1i64);
+    // SAFETY: the client handle lives as long as `c`; librdkafka only reads
+    // the NUL-terminated topic name and writes the two out-parameters.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            c.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut lo,
+            &mut hi,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0)
+        .then_some((lo.max(0), hi))
+}
+
 fn base(k: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers);

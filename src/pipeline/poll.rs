@@ -25,10 +25,14 @@ use super::agents::AgentFeed;
 use super::config::{InputFormat, KafkaConfig};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
 use super::output::{CommitControl, Out};
-use super::task::{self, Record};
+use super::task::{self, Progress, Record};
 use super::{kerr, Observer, PipelineError};
 use crate::config::EngineConfig;
 use crate::export::catalog;
+
+/// How often the poll thread reads librdkafka's positions for the tasks'
+/// idle check (far below any sensible `idle_timeout`).
+const POSITION_REFRESH: Duration = Duration::from_millis(100);
 
 /// What every partition task shares.
 pub(super) struct Shared {
@@ -52,6 +56,7 @@ struct TaskHandle {
     done: oneshot::Receiver<()>,
     /// Polled, not yet sent.
     pending: Vec<Record>,
+    progress: Arc<Progress>,
 }
 
 impl TaskHandle {
@@ -85,6 +90,20 @@ impl Handler {
         }
     }
 
+    /// Tell each task where librdkafka's position is (it moves past
+    /// transaction markers, which are never handed out as records).
+    fn refresh_positions(&self, c: &GroupConsumer) {
+        let Ok(positions) = c.position() else { return };
+        let Ok(tasks) = self.tasks.lock() else { return };
+        for e in positions.elements() {
+            if let rdkafka::Offset::Offset(o) = e.offset() {
+                if let Some(h) = tasks.get(&(e.topic().to_string(), e.partition())) {
+                    h.progress.position(o);
+                }
+            }
+        }
+    }
+
     /// Queue a polled record for its partition's task.
     fn route(&self, m: &rdkafka::message::BorrowedMessage<'_>) {
         let Ok(mut tasks) = self.tasks.lock() else {
@@ -102,6 +121,7 @@ impl Handler {
             );
             return;
         };
+        h.progress.delivered(m.offset() + 1);
         h.pending.push(Record {
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
@@ -143,8 +163,9 @@ impl RebalanceHandler for Handler {
             let (tx, rx) = mpsc::channel(8);
             let (done_tx, done) = oneshot::channel();
             let topic: Arc<str> = Arc::from(t.as_str());
+            let progress = Arc::new(Progress::new());
             self.ctx.tracker.spawn_on(
-                task::run(self.ctx.clone(), topic, *p, rx, done_tx),
+                task::run(self.ctx.clone(), topic, *p, rx, progress.clone(), done_tx),
                 &self.ctx.runtime,
             );
             tasks.insert(
@@ -153,6 +174,7 @@ impl RebalanceHandler for Handler {
                     tx,
                     done,
                     pending: Vec::new(),
+                    progress,
                 },
             );
             info!(topic = %t, partition = p, "partition assigned");
@@ -219,7 +241,12 @@ pub(super) fn spawn(
             // from waiting behind a busy one that never lets `poll` run dry.
             let mut unsent = 0usize;
             let every = ctx.kafka.batch_size.max(1);
+            let mut refreshed = std::time::Instant::now();
             while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
+                if refreshed.elapsed() >= POSITION_REFRESH {
+                    handler.refresh_positions(&consumer);
+                    refreshed = std::time::Instant::now();
+                }
                 // While a batch is forming, only take what is ready now.
                 let wait = if unsent > 0 {
                     Duration::ZERO

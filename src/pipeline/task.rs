@@ -8,7 +8,12 @@
 //! live. Live, records are folded in batches; when the partition is idle
 //! past `idle_timeout`, the watermark follows the wall clock (minus the
 //! allowed lateness) so SLA timers fire, and each such tick is recorded.
+//! Idle means *caught up*, not merely quiet: a partition whose records are
+//! still on their way (a slow fetch, a poll loop held up by another
+//! partition's backpressure) keeps its watermark, or its backlog would be
+//! folded as late.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +58,46 @@ struct Tick {
     /// Applied after the input record at this offset (-1: before any).
     after_offset: i64,
     watermark: Millis,
+}
+
+/// How far the poll thread has got on one partition, shared with its task
+/// so the task can tell "caught up" from "quiet".
+#[derive(Debug)]
+pub(super) struct Progress {
+    /// Offset after the last record the poll thread took for the task.
+    delivered: AtomicI64,
+    /// librdkafka's consumer position, which also moves past transaction
+    /// markers; refreshed by the poll thread.
+    position: AtomicI64,
+}
+
+impl Progress {
+    pub(super) fn new() -> Self {
+        Progress {
+            delivered: AtomicI64::new(-1),
+            position: AtomicI64::new(-1),
+        }
+    }
+
+    pub(super) fn delivered(&self, next: i64) {
+        self.delivered.store(next, Ordering::Release);
+    }
+
+    pub(super) fn position(&self, pos: i64) {
+        self.position.fetch_max(pos, Ordering::Release);
+    }
+
+    /// Whether a task that has folded up to `folded` (the next offset it
+    /// expects) holds everything the broker had at its end `hi` (both from
+    /// librdkafka's last fetch response, `lo` its log start). The end is
+    /// read first, so a fetch that lands meanwhile makes the answer "no".
+    fn caught_up(&self, folded: i64, (lo, hi): (i64, i64)) -> bool {
+        if folded < self.delivered.load(Ordering::Acquire) {
+            return false;
+        }
+        let pos = self.position.load(Ordering::Acquire).max(folded).max(lo);
+        pos >= hi
+    }
 }
 
 pub(super) fn dead_letter_record(
@@ -194,6 +239,17 @@ impl Task {
                 &e,
             )),
         }
+    }
+
+    /// Everything the broker has for this partition is folded (see
+    /// [`Progress`]); unknown until librdkafka's first fetch response.
+    fn caught_up(&self, progress: &Progress) -> bool {
+        let Some(end) =
+            super::kafka::cached_watermarks(&self.ctx.consumer, &self.topic, self.partition)
+        else {
+            return false;
+        };
+        progress.caught_up(self.last_offset.map_or(-1, |o| o + 1), end)
     }
 
     fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
@@ -376,6 +432,7 @@ pub(super) async fn run(
     topic: Arc<str>,
     partition: i32,
     mut rx: mpsc::Receiver<Vec<Record>>,
+    progress: Arc<Progress>,
     done: oneshot::Sender<()>,
 ) {
     let label = topic.to_string();
@@ -500,7 +557,7 @@ pub(super) async fn run(
             }
             _ = tick.tick() => {
                 ticks_seen += 1;
-                if last_record.elapsed() >= idle {
+                if last_record.elapsed() >= idle && task.caught_up(&progress) {
                     let wm = wall_ms() - task.engine.config().allowed_lateness;
                     if wm > task.engine.watermark() {
                         task.engine.advance(wm, &mut task.effects);
@@ -552,4 +609,42 @@ pub(super) async fn run(
         .partition_view(&topic, partition, Arc::new(task.engine.view()));
     ctx.observer.partition_removed(&topic, partition);
     let _ = done.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn a_partition_is_caught_up_only_when_everything_up_to_the_end_is_folded() {
+        // Ten records (offsets 0..=9), end 10.
+        let p = Progress::new();
+        assert!(!p.caught_up(-1, (0, 10)), "nothing fetched yet");
+        p.delivered(6);
+        p.position(6);
+        assert!(!p.caught_up(6, (0, 10)), "records 6..=9 not fetched yet");
+        p.delivered(10);
+        assert!(
+            !p.caught_up(6, (0, 10)),
+            "records 6..=9 handed over, not folded"
+        );
+        p.position(10);
+        assert!(p.caught_up(10, (0, 10)));
+    }
+
+    #[test]
+    fn transaction_markers_and_empty_logs_do_not_hold_a_partition_back() {
+        // Records 0..=4, then a commit marker at 5: the end is 6, and the
+        // last record the task can fold is 4.
+        let p = Progress::new();
+        p.delivered(5);
+        p.position(6);
+        assert!(p.caught_up(5, (0, 6)));
+        // Restored up to the end of a log whose start was deleted, or an
+        // empty log: nothing is delivered and the position is unknown.
+        let q = Progress::new();
+        assert!(q.caught_up(40, (30, 40)));
+        assert!(q.caught_up(-1, (0, 0)));
+        assert!(!q.caught_up(-1, (30, 40)), "records 30..=39 to come");
+    }
 }
