@@ -87,16 +87,23 @@ impl Progress {
         self.position.fetch_max(pos, Ordering::Release);
     }
 
-    /// Whether a task that has folded up to `folded` (the next offset it
-    /// expects) holds everything the broker had at its end `hi` (both from
-    /// librdkafka's last fetch response, `lo` its log start). The end is
-    /// read first, so a fetch that lands meanwhile makes the answer "no".
-    fn caught_up(&self, folded: i64, (lo, hi): (i64, i64)) -> bool {
+    /// The partition's effective position for a task that has folded up
+    /// to `folded` (the next offset it expects): librdkafka's position once
+    /// every record handed over is folded (it includes skipped transaction
+    /// markers), else `folded`; never below the log start `lo`.
+    fn next(&self, folded: i64, lo: i64) -> i64 {
+        let base = folded.max(lo);
         if folded < self.delivered.load(Ordering::Acquire) {
-            return false;
+            return base;
         }
-        let pos = self.position.load(Ordering::Acquire).max(folded).max(lo);
-        pos >= hi
+        self.position.load(Ordering::Acquire).max(base)
+    }
+
+    /// Whether the task holds everything up to the partition's end `hi`
+    /// (`lo`, `hi`: from librdkafka's last fetch response, read before
+    /// this, so a fetch that lands meanwhile makes the answer "no").
+    fn caught_up(&self, folded: i64, (lo, hi): (i64, i64)) -> bool {
+        self.next(folded, lo) >= hi
     }
 }
 
@@ -241,15 +248,9 @@ impl Task {
         }
     }
 
-    /// Everything the broker has for this partition is folded (see
-    /// [`Progress`]); unknown until librdkafka's first fetch response.
-    fn caught_up(&self, progress: &Progress) -> bool {
-        let Some(end) =
-            super::kafka::cached_watermarks(&self.ctx.consumer, &self.topic, self.partition)
-        else {
-            return false;
-        };
-        progress.caught_up(self.last_offset.map_or(-1, |o| o + 1), end)
+    /// The next offset this task expects (-1: none yet).
+    fn folded(&self) -> i64 {
+        self.last_offset.map_or(-1, |o| o + 1)
     }
 
     fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
@@ -501,12 +502,9 @@ pub(super) async fn run(
 
     let mut agents_rx = ctx.agents.len.clone();
     let mut tick = tokio::time::interval(ctx.tick);
-    // Consumer lag is fetched from the broker about every 5 s.
-    let lag_every = (5_000 / ctx.tick.as_millis().max(1) as u64).max(1);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_record = Instant::now();
     let mut samples = Vec::new();
-    let mut ticks_seen = 0u64;
     let mut pending_tick: Option<Tick> = None;
     let idle = Duration::from_millis(ctx.kafka.idle_timeout.max(0) as u64);
     let batch = ctx.kafka.batch_size;
@@ -556,8 +554,15 @@ pub(super) async fn run(
                 }
             }
             _ = tick.tick() => {
-                ticks_seen += 1;
-                if last_record.elapsed() >= idle && task.caught_up(&progress) {
+                // librdkafka's last view of the partition's end (no request;
+                // unknown until its first fetch response).
+                let end = super::kafka::cached_watermarks(&ctx.consumer, &topic, partition);
+                if let Some((lo, hi)) = end {
+                    let lag = hi - progress.next(task.folded(), lo);
+                    ctx.observer.partition_lag(&topic, partition, lag.max(0));
+                }
+                let caught_up = end.is_some_and(|e| progress.caught_up(task.folded(), e));
+                if caught_up && last_record.elapsed() >= idle {
                     let wm = wall_ms() - task.engine.config().allowed_lateness;
                     if wm > task.engine.watermark() {
                         task.engine.advance(wm, &mut task.effects);
@@ -581,16 +586,6 @@ pub(super) async fn run(
                 ctx.observer.partition_live(&topic, partition, &task.engine, &samples);
                 samples.clear();
                 ctx.observer.partition_view(&topic, partition, Arc::new(task.engine.view()));
-                if ticks_seen % lag_every == 0 {
-                    let c = ctx.consumer.clone();
-                    let (t, next) = (topic.clone(), task.last_offset.map(|o| o + 1));
-                    if let Ok(Ok((_, high))) = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, partition, Duration::from_secs(2))).await {
-                        if let Some(next) = next {
-                            let lag = (high - next).max(0);
-                            ctx.observer.partition_lag(&topic, partition, lag);
-                        }
-                    }
-                }
             }
         }
     }
