@@ -289,12 +289,20 @@ fn a_broker_outage_loses_nothing() {
 /// A dynamic group member on its own HTTP port (the shared config is a
 /// static member, which would not leave the group on stop).
 fn member(brokers: &str, http: u16) -> String {
-    config(brokers, "at_least_once", "200ms")
+    let cfg = config(brokers, "at_least_once", "200ms")
         .lines()
         .filter(|l| !l.starts_with("group_instance_id"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    with_http(&cfg, http)
+}
+
+/// `cfg` serving HTTP on a known `port` (to read its snapshot).
+fn with_http(cfg: &str, port: u16) -> String {
+    cfg.lines()
         .map(|l| {
             if l.starts_with("listen = ") {
-                format!("listen = \"127.0.0.1:{http}\"")
+                format!("listen = \"127.0.0.1:{port}\"")
             } else {
                 l.to_string()
             }
@@ -452,17 +460,7 @@ fn a_tick_recorded_right_after_restore_lands_after_the_restored_history() {
     // C restores A's records and ticks and B's ticks: the calls must be
     // folded as they were (offered, not late), as in a file replay.
     let port = free_port();
-    let cfg_c = cfg
-        .lines()
-        .map(|l| {
-            if l.starts_with("listen = ") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let cfg_c = with_http(&cfg, port);
     let c = Ccpulse::start(&dir, "c", &cfg_c, &["run"]);
     support::converge::assert_converges(port, &cfg_c, &evs, || c.log_text());
     assert_eq!(c.stop(Duration::from_secs(30)), Some(0), "C did not stop");
@@ -498,17 +496,7 @@ fn a_partition_behind_its_log_does_not_idle_past_its_backlog() {
         .broker_round_trip_time(2, Duration::from_millis(1500))
         .expect("round-trip time");
     let port = free_port();
-    let cfg = config(&brokers, "at_least_once", "100ms")
-        .lines()
-        .map(|l| {
-            if l.starts_with("listen = ") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let cfg = with_http(&config(&brokers, "at_least_once", "100ms"), port);
     let a = Ccpulse::start(&dir, "a", &cfg, &["run"]);
     support::converge::assert_converges(port, &cfg, &evs, || a.log_text());
     let snap = support::converge::served(port).expect("snapshot");

@@ -105,8 +105,10 @@ pub struct KafkaSection {
     /// How often effects and offsets are committed.
     #[serde(default = "d_commit")]
     pub commit_interval: Dur,
-    /// After this long without records, a partition's watermark follows the
-    /// wall clock (minus the allowed lateness) so SLA timers still fire.
+    /// After this long without records, a partition that has caught up
+    /// with its log (not one whose records are slow to arrive) lets its
+    /// watermark follow the wall clock (minus the allowed lateness) so SLA
+    /// timers still fire.
     #[serde(default = "d_idle")]
     pub idle_timeout: Dur,
     /// Deadline for a graceful shutdown (finish, commit, close).

@@ -103,6 +103,17 @@ pub fn served(port: u16) -> Option<Value> {
     (status == 200).then(|| serde_json::from_str(&body).ok())?
 }
 
+/// The per-queue SLA outcome figures: they differ from a file replay when
+/// old events arrive after their partition's watermark followed the wall
+/// clock (their deadlines have passed on arrival and breach at once).
+pub const SLA_OUTCOMES: [&str; 5] = [
+    "sla_met",
+    "sla_breaches",
+    "sla_reassigned",
+    "sla_requeued",
+    "sla_escalated",
+];
+
 /// Wait until the served snapshot matches the replay; then assert it does
 /// (with the difference in the message).
 pub fn assert_converges(port: u16, cfg: &str, evs: &[Event], log: impl Fn() -> String) {
