@@ -2,6 +2,9 @@
 //! the floor of the work: upserting each event into a hash map keyed by
 //! interaction id. Goal: the fold runs at >= 1/3 of the floor's speed.
 //!
+//! `publish/view`: what a partition task pays on every publish tick
+//! (`export.tick_interval`) to hand its figures to the exporter.
+//!
 //! `cargo bench --bench fold`
 
 use std::hint::black_box;
@@ -88,5 +91,22 @@ fn fold(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fold);
+/// The read side after the stream above: one `view()` per publish tick
+/// per partition (it copies the HDR histograms of every queue × channel).
+fn publish(c: &mut Criterion) {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    for ev in stream() {
+        e.apply(ev, &mut out);
+    }
+    let queues = e.view().queues.len();
+    let mut g = c.benchmark_group("publish");
+    g.throughput(Throughput::Elements(queues as u64));
+    g.bench_function(format!("view_{queues}_queue_channels"), |b| {
+        b.iter(|| black_box(e.view()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fold, publish);
 criterion_main!(benches);
