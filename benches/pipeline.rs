@@ -16,7 +16,10 @@
 //! `cargo bench --bench pipeline`. The broker is librdkafka's in-process
 //! mock cluster, plus tansu when `CCPULSE_TANSU` or the tools directory has
 //! it (no transactions there, so at-least-once only). Absolute figures on a
-//! shared 2-core machine are noisy: the ratios are the point.
+//! shared 2-core machine are noisy: the ratios are the point, and
+//! `CCPULSE_BENCH_ROUNDS=n` repeats the throughput runs in alternating
+//! order and compares their medians; `CCPULSE_BENCH_RTT_MS=n` makes the
+//! mock broker answer n ms late, like a broker across a network.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -331,55 +334,99 @@ fn throughput(
         send(&p, e);
     }
     p.flush(Duration::from_secs(120)).expect("flush");
+    // CCPULSE_BENCH_RTT_MS=n: the mock broker answers every request n ms
+    // late, like a broker across a network (the bare consumer too).
+    let rtt = std::env::var("CCPULSE_BENCH_RTT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Broker::Mock(c), Some(ms)) = (&broker, rtt) {
+        c.broker_round_trip_time(1, Duration::from_millis(ms))
+            .expect("round-trip time");
+        println!("(mock broker round-trip time {ms} ms)");
+    }
     let (n, bare_took) = bare(&brokers);
     let bare_rate = n as f64 / bare_took.as_secs_f64();
     println!("\n## throughput on {} ({n} readable records of {} sent, {PARTITIONS} partitions, protobuf)", broker.name(), events.len());
     println!("bare consumer        {bare_rate:>10.0} records/s ({bare_took:.2?})");
-    let mut rates = Vec::new();
-    for g in guarantees {
-        probe.consumed.reset();
-        probe.commits.reset();
-        probe.effects.reset();
-        let cfg = config(&brokers, &format!("bench-{g}"), g, "5s", "1s");
-        let stop = CancellationToken::new();
-        let run = rt.spawn(ccpulse::pipeline::run(
-            cfg,
-            Arc::new(ccpulse::pipeline::NoObserver),
-            stop.clone(),
-        ));
-        let t0 = Instant::now();
-        let mut reached = None;
-        while reached.is_none() && t0.elapsed() < Duration::from_secs(180) {
-            std::thread::sleep(Duration::from_millis(20));
-            reached = probe.consumed.reached(n);
+    // CCPULSE_BENCH_ROUNDS=n repeats the runs, alternating their order
+    // (shared cores drift), and compares medians.
+    let rounds: usize = std::env::var("CCPULSE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); guarantees.len()];
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..guarantees.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        // The commits that cover the last records follow within a few
-        // commit intervals; idle ticks only start after 10 s.
-        std::thread::sleep(Duration::from_secs(2));
-        let end = reached.and_then(|r| probe.commits.last_after(r));
-        stop.cancel();
-        let _ = rt.block_on(run);
-        let (Some(first), Some(end)) = (probe.consumed.first(), end) else {
+        for gi in order {
+            let g = guarantees[gi];
+            probe.consumed.reset();
+            probe.commits.reset();
+            probe.effects.reset();
+            let cfg = config(&brokers, &format!("bench-{g}-{round}"), g, "5s", "1s");
+            let stop = CancellationToken::new();
+            let run = rt.spawn(ccpulse::pipeline::run(
+                cfg,
+                Arc::new(ccpulse::pipeline::NoObserver),
+                stop.clone(),
+            ));
+            let t0 = Instant::now();
+            let mut reached = None;
+            while reached.is_none() && t0.elapsed() < Duration::from_secs(180) {
+                std::thread::sleep(Duration::from_millis(20));
+                reached = probe.consumed.reached(n);
+            }
+            // The commits that cover the last records follow within a few
+            // commit intervals; idle ticks only start after 10 s.
+            std::thread::sleep(Duration::from_secs(2));
+            let end = reached.and_then(|r| probe.commits.last_after(r));
+            stop.cancel();
+            let _ = rt.block_on(run);
+            let (Some(first), Some(end)) = (probe.consumed.first(), end) else {
+                println!(
+                    "ccpulse {g}: did not finish ({} of {n} consumed)",
+                    probe.consumed.total()
+                );
+                continue;
+            };
+            let took = end.duration_since(first);
+            let rate = n as f64 / took.as_secs_f64();
             println!(
-                "ccpulse {g}: did not finish ({} of {n} consumed)",
-                probe.consumed.total()
-            );
-            continue;
-        };
-        let took = end.duration_since(first);
-        let rate = n as f64 / took.as_secs_f64();
-        println!(
             "ccpulse {g:<13}{rate:>10.0} records/s ({took:.2?}) = {:.1} % of the bare consumer; {} effects produced",
             100.0 * rate / bare_rate,
             probe.effects.total()
         );
-        rates.push(rate);
+            rates[gi].push(rate);
+        }
     }
-    if let [alo, eos] = rates[..] {
+    let medians: Vec<Option<f64>> = rates.iter_mut().map(|r| median(r)).collect();
+    if rounds > 1 {
+        for (g, m) in guarantees.iter().zip(&medians) {
+            if let Some(m) = m {
+                println!(
+                    "median ccpulse {g:<13}{m:>10.0} records/s = {:.1} % of the bare consumer ({rounds} rounds)",
+                    100.0 * m / bare_rate
+                );
+            }
+        }
+    }
+    if let [Some(alo), Some(eos)] = medians[..] {
         println!(
             "exactly-once costs {:.1} % of at-least-once throughput",
             100.0 * (1.0 - eos / alo)
         );
+    }
+}
+
+fn median(xs: &mut [f64]) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(xs[n / 2]),
+        n => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
     }
 }
 
