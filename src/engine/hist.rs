@@ -9,6 +9,8 @@
 //!   × channel. Quantiles are a per-instance view (not mergeable across
 //!   instances via Prometheus), so they are only shown in the snapshot.
 
+use std::sync::Arc;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -136,8 +138,13 @@ impl Buckets {
 }
 
 /// HDR histogram of durations in ms for precise cumulative quantiles.
+///
+/// Shared copy-on-write: cloning (every published view clones every
+/// queue's histograms) only bumps a count; the engine copies a histogram
+/// when it next records into one a view still holds, so a publish tick
+/// costs per *active* histogram, not per histogram.
 #[derive(Debug, Clone)]
-pub struct Hdr(Histogram<u32>);
+pub struct Hdr(Arc<Histogram<u32>>);
 
 /// Largest value tracked exactly; larger values are clamped to it.
 const HDR_MAX_MS: u64 = 30 * D as u64;
@@ -150,7 +157,7 @@ impl Default for Hdr {
         let h = Histogram::new_with_bounds(1, HDR_MAX_MS, 2)
             .or_else(|_| Histogram::new(2))
             .unwrap_or_else(|_| unreachable_histogram());
-        Hdr(h)
+        Hdr(Arc::new(h))
     }
 }
 
@@ -166,7 +173,7 @@ fn unreachable_histogram() -> Histogram<u32> {
 impl Hdr {
     pub fn record(&mut self, v: Millis) {
         let v = (v.max(1) as u64).min(HDR_MAX_MS);
-        self.0.saturating_record(v);
+        Arc::make_mut(&mut self.0).saturating_record(v);
     }
 
     pub fn len(&self) -> u64 {
@@ -183,8 +190,15 @@ impl Hdr {
     }
 
     pub fn merge_from(&mut self, o: &Hdr) {
+        if o.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            self.0 = o.0.clone();
+            return;
+        }
         // Same bounds everywhere, so `add` cannot fail; saturate on overflow.
-        let _ = self.0.add(&o.0);
+        let _ = Arc::make_mut(&mut self.0).add(&*o.0);
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -256,5 +270,33 @@ mod tests {
         }
         let p90 = h.quantile(0.9).unwrap() as f64;
         assert!((p90 - 9000.0).abs() / 9000.0 < 0.01, "p90 = {p90}");
+    }
+
+    #[test]
+    fn a_published_copy_does_not_change_when_the_engine_records_more() {
+        let mut engine_side = Hdr::default();
+        engine_side.record(1_000);
+        let published = engine_side.clone();
+        engine_side.record(2_000);
+        engine_side.record(3_000);
+        assert_eq!((published.len(), engine_side.len()), (1, 3));
+        // HDR reports the top of the value's ±1 % bucket.
+        let max = published.quantile(1.0).unwrap_or(0);
+        assert!((1_000..=1_010).contains(&max), "max = {max}");
+    }
+
+    #[test]
+    fn merging_adds_counts_and_leaves_the_sources_alone() {
+        let (mut a, mut b) = (Hdr::default(), Hdr::default());
+        a.record(1_000);
+        b.record(5_000);
+        b.record(9_000);
+        let mut merged = Hdr::default();
+        merged.merge_from(&a); // taken as is: shared with `a`
+        merged.merge_from(&b);
+        merged.merge_from(&Hdr::default());
+        assert_eq!((merged.len(), a.len(), b.len()), (3, 1, 2));
+        a.record(7_000);
+        assert_eq!(merged.len(), 3, "a later record into a source");
     }
 }
