@@ -209,18 +209,16 @@ pub(crate) fn authorized(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
     let Some(token) = &s.api_token else {
         return true;
     };
+    let matches = |g: &str| same_secret(g.as_bytes(), token.as_bytes());
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let query = Query::<TokenQuery>::try_from_uri(uri)
-        .ok()
-        .and_then(|q| q.0.access_token);
-    let ok = [bearer, query.as_deref()]
-        .into_iter()
-        .flatten()
-        .any(|g| same_secret(g.as_bytes(), token.as_bytes()));
-    ok
+    bearer.is_some_and(matches)
+        || Query::<TokenQuery>::try_from_uri(uri)
+            .ok()
+            .and_then(|q| q.0.access_token)
+            .is_some_and(|g| matches(&g))
 }
 
 /// `/api/*` guard.

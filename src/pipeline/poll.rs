@@ -241,12 +241,16 @@ pub(super) fn spawn(
             // from waiting behind a busy one that never lets `poll` run dry.
             let mut unsent = 0usize;
             let every = ctx.kafka.batch_size.max(1);
+            // Positions are refreshed between batches, not per record (a
+            // clock read each).
             let mut refreshed = std::time::Instant::now();
-            while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
+            let mut refresh = |h: &Handler| {
                 if refreshed.elapsed() >= POSITION_REFRESH {
-                    handler.refresh_positions(&consumer);
+                    h.refresh_positions(&consumer);
                     refreshed = std::time::Instant::now();
                 }
+            };
+            while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
                 // While a batch is forming, only take what is ready now.
                 let wait = if unsent > 0 {
                     Duration::ZERO
@@ -259,6 +263,7 @@ pub(super) fn spawn(
                             handler.flush_all();
                             unsent = 0;
                         }
+                        refresh(&handler);
                     }
                     Some(Err(e)) => warn!(error = %e, "consumer error"),
                     Some(Ok(m)) => {
@@ -267,6 +272,7 @@ pub(super) fn spawn(
                         if unsent >= every {
                             handler.flush_all();
                             unsent = 0;
+                            refresh(&handler);
                         }
                     }
                 }

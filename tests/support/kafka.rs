@@ -91,17 +91,12 @@ pub struct Read {
 /// fast the broker answers (a quiet-period read returns nothing when the
 /// first fetch is slow on a loaded machine).
 pub fn read_all(brokers: &str, topic: &str) -> Vec<Read> {
-    read_with(brokers, topic, "read_committed")
-}
-
-/// Like [`read_all`] with an explicit `isolation.level`.
-pub fn read_with(brokers: &str, topic: &str, isolation: &str) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("test-reader-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
+        .set("isolation.level", "read_committed")
         .create()
         .expect("reader");
     let md = c
