@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use ccpulse::event::codec::{self, wire, Limits};
+use ccpulse_core::event::codec::{self, wire, Limits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prost::Message as _;
 

@@ -9,10 +9,10 @@
 
 use std::hint::black_box;
 
-use ccpulse::config::EngineConfig;
-use ccpulse::engine::Engine;
-use ccpulse::event::Event;
 use ccpulse::sim::{generate, Traffic};
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::Event;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rustc_hash::FxHashMap;
 

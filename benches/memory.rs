@@ -7,9 +7,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use ccpulse::config::EngineConfig;
-use ccpulse::engine::Engine;
-use ccpulse::event::{AgentState, AgentStateChanged, Channel, Event, EventKind, InteractionEvent};
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::{
+    AgentState, AgentStateChanged, Channel, Event, EventKind, InteractionEvent,
+};
 
 struct Counting;
 

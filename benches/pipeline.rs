@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ccpulse::config::Config;
-use ccpulse::engine::{Engine, Sample};
-use ccpulse::event::codec::encode_protobuf;
-use ccpulse::event::{Event, EventKind};
-use ccpulse::export::catalog;
-use ccpulse::pipeline::Observer;
+use ccpulse::telemetry::catalog;
+use ccpulse::telemetry::Observer;
+use ccpulse_core::engine::View;
+use ccpulse_core::event::codec::encode_protobuf;
+use ccpulse_core::event::{Event, EventKind};
 use metrics::{Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -369,8 +369,10 @@ fn throughput(
             let cfg = config(&brokers, &format!("bench-{g}-{round}"), g, "5s", "1s");
             let stop = CancellationToken::new();
             let run = rt.spawn(ccpulse::pipeline::run(
-                cfg,
-                Arc::new(ccpulse::pipeline::NoObserver),
+                cfg.kafka,
+                cfg.engine,
+                cfg.export.tick_interval,
+                Arc::new(ccpulse::telemetry::NoObserver),
                 stop.clone(),
             ));
             let t0 = Instant::now();
@@ -439,9 +441,8 @@ struct Latency {
 }
 
 impl Observer for Latency {
-    fn partition_live(&self, topic: &str, partition: i32, engine: &Engine, _: &[Sample]) {
-        // The view published right after this call includes every event
-        // the engine has applied.
+    fn partition_view(&self, topic: &str, partition: i32, view: Arc<View>) {
+        // The view includes every event the engine has applied.
         let now = Instant::now();
         let (Some(seen), Some(produced)) = (
             self.seen.get(partition as usize),
@@ -452,7 +453,7 @@ impl Observer for Latency {
         if topic != INPUT {
             return;
         }
-        let applied = engine.processing().events_applied;
+        let applied = view.processing.events_applied;
         let before = seen.swap(applied, Ordering::Relaxed);
         let (Ok(produced), Ok(mut samples)) = (produced.lock(), self.samples.lock()) else {
             return;
@@ -478,8 +479,11 @@ fn latency(
         samples: Mutex::new(Vec::new()),
     });
     let stop = CancellationToken::new();
+    let cfg = config(&brokers, "latency", guarantee, lateness, tick);
     let run = rt.spawn(ccpulse::pipeline::run(
-        config(&brokers, "latency", guarantee, lateness, tick),
+        cfg.kafka,
+        cfg.engine,
+        cfg.export.tick_interval,
         obs.clone(),
         stop.clone(),
     ));

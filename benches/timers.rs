@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::hint::black_box;
 use std::time::Instant;
 
-use ccpulse::event::Millis;
-use ccpulse::sla::wheel::{TimerId, TimerWheel};
+use ccpulse_core::event::Millis;
+use ccpulse_core::sla::wheel::{TimerId, TimerWheel};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const PENDING: usize = 1_000_000;

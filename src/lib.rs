@@ -1,30 +1,33 @@
-//! ccpulse: live contact-center KPIs, SLA timers and reassignments, folded
-//! from an event log.
+//! ccpulse, the service: the shells around the pure core
+//! ([`ccpulse_core`]: events and codecs, the fold, SLA building blocks).
 //!
 //! # Layout
 //!
-//! Data flows top to bottom; each module owns one stage:
+//! Data flows top to bottom:
 //!
-//! - [`event`]: the domain input events and output effects, and their wire
-//!   codecs (protobuf and proto3 JSON, validated). *decode*
-//! - [`engine`]: the pure, deterministic fold. Events and a watermark in,
-//!   state, a [`engine::Snapshot`] and effects out. No clock, no I/O. *engine*
-//! - [`sla`]: business calendars and the timer wheel the engine's SLA clocks
-//!   run on (pure as well).
-//! - [`config`]: the TOML configuration, parsed then validated.
-//! - [`replay`]: the `ccpulse replay` shell: files in, snapshot and effects
-//!   out. *effects/export*
-//! - [`export`]: the metric catalogue, Prometheus publishing (counter
-//!   deltas per partition, gauges from the merged view) and the HTTP server
-//!   (`/metrics`, probes, JSON API). *export*
+//! - [`sources`]: event files (and, later, outside formats) into events.
+//! - [`pipeline`]: the Kafka shell: consumer group, one task per input
+//!   partition folding its own engine, restore, effects and offsets out.
+//! - [`telemetry`]: the meeting point of the shells: the metric catalogue,
+//!   the typed telemetry events the pipeline emits, and the
+//!   [`telemetry::Observer`] it reports partitions through.
+//! - [`export`]: the HTTP shell: Prometheus metrics, JSON API, wallboard,
+//!   probes. It implements the observer; it never imports the pipeline.
+//! - [`sim`]: a simulated contact center (for `demo`, `simulate`, benches).
+//! - [`replay`]: `ccpulse replay`: files in, snapshot and effects out.
+//! - [`config`]: reads `ccpulse.toml` and composes the sections each module
+//!   owns and validates.
+//! - [`app`]: the one assembly point: the wiring of `run`, `demo`,
+//!   `simulate` and `replay --serve`, and the runtime they share.
 //!
-//! `main.rs` is the CLI edge; it is the only place that uses `anyhow`.
+//! `main.rs` only parses the command line and calls [`app`]; it is the only
+//! place that uses `anyhow`.
 
+pub mod app;
 pub mod config;
-pub mod engine;
-pub mod event;
 pub mod export;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;
-pub mod sla;
+pub mod sources;
+pub mod telemetry;

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use crate::config::EngineConfig;
-use crate::engine::snapshot::{Figures, Snapshot};
-use crate::engine::Engine;
-use crate::event::codec::{encode_effect_json, DecodeError};
-use crate::event::file::{self, FileError, Position};
-use crate::event::Effect;
+use crate::sources::file;
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::snapshot::{Figures, Snapshot};
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::codec::{encode_effect_json, DecodeError};
+use ccpulse_core::event::file::{FileError, Position};
+use ccpulse_core::event::Effect;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

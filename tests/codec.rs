@@ -9,15 +9,16 @@ use std::fs;
 use std::io::{BufReader, Cursor, Write};
 use std::path::{Path, PathBuf};
 
-use ccpulse::event::codec::{
+use ccpulse::sources::file::open;
+use ccpulse_core::event::codec::{
     self, decode, decode_effect_json, decode_effect_protobuf, decode_json, decode_protobuf,
     encode_effect_json, encode_effect_protobuf, encode_json, encode_protobuf, wire, DecodeError,
     Format, Limits, MAX_OCCURRED_AT, MIN_OCCURRED_AT,
 };
-use ccpulse::event::file::{
+use ccpulse_core::event::file::{
     self, EventReader, FileError, FileFormat, Position, Record, MAX_RECORD_LEN,
 };
-use ccpulse::event::{Channel, Event, EventKind, InteractionEvent, SurveyScore};
+use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent, SurveyScore};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use prost::Message as _;
@@ -449,7 +450,7 @@ fn accepts_proto3_json_variants() {
         EventKind::Interaction {
             interaction_id: "i2".into(),
             event: InteractionEvent::Message {
-                direction: ccpulse::event::Direction::Agent,
+                direction: ccpulse_core::event::Direction::Agent,
                 agent_id: None,
             },
         }
@@ -609,7 +610,7 @@ fn jsonl_reader_reports_bad_lines_and_keeps_going() {
     text.push_str(&encode_json(&e3)); // no final newline
     fs::write(&tmp.0, &text).expect("write");
 
-    let records: Vec<Record> = file::open(&tmp.0)
+    let records: Vec<Record> = open(&tmp.0)
         .expect("open")
         .collect::<Result<_, _>>()
         .expect("no file errors");
@@ -662,7 +663,7 @@ fn overlong_line_is_one_bad_record() {
 }
 
 fn example_events() -> Vec<Event> {
-    file::open(manifest_path("examples/all-kinds.jsonl"))
+    open(manifest_path("examples/all-kinds.jsonl"))
         .expect("open examples")
         .map(|r| r.expect("readable").event.expect("valid"))
         .collect()
@@ -676,7 +677,7 @@ fn delimited_protobuf_round_trips() {
     file::write_delimited(&events, &mut f).expect("write");
     drop(f);
 
-    let records: Vec<Record> = file::open(&tmp.0)
+    let records: Vec<Record> = open(&tmp.0)
         .expect("open")
         .collect::<Result<_, _>>()
         .expect("no file errors");
@@ -697,7 +698,7 @@ fn jsonl_writer_round_trips() {
     let events = example_events();
     let tmp = TempFile::new("events.jsonl");
     file::write_jsonl(&events, fs::File::create(&tmp.0).expect("create")).expect("write");
-    let back: Vec<Event> = file::open(&tmp.0)
+    let back: Vec<Event> = open(&tmp.0)
         .expect("open")
         .map(|r| r.expect("readable").event.expect("valid"))
         .collect();
@@ -743,11 +744,11 @@ fn oversized_length_prefix_is_a_framing_error() {
 #[test]
 fn open_picks_the_format_from_the_extension() {
     assert!(matches!(
-        file::open("events.csv"),
+        open("events.csv"),
         Err(FileError::UnknownFormat { .. })
     ));
     assert!(matches!(
-        file::open("/nonexistent/events.jsonl"),
+        open("/nonexistent/events.jsonl"),
         Err(FileError::Open { .. })
     ));
     for (name, format) in [
@@ -762,7 +763,7 @@ fn open_picks_the_format_from_the_extension() {
     fs::File::create(&tmp.0)
         .and_then(|mut f| f.write_all(b""))
         .expect("create");
-    let reader = file::open(&tmp.0).expect("open");
+    let reader = open(&tmp.0).expect("open");
     assert_eq!(reader.format(), FileFormat::Delimited);
     assert_eq!(reader.count(), 0);
 }

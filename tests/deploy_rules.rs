@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ccpulse::export::catalog::{Kind, ALL};
+use ccpulse::telemetry::catalog::{Kind, ALL};
 use serde_json::Value;
 
 const FIX_PROMTOOL: &str =
@@ -443,7 +443,7 @@ fn rules_only_use_catalogue_metrics_and_recorded_series() {
                 for n in metric_names(expr) {
                     assert!(
                         known.contains(&n),
-                        "{}: rule {} uses {n:?}, which is neither in src/export/catalog.rs nor a recording rule",
+                        "{}: rule {} uses {n:?}, which is neither in src/telemetry/catalog.rs nor a recording rule",
                         f.display(),
                         r.get("record").or(r.get("alert")).unwrap()
                     );

@@ -11,13 +11,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use ccpulse::config::{EngineConfig, ExportConfig};
-use ccpulse::engine::Engine;
-use ccpulse::event::{AgentState, Channel};
 use ccpulse::export::http::{self, AppState};
+use ccpulse::export::settings::ExportConfig;
 use ccpulse::export::{
     ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
 };
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::{AgentState, Channel};
 use serde_json::Value;
 use support::*;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +50,7 @@ fn setup(token: Option<&str>) -> (AppState, MetricsExporter) {
             }
             e.flush(&mut out);
             state.set_status(&key, PartitionStatus::Live);
-            PartitionPublisher::from_zero().publish_to(&mut e, &state, &key);
+            PartitionPublisher::from_zero().publish_to(e.publication(), &state, &key);
         }
     });
     state.set_started(true);

@@ -9,14 +9,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccpulse::config::{Config, EngineConfig, ExportConfig};
-use ccpulse::engine::stats::HistKind;
-use ccpulse::engine::Engine;
-use ccpulse::event::{AgentState, Channel, Event, EventKind, InteractionEvent};
+use ccpulse::config::Config;
+use ccpulse::export::settings::ExportConfig;
 use ccpulse::export::{
     ExportState, InstancePublisher, MetricsExporter, PartitionKey, PartitionPublisher,
     PartitionStatus,
 };
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::engine::HistKind;
+use ccpulse_core::event::{AgentState, Channel, Event, EventKind, InteractionEvent};
 use prom::Scrape;
 use support::*;
 
@@ -64,6 +66,13 @@ fn history() -> Scenario {
     s
 }
 
+/// A restored partition going live: the sample tap on and the restored
+/// view as the baseline, as the pipeline's observer does it.
+fn go_live(engine: &mut Engine) -> PartitionPublisher {
+    engine.set_sample_tap(true);
+    PartitionPublisher::with_baseline(&engine.view())
+}
+
 #[test]
 fn publishing_the_same_state_twice_adds_nothing() {
     let exp = exporter();
@@ -71,9 +80,9 @@ fn publishing_the_same_state_twice_adds_nothing() {
     engine.set_sample_tap(true);
     fold(&mut engine, &history().events);
     let mut p = PartitionPublisher::from_zero();
-    metrics::with_local_recorder(&exp, || p.publish(&mut engine));
+    metrics::with_local_recorder(&exp, || p.publish(&engine.publication()));
     let first = scrape(&exp);
-    metrics::with_local_recorder(&exp, || p.publish(&mut engine));
+    metrics::with_local_recorder(&exp, || p.publish(&engine.publication()));
     let second = scrape(&exp);
     assert_eq!(cumulative(&first), cumulative(&second));
 
@@ -116,8 +125,8 @@ fn a_restored_partition_exports_only_what_happens_after_it_goes_live() {
     let exp = exporter();
     let mut engine = Engine::new(EngineConfig::default());
     fold(&mut engine, &history().events);
-    let mut p = PartitionPublisher::go_live(&mut engine);
-    metrics::with_local_recorder(&exp, || p.publish(&mut engine));
+    let mut p = go_live(&mut engine);
+    metrics::with_local_recorder(&exp, || p.publish(&engine.publication()));
     let s = scrape(&exp);
     assert!(
         cumulative(&s).is_empty(),
@@ -144,7 +153,7 @@ fn a_restored_partition_exports_only_what_happens_after_it_goes_live() {
         })
         .collect();
     fold(&mut engine, &events);
-    metrics::with_local_recorder(&exp, || p.publish(&mut engine));
+    metrics::with_local_recorder(&exp, || p.publish(&engine.publication()));
     let s = scrape(&exp);
     let want: BTreeMap<String, f64> = [
         ("ccpulse_offered_total", 2.0),
@@ -269,7 +278,7 @@ fn instance(engines: &mut [(i32, Engine)], leader: bool, now_ms: i64) -> Scrape 
         for (p, engine) in engines.iter_mut() {
             let key = PartitionKey::new("interactions", *p);
             state.set_status(&key, PartitionStatus::Live);
-            PartitionPublisher::from_zero().publish_to(engine, &state, &key);
+            PartitionPublisher::from_zero().publish_to(engine.publication(), &state, &key);
         }
         InstancePublisher::from_zero().tick_at(&state, now_ms);
     });
@@ -468,7 +477,7 @@ fn gauges_follow_the_merged_view_and_vanishing_series_are_zeroed() {
     metrics::with_local_recorder(&exp, || {
         for (k, e) in [(&p0, &mut e0), (&p1, &mut e1)] {
             state.set_status(k, PartitionStatus::Live);
-            PartitionPublisher::go_live(e).publish_to(e, &state, k);
+            go_live(e).publish_to(e.publication(), &state, k);
         }
         state.set_leader(true);
         ip.tick_at(&state, wm);
@@ -565,12 +574,12 @@ fn promtool_accepts_the_exposition_of_the_example_file() {
             &[root.join("examples/all-kinds.jsonl")],
             None,
             true,
-            &mut |e| p.publish_samples(e),
+            &mut |e| p.publish_samples(&e.take_samples()),
         )
         .expect("replay");
         state.set_status(&key, PartitionStatus::Live);
         state.set_leader(true);
-        p.publish_to(&mut engine, &state, &key);
+        p.publish_to(engine.publication(), &state, &key);
         InstancePublisher::from_zero().tick(&state);
     });
     let body = exp.handle().render();
@@ -604,7 +613,7 @@ fn promtool_accepts_the_exposition_of_the_example_file() {
 #[test]
 fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
     use ccpulse::export::ExportObserver;
-    use ccpulse::pipeline::{Observer, PartitionStatus as P};
+    use ccpulse::telemetry::{Observer, PartitionStatus as P};
 
     let exp = exporter();
     let state = Arc::new(ExportState::new(0));
@@ -632,10 +641,9 @@ fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
         engine.set_sample_tap(true);
         obs.partition_status("interactions", 0, P::Live);
         fold(&mut engine, &more);
-        let mut samples = Vec::new();
-        engine.drain_samples(&mut samples);
-        obs.partition_live("interactions", 0, &engine, &samples);
-        obs.partition_view("interactions", 0, Arc::new(engine.view()));
+        let p = engine.publication();
+        obs.partition_live("interactions", 0, &p.samples, p.last_event_ms);
+        obs.partition_view("interactions", 0, Arc::new(p.view));
         obs.partition_lag("interactions", 0, 7);
         obs.started();
     });

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ccpulse::config::EngineConfig;
+use ccpulse_core::engine::settings::EngineConfig;
 use serde_json::Value;
 
 fn select<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {

@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use ccpulse::event::{Channel, Effect, Event, Reassignment};
+use ccpulse_core::event::{Channel, Effect, Event, Reassignment};
 use rdkafka::mocking::{MockCluster, MockCoordinator};
 use support::kafka::*;
 use support::Scenario;
@@ -188,7 +188,7 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
     // The uncommitted tail's 120 effects were redone, byte for byte.
     let mut by_id: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
     for r in &records {
-        let e = ccpulse::event::codec::decode_effect_json(&r.value).expect("valid effect");
+        let e = ccpulse_core::event::codec::decode_effect_json(&r.value).expect("valid effect");
         by_id
             .entry(e.effect_id().to_string())
             .or_default()
@@ -206,7 +206,7 @@ fn a_crash_resumes_from_the_committed_offsets_and_repeats_only_identical_effects
     );
     let unique: Vec<Effect> = by_id
         .values()
-        .map(|v| ccpulse::event::codec::decode_effect_json(&v[0]).expect("valid effect"))
+        .map(|v| ccpulse_core::event::codec::decode_effect_json(&v[0]).expect("valid effect"))
         .collect();
     check_exactly_once(&unique, 60);
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ccpulse::event::{Event, EventKind};
+use ccpulse_core::event::{Event, EventKind};
 use support::converge::*;
 use support::kafka::*;
 

@@ -11,13 +11,13 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use ccpulse::config::EngineConfig;
-use ccpulse::engine::Engine;
-use ccpulse::event::codec::{decode_json, encode_json, Limits};
-use ccpulse::event::{
+use ccpulse::sim::{run, SimConfig, Simulator, Spike};
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::codec::{decode_json, encode_json, Limits};
+use ccpulse_core::event::{
     AgentState, Channel, Direction, Event, EventKind, InteractionEvent, Millis, SurveyScore,
 };
-use ccpulse::sim::{run, SimConfig, Simulator, Spike};
 use chrono::{Datelike, Timelike};
 
 const MINUTE: Millis = 60_000;
@@ -897,7 +897,7 @@ fn a_spike_makes_abandonment_jump() {
 
 // ----- the engine ----------------------------------------------------------------
 
-fn fold(events: Vec<Event>) -> ccpulse::engine::Snapshot {
+fn fold(events: Vec<Event>) -> ccpulse_core::engine::Snapshot {
     let mut engine = Engine::new(EngineConfig::default());
     let mut effects = Vec::new();
     for e in events {

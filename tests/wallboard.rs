@@ -12,14 +12,15 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccpulse::config::{EngineConfig, ExportConfig};
-use ccpulse::engine::Engine;
-use ccpulse::event::{Channel, Event, EventKind, InteractionEvent};
 use ccpulse::export::http::{self, AppState};
+use ccpulse::export::settings::ExportConfig;
 use ccpulse::export::wallboard::wallboard_routes;
 use ccpulse::export::{
     ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
 };
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +74,7 @@ fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
 }
 
 fn publish(state: &ExportState, key: &PartitionKey, mut engine: Engine) {
-    PartitionPublisher::from_zero().publish_to(&mut engine, state, key);
+    PartitionPublisher::from_zero().publish_to(engine.publication(), state, key);
 }
 
 struct Server {

@@ -6,7 +6,7 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /healthz` | 200 `ok` while the process runs |
 //! | `GET /readyz` | 200 when ready, else 503; JSON body with each partition's status |
-//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](crate::engine::Snapshot) as JSON; `?queue=` and `?channel=` filter `queues` |
+//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON; `?queue=` and `?channel=` filter `queues` |
 //! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
@@ -33,10 +33,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::error::ExportError;
 use super::recorder::MetricsHandle;
 use super::shared::ExportState;
-use super::ExportError;
-use crate::event::Channel;
+use ccpulse_core::event::Channel;
 
 /// Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,18 +1,18 @@
-//! Export: everything that leaves the process over HTTP.
+//! Export: everything that leaves the process over HTTP. It knows the core
+//! (views, snapshots) and [`crate::telemetry`], never the pipeline.
 //!
-//! - [`catalog`]: the metric catalogue, the only place names, labels and
-//!   help texts live.
+//! - [`settings`]: the `[http]` and `[export]` sections and their validation.
 //! - [`recorder`]: the Prometheus recorder configured from the catalogue
 //!   (buckets, series lifetime), and the `/metrics` rendering.
-//! - [`publish`]: engine state to metric updates: per-partition counter
-//!   deltas and histogram samples, and the instance-wide gauge tick.
-//! - [`shared`]: the state the pipeline, the tick and HTTP share (latest
+//! - [`publish`]: partition publications to metric updates: per-partition
+//!   counter deltas and histogram samples, and the instance-wide gauge tick.
+//! - [`shared`]: the state the observer, the tick and HTTP share (latest
 //!   view and status per partition, leader flag, readiness inputs).
 //! - [`http`]: the axum server (`/metrics`, `/healthz`, `/readyz`,
 //!   `/api/v1/snapshot`).
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
 //!   `/api/v1/stream`, plugged into [`http::router_with`] by [`run`].
-//! - [`observer`]: the pipeline's [`Observer`](crate::pipeline::Observer)
+//! - [`observer`]: the pipeline's [`Observer`](crate::telemetry::Observer)
 //!   on top of the above.
 //!
 //! # How a process uses it
@@ -22,48 +22,37 @@
 //!            spawn export::run(listener, state.clone(), metrics, .., InstancePublisher::new(), stop)
 //! pipeline:  ExportObserver::new(state, first events topic) as its Observer, or by hand:
 //!   assigned:  state.set_status(&key, Restoring { done, total }); set_leader(owns partition 0)
-//!   live:      let mut p = PartitionPublisher::go_live(&mut engine); state.set_status(&key, Live)
-//!   each tick: p.publish_to(&mut engine, &state, &key); state.set_lag(&key, lag)
+//!   live:      engine.set_sample_tap(true); let mut p = PartitionPublisher::with_baseline(&engine.view());
+//!              state.set_status(&key, Live)
+//!   each tick: p.publish_to(engine.publication(), &state, &key); state.set_lag(&key, lag)
 //!   revoked:   state.remove_partition(&key)
 //! ```
 //! The export tick owns every gauge, including the per-partition processor
 //! gauges (lag, restore progress, watermark lag, last event time), which it
 //! sets from [`ExportState`] and zeroes when a partition leaves.
 
-pub mod catalog;
+mod error;
 pub mod http;
 pub mod observer;
 pub mod publish;
 pub mod recorder;
+pub mod settings;
 pub mod shared;
 pub mod wallboard;
 
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::telemetry::PartitionStatus;
+pub use error::ExportError;
 pub use observer::ExportObserver;
 pub use publish::{InstancePublisher, PartitionPublisher};
 pub use recorder::{MetricsExporter, MetricsHandle};
-pub use shared::{ExportState, PartitionKey, PartitionStatus, Readiness};
+pub use shared::{ExportState, PartitionKey, Readiness};
 
-use crate::config::{ExportConfig, HttpConfig};
-
-/// Errors of the export layer.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("invalid histogram buckets: {0}")]
-    Buckets(#[from] metrics_exporter_prometheus::BuildError),
-    #[error("a metrics recorder is already installed in this process")]
-    RecorderInstalled,
-    #[error("cannot listen on {addr}: {source} (fix: pick a free port in http.listen or --serve, or stop what uses it)")]
-    Bind { addr: SocketAddr, source: io::Error },
-    #[error("http server failed: {0}")]
-    Serve(io::Error),
-}
+use settings::{ExportConfig, HttpConfig};
 
 /// Run the export tick and the HTTP server (with the wallboard) on
 /// `listener` until `shutdown` fires. Returns once both stopped.

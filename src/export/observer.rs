@@ -1,6 +1,5 @@
-//! The bridge from the Kafka pipeline to export: implements
-//! [`pipeline::Observer`] on top of [`ExportState`] and one
-//! [`PartitionPublisher`] per live partition.
+//! Export's side of the pipeline's reports: implements [`Observer`] on top
+//! of [`ExportState`] and one [`PartitionPublisher`] per live partition.
 //!
 //! Counters are exact across partition moves when the pipeline publishes
 //! the restored view before reporting `Live` (that view is the baseline),
@@ -13,10 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use dashmap::DashMap;
 
 use super::publish::PartitionPublisher;
-use super::shared::{ExportState, PartitionKey, PartitionStatus};
-use crate::engine::{Engine, Sample, View};
-use crate::event::Millis;
-use crate::pipeline::{self, Observer};
+use super::shared::{ExportState, PartitionKey};
+use crate::telemetry::{Observer, PartitionStatus};
+use ccpulse_core::engine::{LabelledSample, View};
+use ccpulse_core::event::Millis;
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -64,25 +63,13 @@ impl ExportObserver {
     }
 }
 
-impl From<pipeline::PartitionStatus> for PartitionStatus {
-    fn from(s: pipeline::PartitionStatus) -> Self {
-        match s {
-            pipeline::PartitionStatus::Restoring { done, total } => {
-                PartitionStatus::Restoring { done, total }
-            }
-            pipeline::PartitionStatus::Live => PartitionStatus::Live,
-        }
-    }
-}
-
 impl Observer for ExportObserver {
     fn started(&self) {
         self.state.set_started(true);
     }
 
-    fn partition_status(&self, topic: &str, partition: i32, status: pipeline::PartitionStatus) {
+    fn partition_status(&self, topic: &str, partition: i32, status: PartitionStatus) {
         let key = PartitionKey::new(topic, partition);
-        let status = PartitionStatus::from(status);
         self.with_slot(&key, |s| {
             s.live = status == PartitionStatus::Live;
             if s.live && s.publisher.is_none() {
@@ -115,25 +102,28 @@ impl Observer for ExportObserver {
         }
     }
 
-    fn partition_live(&self, topic: &str, partition: i32, engine: &Engine, samples: &[Sample]) {
+    fn partition_live(
+        &self,
+        topic: &str,
+        partition: i32,
+        samples: &[LabelledSample],
+        last_event_ms: Option<Millis>,
+    ) {
         let key = PartitionKey::new(topic, partition);
         self.with_slot(&key, |s| {
             s.live = true;
-            s.last_event_ms = Some(engine.max_event_time()).filter(|&t| t != Millis::MIN);
+            s.last_event_ms = last_event_ms;
             if s.publisher.is_none() {
                 match s.restored.take() {
                     Some(v) => s.publisher = Some(PartitionPublisher::with_baseline(&v)),
-                    None => {
-                        // No restored view was published: start from here,
-                        // and drop this tick's samples so histograms and
-                        // counters start at the same point.
-                        s.publisher = Some(PartitionPublisher::with_baseline(&engine.view()));
-                        return;
-                    }
+                    // No restored view was published: the next view is the
+                    // baseline, and this tick's samples are dropped so
+                    // histograms and counters start at the same point.
+                    None => return,
                 }
             }
             if let Some(p) = s.publisher.as_mut() {
-                p.publish_drained(engine, samples);
+                p.publish_samples(samples);
             }
         });
     }

@@ -22,13 +22,14 @@ use metrics::{Key, Label};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error};
 
-use super::catalog::{self, Family};
 use super::recorder::{self, MetricsHandle};
-use super::shared::{ExportState, PartitionKey, PartitionStatus};
-use crate::engine::snapshot::required_agents;
-use crate::engine::stats::{AgentCounters, HistKind, QueueCounters, Volume};
-use crate::engine::{Engine, ProcessingStats, Sample, SampleKind, View, OTHER};
-use crate::event::{AgentState, Channel, Millis};
+use super::shared::{ExportState, PartitionKey};
+use crate::telemetry::catalog::{self, Family};
+use crate::telemetry::PartitionStatus;
+use ccpulse_core::engine::snapshot::required_agents;
+use ccpulse_core::engine::{AgentCounters, HistKind, QueueCounters, Volume};
+use ccpulse_core::engine::{LabelledSample, ProcessingStats, Publication, SampleKind, View, OTHER};
+use ccpulse_core::event::{AgentState, Channel, Millis};
 
 type QueueField = fn(&QueueCounters) -> u64;
 
@@ -177,20 +178,15 @@ impl QueueMark {
 pub struct PartitionPublisher {
     queues: HashMap<(String, Channel), QueueMark>,
     agents: HashMap<String, [u64; AGENT_COUNTERS.len()]>,
-    samples: Vec<Sample>,
+    /// Scratch: sample indices sorted by series.
+    order: Vec<usize>,
 }
 
 impl PartitionPublisher {
-    /// A partition going live after its restore: turns the engine's sample
-    /// tap on and takes the restored state as the baseline, so nothing of
-    /// the replayed history is exported.
-    pub fn go_live(engine: &mut Engine) -> Self {
-        engine.set_sample_tap(true);
-        Self::with_baseline(&engine.view())
-    }
-
     /// Baseline = `view`: only growth beyond it is exported. The engine's
-    /// sample tap must be turned on at the same point.
+    /// sample tap must be turned on at the same point (a partition going
+    /// live after its restore takes its restored view, so nothing of the
+    /// replayed history is exported).
     pub fn with_baseline(view: &View) -> Self {
         let mut p = Self::default();
         for (k, q) in &view.queues {
@@ -213,38 +209,25 @@ impl PartitionPublisher {
         Self::default()
     }
 
-    /// One tick: histograms from the drained samples, counters from a
-    /// fresh view, which is returned for [`ExportState::publish_view`].
-    pub fn publish(&mut self, engine: &mut Engine) -> View {
-        self.publish_samples(engine);
-        let view = engine.view();
-        self.publish_counters(&view);
-        view
+    /// One tick: histograms from the publication's samples, counters from
+    /// its view.
+    pub fn publish(&mut self, p: &Publication) {
+        self.publish_samples(&p.samples);
+        self.publish_counters(&p.view);
     }
 
     /// [`Self::publish`], then hand the view to the shared state.
-    pub fn publish_to(&mut self, engine: &mut Engine, state: &ExportState, key: &PartitionKey) {
-        let view = self.publish(engine);
-        state.publish_view(key, Arc::new(view), Some(engine.max_event_time()));
+    pub fn publish_to(&mut self, p: Publication, state: &ExportState, key: &PartitionKey) {
+        self.publish(&p);
+        state.publish_view(key, Arc::new(p.view), p.last_event_ms);
     }
 
-    /// Record the samples the engine collected since the last call.
-    pub fn publish_samples(&mut self, engine: &mut Engine) {
-        engine.drain_samples(&mut self.samples);
-        self.record_samples(engine);
-    }
-
-    /// Record samples already drained from `engine` (which labels them).
-    pub fn publish_drained(&mut self, engine: &Engine, samples: &[Sample]) {
-        self.samples.extend_from_slice(samples);
-        self.record_samples(engine);
-    }
-
-    fn record_samples(&mut self, engine: &Engine) {
-        if self.samples.is_empty() {
+    /// Record duration samples into their histograms.
+    pub fn publish_samples(&mut self, samples: &[LabelledSample]) {
+        if samples.is_empty() {
             return;
         }
-        let group = |s: &Sample| {
+        let group = |s: &LabelledSample| {
             let kind = match s.kind {
                 SampleKind::Queue(k) => k as u8,
                 SampleKind::AgentHandle => u8::MAX,
@@ -253,26 +236,30 @@ impl PartitionPublisher {
                 SampleKind::Queue(_) => s.channel.index(),
                 SampleKind::AgentHandle => 0,
             };
-            (kind, s.key, ch)
+            (kind, ch)
         };
-        self.samples.sort_unstable_by_key(group);
-        for run in self.samples.chunk_by(|a, b| group(a) == group(b)) {
-            let s = run[0];
+        self.order.clear();
+        self.order.extend(0..samples.len());
+        self.order.sort_unstable_by(|&a, &b| {
+            let (x, y) = (&samples[a], &samples[b]);
+            (group(x), x.label.as_str()).cmp(&(group(y), y.label.as_str()))
+        });
+        let same =
+            |a: &LabelledSample, b: &LabelledSample| group(a) == group(b) && a.label == b.label;
+        for run in self.order.chunk_by(|&a, &b| same(&samples[a], &samples[b])) {
+            let s = &samples[run[0]];
             let h = match s.kind {
-                SampleKind::Queue(k) => recorder::histogram(
-                    hist_family(k),
-                    qc_labels(engine.queue_label(s.key), s.channel),
-                ),
-                SampleKind::AgentHandle => recorder::histogram(
-                    &catalog::AGENT_HANDLE_TIME,
-                    agent_labels(engine.agent_label(s.key)),
-                ),
+                SampleKind::Queue(k) => {
+                    recorder::histogram(hist_family(k), qc_labels(&s.label, s.channel))
+                }
+                SampleKind::AgentHandle => {
+                    recorder::histogram(&catalog::AGENT_HANDLE_TIME, agent_labels(&s.label))
+                }
             };
-            for s in run {
-                h.record(s.ms.max(0) as f64 / 1000.0);
+            for &i in run {
+                h.record(samples[i].ms.max(0) as f64 / 1000.0);
             }
         }
-        self.samples.clear();
     }
 
     /// Increment every counter by its growth since the last publish.

@@ -1,5 +1,5 @@
 //! The metrics recorder behind `/metrics`: Prometheus exporters configured
-//! from the [catalogue](super::catalog), and the text rendering.
+//! from the [catalogue](crate::telemetry::catalog), and the text rendering.
 //!
 //! # Series lifetime
 //! Series are routed by family to one of three Prometheus recorders, each
@@ -34,9 +34,9 @@ use metrics_exporter_prometheus::{
 };
 use metrics_util::MetricKindMask;
 
-use super::catalog::{self, Family, Kind};
-use super::ExportError;
-use crate::config::ExportConfig;
+use super::error::ExportError;
+use super::settings::ExportConfig;
+use crate::telemetry::catalog::{self, Family, Kind};
 
 /// Which exporter holds a family, by how long its idle series live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::engine::View;
-use crate::event::Millis;
+use ccpulse_core::engine::View;
+
+use crate::telemetry::PartitionStatus;
+use ccpulse_core::event::Millis;
 
 /// An input partition: `(topic, partition)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -27,29 +29,6 @@ impl PartitionKey {
         PartitionKey {
             topic: topic.into(),
             partition,
-        }
-    }
-}
-
-/// Where an assigned partition stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum PartitionStatus {
-    /// Replaying history into a fresh engine: `done` of `total` records.
-    Restoring { done: u64, total: u64 },
-    /// Restored; its figures are published.
-    Live,
-}
-
-impl PartitionStatus {
-    /// 0..1, for `ccpulse_restore_progress_ratio`.
-    pub fn progress(&self) -> f64 {
-        match *self {
-            PartitionStatus::Live => 1.0,
-            PartitionStatus::Restoring { done, total } if total > 0 => {
-                (done as f64 / total as f64).clamp(0.0, 1.0)
-            }
-            PartitionStatus::Restoring { .. } => 0.0,
         }
     }
 }

@@ -20,13 +20,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::config::KafkaConfig;
+use super::error::{kerr, PipelineError};
 use super::kafka::reader;
 use super::output::Out;
-use super::task::dead_letter;
-use super::{kerr, PipelineError};
-use crate::event::codec::{decode, DecodeError, Limits};
-use crate::event::{Event, EventKind};
+use super::records::dead_letter;
+use super::settings::KafkaConfig;
+use ccpulse_core::event::codec::{decode, DecodeError, Limits};
+use ccpulse_core::event::{Event, EventKind};
 
 #[derive(Clone)]
 pub(super) struct AgentFeed {
@@ -89,7 +89,7 @@ impl AgentFeed {
                     Some(Err(e)) => warn!(error = %e, topic = %topic, "agent topic read error"),
                     Some(Ok(m)) => {
                         let value = m.payload().unwrap_or_default();
-                        let ct = super::restore::header(&m, "content-type");
+                        let ct = super::topic::header(&m, "content-type");
                         let reference = m.timestamp().to_millis();
                         let decoded = decode(value, format.pick(value, ct), &limits, reference)
                             .and_then(|ev| match ev.kind {

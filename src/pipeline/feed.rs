@@ -11,11 +11,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::config::Topics;
-use super::{kerr, PipelineError};
-use crate::event::codec::encode_json;
-use crate::event::{EventKind, Millis};
+use super::error::{kerr, PipelineError};
+use super::settings::Topics;
 use crate::sim::{SimConfig, Simulator};
+use ccpulse_core::event::codec::encode_json;
+use ccpulse_core::event::{EventKind, Millis};
 
 /// How a feed runs.
 #[derive(Debug, Clone)]

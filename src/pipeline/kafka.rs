@@ -14,8 +14,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use tracing::{info, warn};
 
-use super::config::{Guarantee, KafkaConfig};
-use super::{kerr, PipelineError};
+use super::error::{kerr, PipelineError};
+use super::settings::{Guarantee, KafkaConfig};
 
 /// Rebalance callbacks, installed once the pipeline is wired.
 pub(super) trait RebalanceHandler: Send + Sync {

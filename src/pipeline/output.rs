@@ -20,12 +20,14 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
 
-use super::config::{Guarantee, KafkaConfig};
+use super::error::PipelineError;
 use super::kafka::GroupConsumer;
-use super::PipelineError;
-use crate::export::catalog;
+use super::settings::{Guarantee, KafkaConfig};
+use crate::telemetry::events::{
+    EffectProduced, OffsetCommitFailed, OffsetsCommitted, TransactionAborted, TransactionCommitted,
+};
+use crate::telemetry::InternalEvent;
 
 /// One record to produce.
 #[derive(Debug, Clone)]
@@ -243,9 +245,7 @@ impl Output {
             }
         }
         match r.kind {
-            OutKind::Effect(kind) => {
-                metrics::counter!(catalog::EFFECTS_EMITTED.name, "kind" => kind).increment(1)
-            }
+            OutKind::Effect(kind) => EffectProduced { kind }.emit(),
             OutKind::DeadLetter => {}
             OutKind::Tick => {}
         }
@@ -293,14 +293,12 @@ impl Output {
             .map_err(|e| PipelineError::Output(e.to_string()))?;
             self.in_tx = false;
             match r {
-                Ok(()) => {
-                    metrics::counter!(catalog::TRANSACTIONS.name, "outcome" => "commit")
-                        .increment(1);
-                    debug!(partitions = self.offsets.len(), "transaction committed");
+                Ok(()) => TransactionCommitted {
+                    partitions: self.offsets.len(),
                 }
+                .emit(),
                 Err(e) => {
-                    metrics::counter!(catalog::TRANSACTIONS.name, "outcome" => "abort")
-                        .increment(1);
+                    TransactionAborted { error: &e }.emit();
                     let p = self.producer.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         p.abort_transaction(Duration::from_secs(30))
@@ -326,15 +324,9 @@ impl Output {
                         .await
                         .map_err(|e| PipelineError::Output(e.to_string()))?;
                 match r {
-                    Ok(()) => {
-                        metrics::counter!(catalog::COMMITS.name, "outcome" => "ok").increment(1)
-                    }
+                    Ok(()) => OffsetsCommitted.emit(),
                     Err(e) => {
-                        // Not fatal: the next commit covers these offsets.
-                        // Revoked partitions are dropped anyway: their next
-                        // owner restores from the last successful commit.
-                        metrics::counter!(catalog::COMMITS.name, "outcome" => "error").increment(1);
-                        warn!(error = %e, "offset commit failed; retrying at the next interval");
+                        OffsetCommitFailed { error: &e }.emit();
                         self.forget_now();
                         return Ok(());
                     }

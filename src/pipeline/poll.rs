@@ -18,38 +18,22 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::agents::AgentFeed;
-use super::config::{InputFormat, KafkaConfig};
+use super::context::Shared;
+use super::error::{kerr, PipelineError};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
-use super::output::{CommitControl, Out};
-use super::task::{self, Progress, Record};
-use super::{kerr, Observer, PipelineError};
-use crate::config::EngineConfig;
-use crate::export::catalog;
+use super::output::Out;
+use super::progress::Progress;
+use super::records::Record;
+use super::settings::InputFormat;
+use super::task;
+use crate::telemetry::events::PartitionsChanged;
+use crate::telemetry::InternalEvent;
 
 /// How often the poll thread reads librdkafka's positions for the tasks'
 /// idle check (far below any sensible `idle_timeout`).
 const POSITION_REFRESH: Duration = Duration::from_millis(100);
-
-/// What every partition task shares.
-pub(super) struct Shared {
-    pub kafka: Arc<KafkaConfig>,
-    pub engine: Arc<EngineConfig>,
-    /// How often tasks publish their figures and check for idleness
-    /// (`export.tick_interval`).
-    pub tick: std::time::Duration,
-    pub consumer: Arc<GroupConsumer>,
-    pub out: mpsc::Sender<Out>,
-    pub agents: AgentFeed,
-    pub observer: Arc<dyn Observer>,
-    pub tracker: TaskTracker,
-    pub runtime: tokio::runtime::Handle,
-    pub commit: CommitControl,
-    pub fatal: CancellationToken,
-}
 
 struct TaskHandle {
     tx: mpsc::Sender<Vec<Record>>,
@@ -177,9 +161,14 @@ impl RebalanceHandler for Handler {
                     progress,
                 },
             );
-            info!(topic = %t, partition = p, "partition assigned");
+            PartitionsChanged {
+                topic: t,
+                partition: *p,
+                assigned: true,
+                owned: tasks.len(),
+            }
+            .emit();
         }
-        metrics::gauge!(catalog::PARTITIONS_ASSIGNED.name).set(tasks.len() as f64);
     }
 
     fn revoke(&self, _c: &BaseConsumer<GroupCtx>, parts: &[(String, i32)]) {
@@ -209,13 +198,17 @@ impl RebalanceHandler for Handler {
             let _ = self.ctx.out.blocking_send(Out::Forget {
                 source: (Arc::from(t.as_str()), p),
             });
-            info!(topic = %t, partition = p, "partition revoked");
+            let owned = self.tasks.lock().map_or(0, |t| t.len());
+            PartitionsChanged {
+                topic: &t,
+                partition: p,
+                assigned: false,
+                owned,
+            }
+            .emit();
         }
         if let Err(e) = self.ctx.commit.commit_blocking(timeout) {
             warn!(error = %e, "commit on revoke failed");
-        }
-        if let Ok(tasks) = self.tasks.lock() {
-            metrics::gauge!(catalog::PARTITIONS_ASSIGNED.name).set(tasks.len() as f64);
         }
     }
 }

@@ -1,103 +1,149 @@
-//! Reading one partition of a topic from its beginning, for restore and
-//! for reading back effects and ticks. Blocking: run on a blocking thread.
+//! Restoring a partition's engine on assignment: replay the partition up
+//! to its committed offset with the agent directory merged in by event
+//! time, the recorded reassignment decisions installed, and the recorded
+//! watermark ticks applied where they were live (see ARCHITECTURE.md,
+//! decision 1). No effects leave a restore. Blocking: run on a blocking
+//! thread.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ccpulse_core::engine::Engine;
+use ccpulse_core::event::codec::{decode, decode_effect_json, Limits};
+use ccpulse_core::event::{Event, EventKind};
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use tracing::info;
 
-use super::config::KafkaConfig;
-use super::kafka::{reader, Reader};
-use super::{kerr, PipelineError};
+use super::context::Shared;
+use super::error::{kerr, PipelineError};
+use super::kafka::reader;
+use super::records::Tick;
+use super::topic;
+use crate::telemetry::PartitionStatus;
 
-/// How long a read may make no progress before restore gives up.
-const STALL: Duration = Duration::from_secs(60);
-
-/// `(low, high)` watermarks of a partition.
-pub(super) fn watermarks(
-    c: &Reader,
+/// Restore the engine of `topic/partition`; returns it with the agent log
+/// position it has folded up to.
+pub(super) fn restore(
+    ctx: &Shared,
     topic: &str,
     partition: i32,
-) -> Result<(i64, i64), PipelineError> {
-    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .map_err(kerr(format!("fetching watermarks of {topic}/{partition}")))
-}
-
-/// Call `f` for every record of `topic/partition` from the beginning up to
-/// (excluding) offset `until`, or to the end when `until` is `None`.
-/// Returns the number of records read.
-pub(super) fn read(
-    k: &KafkaConfig,
-    topic: &str,
-    partition: i32,
-    until: Option<i64>,
-    mut f: impl FnMut(&BorrowedMessage<'_>),
-) -> Result<u64, PipelineError> {
-    let c = reader(k, "restore")?;
-    let (low, high) = watermarks(&c, topic, partition)?;
-    let end = until.map_or(high, |u| u.min(high));
-    if end <= low {
-        return Ok(0);
-    }
+    mut engine: Engine,
+) -> Result<Restored, PipelineError> {
+    let k = &ctx.kafka;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Beginning)
-        .map_err(kerr("building an assignment"))?;
-    c.assign(&tpl)
-        .map_err(kerr(format!("assigning {topic}/{partition}")))?;
-    let mut n = 0;
-    let mut stalled_since = std::time::Instant::now();
-    // End-of-partition only means "caught up with the last fetch": the
-    // reader is done when its position reaches `end`. (Transaction markers
-    // occupy offsets but are never delivered, so a record at `end - 1` may
-    // never come; the position still moves past them.)
-    let position = |c: &Reader| -> Option<i64> {
-        c.position()
-            .ok()?
-            .elements()
-            .iter()
-            .find_map(|e| match e.offset() {
-                Offset::Offset(o) if e.topic() == topic && e.partition() == partition => Some(o),
-                _ => None,
-            })
-    };
-    loop {
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                stalled_since = std::time::Instant::now();
-                if m.offset() >= end {
-                    break;
-                }
-                f(&m);
-                n += 1;
-                if m.offset() + 1 >= end {
-                    break;
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {
-                if position(&c).is_some_and(|p| p >= end) {
-                    break;
-                }
-                if stalled_since.elapsed() > STALL {
-                    return Err(PipelineError::Restore {
-                        topic: topic.to_string(),
-                        partition,
-                        at: position(&c).unwrap_or(low),
-                        end,
-                    });
-                }
-            }
-            Some(Err(e)) => return Err(kerr(format!("reading {topic}/{partition}"))(e)),
+    tpl.add_partition(topic, partition);
+    let committed = ctx
+        .consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .map_err(kerr(format!(
+            "reading the committed offset of {topic}/{partition}"
+        )))?;
+    let until = committed.elements().first().and_then(|e| match e.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    });
+    let mut agents: Vec<Event> = ctx.agents.log.read().map(|l| l.clone()).unwrap_or_default();
+    let seq = agents.len();
+    agents.sort_by_key(|e| e.occurred_at);
+    let mut agents = agents.into_iter().peekable();
+    let mut sink = Vec::new();
+    let Some(until) = until else {
+        for ev in agents {
+            engine.apply(ev, &mut sink);
         }
+        return Ok(Restored {
+            engine,
+            agent_seq: seq,
+            until: None,
+        });
+    };
+
+    // Decisions and ticks that were published for this partition.
+    let mut decisions = Vec::new();
+    topic::read(k, &k.topics.effects, partition, None, |m| {
+        if let Ok(e) = decode_effect_json(m.payload().unwrap_or_default()) {
+            decisions.push(e);
+        }
+    })?;
+    engine.install_recorded_decisions(decisions);
+    let mut ticks: Vec<Tick> = Vec::new();
+    topic::read(k, &k.topics.ticks, partition, None, |m| {
+        if m.key() == Some(topic.as_bytes()) {
+            if let Ok(t) = serde_json::from_slice::<Tick>(m.payload().unwrap_or_default()) {
+                if t.after_offset < until {
+                    ticks.push(t);
+                }
+            }
+        }
+    })?;
+    ticks.sort_by_key(|t| t.after_offset);
+    let mut ticks = ticks.into_iter().peekable();
+    while let Some(t) = ticks.next_if(|t| t.after_offset < 0) {
+        engine.advance(t.watermark, &mut sink);
     }
-    Ok(n)
+
+    let c = reader(k, "restore-watermarks")?;
+    let (low, _) = topic::watermarks(&c, topic, partition)?;
+    let total = (until - low).max(0) as u64;
+    let limits = Limits::default();
+    let mut done = 0u64;
+    let started = Instant::now();
+    topic::read(k, topic, partition, Some(until), |m| {
+        let value = m.payload().unwrap_or_default();
+        let ct = topic::header(m, "content-type");
+        if let Ok(ev) = decode(
+            value,
+            k.format.pick(value, ct),
+            &limits,
+            m.timestamp().to_millis(),
+        ) {
+            if !matches!(ev.kind, EventKind::Agent(_)) {
+                while let Some(a) = agents.next_if(|a| a.occurred_at <= ev.occurred_at) {
+                    engine.apply(a, &mut sink);
+                }
+                engine.apply(ev, &mut sink);
+            }
+        }
+        while let Some(t) = ticks.next_if(|t| t.after_offset <= m.offset()) {
+            engine.advance(t.watermark, &mut sink);
+        }
+        sink.clear();
+        done += 1;
+        if done % 10_000 == 0 {
+            ctx.observer.partition_status(
+                topic,
+                partition,
+                PartitionStatus::Restoring { done, total },
+            );
+        }
+    })?;
+    for a in agents {
+        engine.apply(a, &mut sink);
+    }
+    for t in ticks {
+        engine.advance(t.watermark, &mut sink);
+    }
+    info!(
+        topic,
+        partition,
+        records = done,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partition restored"
+    );
+    Ok(Restored {
+        engine,
+        agent_seq: seq,
+        until: Some(until),
+    })
 }
 
-/// A header's value, if present.
-pub(super) fn header<'a>(m: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a [u8]> {
-    m.headers()?
-        .iter()
-        .find(|h| h.key == key)
-        .and_then(|h| h.value)
+/// A partition's state rebuilt from the log.
+pub(super) struct Restored {
+    pub(super) engine: Engine,
+    /// Agent-directory entries already merged in.
+    pub(super) agent_seq: usize,
+    /// The committed offset the replay stopped at, where live input resumes
+    /// (`None`: nothing committed yet).
+    pub(super) until: Option<i64>,
 }

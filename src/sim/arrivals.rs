@@ -4,7 +4,7 @@
 //! (local hours, spike edges) until it runs out.
 
 use super::config::{SimConfig, HOUR};
-use crate::event::Millis;
+use ccpulse_core::event::Millis;
 
 /// How far ahead the process looks for a non-zero rate before giving up
 /// (a config whose rate is zero everywhere has no arrivals).

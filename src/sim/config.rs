@@ -6,7 +6,7 @@
 //! simulator clamps them to something sensible (see `Simulator::new`), so a
 //! config can never make it panic.
 
-use crate::event::{Channel, Millis};
+use ccpulse_core::event::{Channel, Millis};
 
 /// One queue (skill) and the channels its contacts arrive on.
 #[derive(Debug, Clone, PartialEq)]

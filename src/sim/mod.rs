@@ -58,7 +58,7 @@ pub use config::{
 pub use naive::{generate, Traffic};
 pub use simulator::{customer_ref, Simulator};
 
-use crate::event::{Event, Millis};
+use ccpulse_core::event::{Event, Millis};
 
 /// Simulate `duration` from `cfg.start` and return every event before
 /// `cfg.start + duration`, in event-time order.

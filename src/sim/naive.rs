@@ -9,7 +9,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 
-use crate::event::{
+use ccpulse_core::event::{
     AgentState, AgentStateChanged, Channel, Direction, Event, EventKind, InteractionEvent, Millis,
     SurveyAnswered, SurveyScore,
 };

@@ -1,13 +1,13 @@
 //! Shared test support: proptest strategies for arbitrary *valid* domain
 //! values (every value generated here passes the codec's validation with
-//! [`Limits::default`](ccpulse::event::codec::Limits) and no reference time).
+//! [`Limits::default`](ccpulse_core::event::codec::Limits) and no reference time).
 //!
 //! Use from another test file with `mod common;`.
 
 #![allow(dead_code)]
 
-use ccpulse::event::codec::{MAX_OCCURRED_AT, MIN_OCCURRED_AT};
-use ccpulse::event::{
+use ccpulse_core::event::codec::{MAX_OCCURRED_AT, MIN_OCCURRED_AT};
+use ccpulse_core::event::{
     AgentState, AgentStateChanged, Channel, Direction, Effect, Event, EventKind, InteractionEvent,
     Millis, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget, SurveyAnswered,
     SurveyScore,

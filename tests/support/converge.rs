@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ccpulse::config::Config;
-use ccpulse::event::{Event, EventKind};
+use ccpulse_core::event::{Event, EventKind};
 use serde_json::Value;
 
 use super::kafka::*;
 
 /// A day-like scenario: the example file plus generated traffic.
 pub fn scenario(n: usize, seed: u64) -> Vec<Event> {
-    let mut evs: Vec<Event> = ccpulse::event::file::open("examples/all-kinds.jsonl")
+    let mut evs: Vec<Event> = ccpulse::sources::file::open("examples/all-kinds.jsonl")
         .expect("example file")
         .filter_map(|r| r.ok()?.event.ok())
         .collect();
@@ -84,7 +84,7 @@ pub fn replayed(cfg: &str, evs: &[Event], as_of: i64) -> Value {
     let engine_cfg = Config::from_toml(cfg, std::path::Path::new("t.toml"))
         .expect("config")
         .engine;
-    let mut e = ccpulse::engine::Engine::new(engine_cfg);
+    let mut e = ccpulse_core::engine::Engine::new(engine_cfg);
     let mut out = Vec::new();
     for ev in evs {
         e.apply(ev.clone(), &mut out);

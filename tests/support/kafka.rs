@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccpulse::event::codec::{decode_effect_json, encode_json};
-use ccpulse::event::{Effect, Event};
+use ccpulse_core::event::codec::{decode_effect_json, encode_json};
+use ccpulse_core::event::{Effect, Event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;

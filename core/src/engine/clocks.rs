@@ -1,0 +1,100 @@
+//! The data of SLA clocks per interaction: one clock per target, its state,
+//! budget consumed and deadline; the outcome counters; timer payloads and
+//! effect ids. Behaviour is in `sla`. A leaf.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::types::NONE;
+use crate::event::{Millis, SlaTarget};
+use crate::sla::wheel::TimerId;
+
+pub(super) const AT_RISK: u64 = 0;
+pub(super) const BREACH: u64 = 1;
+
+/// Why clocks are paused (bit set).
+pub(super) const PAUSE_STATUS: u8 = 1;
+pub(super) const PAUSE_HOLD: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    Off,
+    Running,
+    Met,
+    Breached,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    pub(super) state: State,
+    /// Start of the current running period; `NONE` while paused.
+    pub(super) started: Millis,
+    /// Business time consumed before `started`.
+    pub(super) consumed: Millis,
+    /// When the budget runs out, if known and not paused.
+    pub(super) deadline: Millis,
+    pub(super) timer: Option<TimerId>,
+    pub(super) at_risk: bool,
+    pub(super) breached: bool,
+}
+
+pub(super) const OFF: Clock = Clock {
+    state: State::Off,
+    started: NONE,
+    consumed: 0,
+    deadline: NONE,
+    timer: None,
+    at_risk: false,
+    breached: false,
+};
+
+/// The SLA state of one interaction.
+#[derive(Debug, Clone)]
+pub(super) struct Clocks {
+    pub(super) interaction: u32,
+    pub(super) policy: u16,
+    pub(super) attempts: u32,
+    pub(super) paused: u8,
+    pub(super) escalated: bool,
+    pub(super) clocks: [Clock; 3],
+}
+
+/// Cumulative SLA outcomes per queue × policy × target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SlaOutcomes {
+    pub met: u64,
+    pub breached: u64,
+    pub reassigned: u64,
+    pub requeued: u64,
+    pub escalated: u64,
+}
+
+pub(super) type SlaDetail = BTreeMap<(u32, u16, SlaTarget), SlaOutcomes>;
+
+pub(super) fn payload(sla: u32, target: SlaTarget, stage: u64) -> u64 {
+    ((sla as u64) << 8) | ((target as u64) << 1) | stage
+}
+
+pub(super) fn unpack(p: u64) -> (u32, SlaTarget, u64) {
+    let target = match (p >> 1) & 0x3 {
+        0 => SlaTarget::FirstResponse,
+        1 => SlaTarget::NextReply,
+        _ => SlaTarget::Resolution,
+    };
+    ((p >> 8) as u32, target, p & 1)
+}
+
+pub(super) fn effect_id(
+    kind: &str,
+    interaction: &str,
+    target: SlaTarget,
+    deadline: Millis,
+    attempt: u32,
+) -> String {
+    let key = format!(
+        "{kind}|{interaction}|{}|{deadline}|{attempt}",
+        target.as_str()
+    );
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
+}

@@ -1,0 +1,404 @@
+//! The interaction state machine: what each interaction event does to the
+//! interaction, its queue's counters and histograms, and its SLA clocks.
+//! Impossible transitions are counted (`ignored_transitions`), not applied.
+
+use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
+
+use super::clocks::{PAUSE_HOLD, PAUSE_STATUS};
+use super::fold::Engine;
+use super::records::{
+    Interaction, Phase, F_CUSTOMER_PENDING, F_REPEAT, F_RESPONDED, F_TRANSFERRED,
+};
+use super::stats::HistKind;
+use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
+use crate::event::{Channel, Direction, InteractionEvent, Millis, SlaTarget};
+
+impl Engine {
+    pub(super) fn on_interaction(&mut self, t: Millis, id: &str, event: InteractionEvent) {
+        let slot = match event {
+            InteractionEvent::Queued {
+                queue,
+                channel,
+                priority,
+                customer_ref,
+            } => {
+                if self.find(id).is_some() {
+                    self.stats.ignored_transitions += 1;
+                } else {
+                    self.on_queued(t, id, &queue, channel, priority, customer_ref.as_deref());
+                }
+                return;
+            }
+            InteractionEvent::Reopened => {
+                if self.find(id).is_some() {
+                    self.stats.ignored_transitions += 1;
+                } else {
+                    self.on_reopened(t, id);
+                }
+                return;
+            }
+            _ => match self.find(id) {
+                Some(s) => s,
+                None => {
+                    self.stats.orphaned += 1;
+                    return;
+                }
+            },
+        };
+        self.interactions[slot as usize].last_activity = t;
+        let ok = match event {
+            InteractionEvent::Offered { agent_id } => self.on_offered(slot, &agent_id),
+            InteractionEvent::Answered { agent_id } => self.on_answered(t, slot, &agent_id),
+            InteractionEvent::Message { direction, .. } => {
+                self.on_message(t, slot, direction);
+                true
+            }
+            InteractionEvent::HoldStarted => {
+                let it = &mut self.interactions[slot as usize];
+                let ok = matches!(it.phase, Phase::Connected) && it.hold_started == NONE;
+                if ok {
+                    it.hold_started = t;
+                    if self.sla_pauses_on(slot, "on_hold") {
+                        self.sla_pause(slot, PAUSE_HOLD, true, t);
+                    }
+                }
+                ok
+            }
+            InteractionEvent::HoldEnded => {
+                let it = &mut self.interactions[slot as usize];
+                let ok = it.hold_started != NONE;
+                if ok {
+                    it.hold_ms += t - it.hold_started;
+                    it.hold_started = NONE;
+                    self.sla_pause(slot, PAUSE_HOLD, false, t);
+                }
+                ok
+            }
+            InteractionEvent::Transferred { to_queue, to_agent } => {
+                self.on_transferred(t, slot, to_queue.as_deref(), to_agent.as_deref())
+            }
+            InteractionEvent::Abandoned => self.on_abandoned(t, slot),
+            InteractionEvent::Ended => {
+                let it = &mut self.interactions[slot as usize];
+                let ok = it.phase == Phase::Connected;
+                if ok {
+                    if it.hold_started != NONE {
+                        it.hold_ms += t - it.hold_started;
+                        it.hold_started = NONE;
+                    }
+                    it.ended_at = t;
+                    it.phase = Phase::WrapUp;
+                    self.sla_pause(slot, PAUSE_HOLD, false, t);
+                }
+                ok
+            }
+            InteractionEvent::WrapUpDone { agent_id } => {
+                let it = &self.interactions[slot as usize];
+                let ok = matches!(it.phase, Phase::Connected | Phase::WrapUp);
+                if ok {
+                    let agent = agent_id.map(|a| self.agent_id(&a));
+                    self.close_segment(t, slot, agent);
+                    self.interactions[slot as usize].phase = Phase::Idle;
+                    let (q, ch) = self.qc(slot);
+                    self.queue_stats(q, ch).shift_concurrency(t, false);
+                }
+                ok
+            }
+            InteractionEvent::Resolved { agent_id } => {
+                self.on_resolved(t, slot, agent_id.as_deref());
+                true
+            }
+            InteractionEvent::StatusChanged { status } => {
+                let pause = self.sla_pauses_on(slot, &status);
+                self.sla_pause(slot, PAUSE_STATUS, pause, t);
+                true
+            }
+            InteractionEvent::Queued { .. } | InteractionEvent::Reopened => true,
+        };
+        if !ok {
+            self.stats.ignored_transitions += 1;
+        }
+    }
+
+    pub(super) fn on_queued(
+        &mut self,
+        t: Millis,
+        id: &str,
+        queue: &str,
+        channel: Channel,
+        priority: u32,
+        customer_ref: Option<&str>,
+    ) {
+        let q = self.queue_id(queue);
+        let customer = customer_ref.map(id_hash).unwrap_or(0);
+        let repeat = customer != 0 && self.note_contact(customer, t);
+        let mut flags = F_CUSTOMER_PENDING;
+        if repeat {
+            flags |= F_REPEAT;
+        }
+        let slot = self.interactions.insert(Interaction {
+            id: id.into(),
+            customer,
+            created_at: t,
+            queued_at: t,
+            seg_start: NONE,
+            hold_started: NONE,
+            ended_at: NONE,
+            last_activity: t,
+            hold_ms: 0,
+            agent: NO_AGENT,
+            queue: q,
+            priority,
+            sla: u32::MAX,
+            exchanges: 0,
+            channel,
+            phase: Phase::Waiting,
+            flags,
+        }) as u32;
+        let h = FxBuildHasher.hash_one(id);
+        let interactions = &self.interactions;
+        self.index.insert_unique(h, slot, |&s| {
+            FxBuildHasher.hash_one(interactions[s as usize].id.as_str())
+        });
+        self.enter_queue(t, slot);
+        let (hour, wd, month) = self.local.position(t);
+        let late = !self.queue_stats(q, channel).record(t, |c| {
+            c.repeat_contacts += repeat as u64;
+        });
+        if late {
+            self.stats.late_beyond_window += 1;
+        }
+        let qs = self.queue_stats(q, channel);
+        qs.volume.by_hour[hour as usize] += 1;
+        qs.volume.by_weekday[wd as usize] += 1;
+        qs.volume.by_month[month as usize] += 1;
+        qs.shift_concurrency(t, true);
+        if !self.cfg.policies.is_empty() {
+            self.sla_open(slot, t, &[SlaTarget::FirstResponse, SlaTarget::Resolution]);
+        }
+    }
+
+    /// Put `slot` in its queue's waiting set and count it offered there.
+    pub(super) fn enter_queue(&mut self, t: Millis, slot: u32) {
+        let it = &mut self.interactions[slot as usize];
+        it.phase = Phase::Waiting;
+        it.queued_at = t;
+        let (q, ch) = (it.queue, it.channel);
+        let qs = self.queue_stats(q, ch);
+        qs.waiting.insert((t, slot));
+        if !qs.record(t, |c| c.offered += 1) {
+            self.stats.late_beyond_window += 1;
+        }
+    }
+
+    /// Take `slot` out of its queue's waiting set; returns its wait.
+    pub(super) fn leave_queue(&mut self, t: Millis, slot: u32) -> Millis {
+        let it = &self.interactions[slot as usize];
+        let (q, ch, since) = (it.queue, it.channel, it.queued_at);
+        self.queue_stats(q, ch).waiting.remove(&(since, slot));
+        (t - since).max(0)
+    }
+
+    /// Leave the queue at `t`: the wait, and whether it was within the
+    /// queue's service-level threshold T (`<=`).
+    pub(super) fn leave_queue_within_sl(&mut self, t: Millis, slot: u32) -> (Millis, bool) {
+        let wait = self.leave_queue(t, slot);
+        let (q, ch) = self.qc(slot);
+        let threshold = self.queue_stats(q, ch).settings.service_level_threshold;
+        (wait, wait <= threshold)
+    }
+
+    pub(super) fn on_offered(&mut self, slot: u32, agent: &str) -> bool {
+        let phase = self.interactions[slot as usize].phase;
+        if !matches!(phase, Phase::Waiting | Phase::Routing) {
+            return false;
+        }
+        let a = self.agent_id(agent);
+        self.assign(slot, a);
+        true
+    }
+
+    pub(super) fn on_answered(&mut self, t: Millis, slot: u32, agent: &str) -> bool {
+        let a = self.agent_id(agent);
+        let phase = self.interactions[slot as usize].phase;
+        match phase {
+            Phase::Waiting => {
+                let (wait, within) = self.leave_queue_within_sl(t, slot);
+                self.record_q(slot, t, |c| {
+                    c.answered += 1;
+                    c.answered_within_sl += within as u64;
+                });
+                self.observe_q(slot, HistKind::QueueWait, t, wait);
+            }
+            Phase::Routing => {}
+            Phase::Idle => {
+                let (q, ch) = self.qc(slot);
+                self.queue_stats(q, ch).shift_concurrency(t, true);
+            }
+            Phase::Connected | Phase::WrapUp => {
+                // A takeover by another agent mid-segment: the segment
+                // continues under the new agent.
+                self.assign(slot, a);
+                return true;
+            }
+        }
+        self.assign(slot, a);
+        if self.interactions[slot as usize].channel == Channel::Voice {
+            // On a call, answering is the first response.
+            self.sla_meet(slot, SlaTarget::FirstResponse, t);
+        }
+        let it = &mut self.interactions[slot as usize];
+        it.phase = Phase::Connected;
+        it.seg_start = t;
+        it.hold_ms = 0;
+        it.hold_started = NONE;
+        it.ended_at = NONE;
+        true
+    }
+
+    pub(super) fn on_message(&mut self, t: Millis, slot: u32, direction: Direction) {
+        match direction {
+            Direction::Customer => {
+                if self.sla_next_reply_due(slot) {
+                    self.sla_start(slot, SlaTarget::NextReply, t);
+                }
+            }
+            Direction::Agent => {
+                self.sla_meet(slot, SlaTarget::FirstResponse, t);
+                self.sla_meet(slot, SlaTarget::NextReply, t);
+            }
+        }
+        let it = &mut self.interactions[slot as usize];
+        match direction {
+            Direction::Customer => it.flags |= F_CUSTOMER_PENDING,
+            Direction::Agent => {
+                if it.flags & F_CUSTOMER_PENDING != 0 {
+                    it.exchanges = it.exchanges.saturating_add(1);
+                    it.flags &= !F_CUSTOMER_PENDING;
+                }
+                if it.flags & F_RESPONDED == 0 {
+                    it.flags |= F_RESPONDED;
+                    let frt = (t - it.created_at).max(0);
+                    self.record_q(slot, t, |c| c.first_responses += 1);
+                    self.observe_q(slot, HistKind::FirstResponse, t, frt);
+                }
+            }
+        }
+    }
+
+    /// Close the open handling segment at `t`: one handled contact.
+    pub(super) fn close_segment(&mut self, t: Millis, slot: u32, agent: Option<u32>) {
+        let it = &mut self.interactions[slot as usize];
+        if it.seg_start == NONE {
+            return;
+        }
+        let handle = (t - it.seg_start).max(0);
+        let mut hold = it.hold_ms;
+        if it.hold_started != NONE {
+            hold += t - it.hold_started;
+        }
+        let wrap = if it.ended_at != NONE {
+            t - it.ended_at
+        } else {
+            0
+        };
+        let hold = hold.clamp(0, handle);
+        let wrap = wrap.clamp(0, handle - hold);
+        let talk = handle - hold - wrap;
+        let agent = agent.unwrap_or(it.agent);
+        it.seg_start = NONE;
+        it.hold_started = NONE;
+        it.ended_at = NONE;
+        it.hold_ms = 0;
+        self.record_q(slot, t, |c| {
+            c.handled += 1;
+            c.handle_ms += handle as u64;
+            c.talk_ms += talk as u64;
+            c.hold_ms += hold as u64;
+            c.wrap_up_ms += wrap as u64;
+        });
+        self.observe_q(slot, HistKind::Handle, t, handle);
+        if let Some(a) = self.agents.get(agent as usize) {
+            let s = a.stats as usize;
+            self.agent_stats[s].record(t, |p| {
+                p.c.handled += 1;
+                p.c.handle_ms += handle as u64;
+                p.handle.record(handle);
+            });
+            let ch = self.interactions[slot as usize].channel;
+            self.tap(SampleKind::AgentHandle, agent, ch, handle);
+        }
+    }
+
+    pub(super) fn on_transferred(
+        &mut self,
+        t: Millis,
+        slot: u32,
+        to_queue: Option<&str>,
+        to_agent: Option<&str>,
+    ) -> bool {
+        if to_queue.is_none() && to_agent.is_none() {
+            return false;
+        }
+        let first = self.interactions[slot as usize].flags & F_TRANSFERRED == 0;
+        self.interactions[slot as usize].flags |= F_TRANSFERRED;
+        self.record_q(slot, t, |c| {
+            c.transfers += 1;
+            c.transferred_interactions += first as u64;
+        });
+        let phase = self.interactions[slot as usize].phase;
+        match phase {
+            Phase::Waiting => {
+                let (_, within) = self.leave_queue_within_sl(t, slot);
+                self.record_q(slot, t, |c| {
+                    c.dequeued_by_transfer += 1;
+                    c.dequeued_by_transfer_within_sl += within as u64;
+                });
+            }
+            Phase::Connected | Phase::WrapUp => self.close_segment(t, slot, None),
+            Phase::Routing | Phase::Idle => {}
+        }
+        let was_active = phase.is_active();
+        let (q, ch) = self.qc(slot);
+        if let Some(name) = to_queue {
+            let nq = self.queue_id(name);
+            if was_active {
+                self.queue_stats(q, ch).shift_concurrency(t, false);
+            }
+            self.interactions[slot as usize].queue = nq;
+            self.queue_stats(nq, ch).shift_concurrency(t, true);
+            self.enter_queue(t, slot);
+        } else {
+            if !was_active {
+                self.queue_stats(q, ch).shift_concurrency(t, true);
+            }
+            self.interactions[slot as usize].phase = Phase::Routing;
+        }
+        let agent = match to_agent {
+            Some(a) => self.agent_id(a),
+            None => NO_AGENT,
+        };
+        self.assign(slot, agent);
+        true
+    }
+
+    pub(super) fn on_abandoned(&mut self, t: Millis, slot: u32) -> bool {
+        if self.interactions[slot as usize].phase != Phase::Waiting {
+            return false;
+        }
+        let wait = self.leave_queue(t, slot);
+        let (q, ch) = self.qc(slot);
+        let s = self.queue_stats(q, ch).settings.clone();
+        self.record_q(slot, t, |c| {
+            c.abandoned += 1;
+            c.abandoned_within_sl += (wait <= s.service_level_threshold) as u64;
+            c.short_abandoned += (wait < s.short_abandon_threshold) as u64;
+        });
+        self.observe_q(slot, HistKind::Abandon, t, wait);
+        self.queue_stats(q, ch).shift_concurrency(t, false);
+        self.remove(slot);
+        true
+    }
+}

@@ -1,0 +1,74 @@
+//! The pure, deterministic fold: events in, state, a [`Snapshot`] and
+//! effects out.
+//!
+//! # Time
+//! The engine has no clock. Its time is the *watermark* `W`: every event
+//! with event time `< W` has been applied, in the canonical order
+//! `(occurred_at, kind rank, event_id)`. `W` follows the newest event time
+//! seen minus the allowed lateness, and the shell may push it further with
+//! [`Engine::advance`] (idle partitions follow the wall clock). Events
+//! arriving with a time `>= W` wait in a reorder buffer, so any arrival
+//! order within the allowed lateness yields the same state. Events arriving
+//! with a time `< W` are *late*: counted, applied at once, and kept out of
+//! window panes the ring no longer holds (cumulative figures still count
+//! them).
+//!
+//! # State
+//! Open interactions live in a slab addressed by `u32` slots, indexed by id
+//! in a `HashTable<u32>` (the id is stored once). Per queue × channel and
+//! per agent stats are in `stats`; their windows in `window`.
+//! Everything is bounded: queues and agents with own series are capped
+//! (overflow folds into `other`), resolved interactions and customers are
+//! remembered only for the repeat window and up to a cap, idle interactions
+//! expire.
+
+//!
+//! # Layout
+//! The front door re-exports the API; the rooms behind it:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `settings` | the engine's config sections and their validation ([`EngineConfig`]) |
+//! | `types` | shared markers, samples, [`Outcome`], [`ProcessingStats`], [`StateCounts`] |
+//! | `records` | per-entity data: open and resolved interactions, customers, agents |
+//! | `reorder` | reorder-buffer entries and the canonical order |
+//! | `fold` | [`Engine`]: its state, ordering against the watermark, interning, housekeeping |
+//! | `interactions` | the interaction state machine |
+//! | `repeats` | resolutions, reopens, repeat contacts, FCR |
+//! | `agents`, `surveys` | the agent directory and state time; survey answers |
+//! | `clocks`, `sla` | SLA clock data; clocks driven by the watermark, breaches and reassignments |
+//! | `stats`, `window`, `hist` | counters per queue × channel and agent, sliding windows from slices, histograms |
+//! | `view` | [`View`], the raw mergeable read side, and [`Publication`] |
+//! | `snapshot` | [`Snapshot`]: every derived figure (`erlang`: Erlang C) |
+//! | `dedup`, `local_time` | the dedup horizon; local hour / weekday / month |
+
+pub mod settings;
+pub mod snapshot;
+pub mod view;
+
+mod agents;
+mod clocks;
+mod dedup;
+mod erlang;
+mod fold;
+mod hist;
+mod interactions;
+mod local_time;
+mod records;
+mod reorder;
+mod repeats;
+mod sla;
+mod stats;
+mod surveys;
+mod types;
+mod window;
+
+pub use clocks::SlaOutcomes;
+pub use fold::Engine;
+pub use hist::{Buckets, Hdr, Quantiles, BOUNDS_MS};
+pub use settings::EngineConfig;
+pub use snapshot::Snapshot;
+pub use stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
+pub use types::{LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, StateCounts, OTHER};
+pub use view::{Publication, View};
+pub use window::WindowSpec;

@@ -1,0 +1,93 @@
+//! What the engine remembers per entity: an open interaction and its phase,
+//! a resolved interaction (for reopens and FCR), a customer (for repeat
+//! contacts), an agent of the directory. Plain data, kept small: there may
+//! be millions of open interactions. A leaf.
+
+use compact_str::CompactString;
+
+use crate::event::{AgentState, Channel, Millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// In a queue; the customer waits.
+    Waiting,
+    /// With no queue and no open segment yet (transferred straight to an
+    /// agent, or reopened).
+    Routing,
+    /// An agent is handling it.
+    Connected,
+    /// After-contact work.
+    WrapUp,
+    /// Handled, not resolved (e.g. a ticket waiting on the customer).
+    Idle,
+}
+
+impl Phase {
+    /// In queue or in progress: counts toward concurrency.
+    pub(super) fn is_active(self) -> bool {
+        !matches!(self, Phase::Idle)
+    }
+}
+
+pub(super) const F_TRANSFERRED: u8 = 1;
+pub(super) const F_REOPENED: u8 = 2;
+pub(super) const F_CUSTOMER_PENDING: u8 = 4;
+pub(super) const F_REPEAT: u8 = 8;
+pub(super) const F_RESPONDED: u8 = 16;
+
+/// One open interaction. Kept small: there may be millions.
+#[derive(Debug, Clone)]
+pub(super) struct Interaction {
+    pub(super) id: CompactString,
+    /// xxh3 of the hashed customer reference; 0 = none.
+    pub(super) customer: u64,
+    pub(super) created_at: Millis,
+    pub(super) queued_at: Millis,
+    pub(super) seg_start: Millis,
+    pub(super) hold_started: Millis,
+    pub(super) ended_at: Millis,
+    pub(super) last_activity: Millis,
+    pub(super) hold_ms: Millis,
+    pub(super) agent: u32,
+    pub(super) queue: u32,
+    pub(super) priority: u32,
+    /// Index of this interaction's SLA clocks, or `u32::MAX`.
+    pub(super) sla: u32,
+    pub(super) exchanges: u16,
+    pub(super) channel: Channel,
+    pub(super) phase: Phase,
+    pub(super) flags: u8,
+}
+
+/// What is remembered of a resolved interaction, for reopens and FCR.
+#[derive(Debug, Clone)]
+pub(super) struct Resolved {
+    pub(super) customer: u64,
+    pub(super) created_at: Millis,
+    pub(super) resolved_at: Millis,
+    pub(super) queue: u32,
+    pub(super) priority: u32,
+    pub(super) channel: Channel,
+    pub(super) fcr_candidate: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Customer {
+    pub(super) last_contact: Millis,
+    /// Id hash of the customer's last resolution still counted as FCR.
+    pub(super) fcr_resolution: u64,
+}
+
+/// Directory entry of one agent (every agent seen, capped or not).
+#[derive(Debug, Clone)]
+pub(super) struct Agent {
+    pub(super) id: CompactString,
+    pub(super) state: AgentState,
+    /// When `state` began; `NONE` until the first state event.
+    pub(super) since: Millis,
+    pub(super) queues: Vec<u32>,
+    /// Index into `agent_stats` (0 = the shared `other` bucket).
+    pub(super) stats: u32,
+    /// Open interactions assigned to this agent.
+    pub(super) open: u32,
+}

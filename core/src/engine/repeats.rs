@@ -1,0 +1,176 @@
+//! Resolutions, reopens, repeat contacts and first-contact resolution: a
+//! resolution is an FCR candidate unless the interaction was reopened or
+//! repeated a contact; it is retracted (at the resolution's time) when the
+//! interaction reopens or the customer contacts again within the repeat
+//! window. Bounded by `limits.max_tracked_*`.
+
+use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
+
+use super::fold::Engine;
+use super::records::{
+    Customer, Interaction, Phase, Resolved, F_CUSTOMER_PENDING, F_REOPENED, F_REPEAT, F_RESPONDED,
+};
+use super::stats::HistKind;
+use super::types::{id_hash, NONE, NO_AGENT};
+use crate::event::{Millis, SlaTarget};
+
+impl Engine {
+    /// Remember a contact; true if it repeats one within the repeat window.
+    /// A repeat also voids the customer's last first-contact resolution.
+    pub(super) fn note_contact(&mut self, customer: u64, t: Millis) -> bool {
+        let window = self.cfg.repeat_window;
+        let (repeat, void) = match self.customers.get_mut(&customer) {
+            Some(c) => {
+                let repeat = (t - c.last_contact).abs() <= window;
+                c.last_contact = c.last_contact.max(t);
+                (repeat, std::mem::take(&mut c.fcr_resolution))
+            }
+            None => {
+                if self.customers.len() >= self.cfg.max_tracked_customers {
+                    self.stats.tracking_overflow += 1;
+                } else {
+                    self.customers.insert(
+                        customer,
+                        Customer {
+                            last_contact: t,
+                            fcr_resolution: 0,
+                        },
+                    );
+                }
+                (false, 0)
+            }
+        };
+        if void != 0 {
+            self.retract_fcr(void, t);
+        }
+        repeat
+    }
+
+    /// Void a first-contact resolution if it lies within the repeat window
+    /// before `t`; the retraction is attributed to the resolution's time.
+    pub(super) fn retract_fcr(&mut self, resolution: u64, t: Millis) {
+        let window = self.cfg.repeat_window;
+        let Some(r) = self.resolved.get_mut(&resolution) else {
+            return;
+        };
+        if !r.fcr_candidate || t - r.resolved_at > window {
+            return;
+        }
+        r.fcr_candidate = false;
+        let (q, ch, at) = (r.queue, r.channel, r.resolved_at);
+        if !self.queue_stats(q, ch).record(at, |c| c.fcr_retracted += 1) {
+            self.stats.late_beyond_window += 1;
+        }
+    }
+
+    pub(super) fn on_resolved(&mut self, t: Millis, slot: u32, agent: Option<&str>) {
+        let agent = match agent {
+            Some(a) => self.agent_id(a),
+            None => self.interactions[slot as usize].agent,
+        };
+        let phase = self.interactions[slot as usize].phase;
+        match phase {
+            Phase::Waiting => {
+                self.leave_queue(t, slot);
+            }
+            Phase::Connected | Phase::WrapUp => self.close_segment(t, slot, Some(agent)),
+            Phase::Routing | Phase::Idle => {}
+        }
+        let (q, ch) = self.qc(slot);
+        if phase.is_active() {
+            self.queue_stats(q, ch).shift_concurrency(t, false);
+        }
+        self.sla_meet(slot, SlaTarget::Resolution, t);
+        let it = self.remove(slot);
+        // First contact: not a reopen, not a repeat, and no later contact
+        // from the same customer so far.
+        let later_contact = it.customer != 0
+            && self
+                .customers
+                .get(&it.customer)
+                .is_some_and(|c| c.last_contact > it.created_at);
+        let fcr = it.flags & (F_REOPENED | F_REPEAT) == 0 && !later_contact;
+        let resolution = (t - it.created_at).max(0);
+        let exchanges = it.exchanges as u64;
+        self.record_q_at(q, ch, t, |c| {
+            c.resolved += 1;
+            c.fcr_candidates += fcr as u64;
+            c.exchanges += exchanges;
+        });
+        self.observe_at(q, ch, HistKind::Resolution, t, resolution);
+        if let Some(a) = self.agents.get(agent as usize) {
+            let s = a.stats as usize;
+            self.agent_stats[s].record(t, |p| p.c.closures += 1);
+        }
+        let key = id_hash(&it.id);
+        if self.resolved.len() >= self.cfg.max_tracked_resolved && !self.resolved.contains_key(&key)
+        {
+            self.stats.tracking_overflow += 1;
+            return;
+        }
+        self.resolved.insert(
+            key,
+            Resolved {
+                customer: it.customer,
+                created_at: it.created_at,
+                resolved_at: t,
+                queue: q,
+                priority: it.priority,
+                channel: ch,
+                fcr_candidate: fcr,
+            },
+        );
+        if fcr && it.customer != 0 {
+            if let Some(c) = self.customers.get_mut(&it.customer) {
+                c.fcr_resolution = key;
+            }
+        }
+    }
+
+    pub(super) fn on_reopened(&mut self, t: Millis, id: &str) {
+        let key = id_hash(id);
+        let Some(r) = self.resolved.get(&key).cloned() else {
+            self.stats.orphaned += 1;
+            return;
+        };
+        self.retract_fcr(key, t);
+        self.resolved.remove(&key);
+        if let Some(c) = self.customers.get_mut(&r.customer) {
+            if c.fcr_resolution == key {
+                c.fcr_resolution = 0;
+            }
+        }
+        let slot = self.interactions.insert(Interaction {
+            id: id.into(),
+            customer: r.customer,
+            created_at: r.created_at,
+            queued_at: NONE,
+            seg_start: NONE,
+            hold_started: NONE,
+            ended_at: NONE,
+            last_activity: t,
+            hold_ms: 0,
+            agent: NO_AGENT,
+            queue: r.queue,
+            priority: r.priority,
+            sla: u32::MAX,
+            exchanges: 0,
+            channel: r.channel,
+            phase: Phase::Routing,
+            flags: F_REOPENED | F_RESPONDED | F_CUSTOMER_PENDING,
+        }) as u32;
+        let h = FxBuildHasher.hash_one(id);
+        let interactions = &self.interactions;
+        self.index.insert_unique(h, slot, |&s| {
+            FxBuildHasher.hash_one(interactions[s as usize].id.as_str())
+        });
+        self.record_q(slot, t, |c| c.reopened += 1);
+        let (q, ch) = self.qc(slot);
+        self.queue_stats(q, ch).shift_concurrency(t, true);
+        if !self.cfg.policies.is_empty() {
+            self.sla_open(slot, t, &[SlaTarget::Resolution]);
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The engine's settings: the `[engine]`, `[limits]`, `[queue_defaults]`,
+//! `[queues.*]` and `[sla]` sections as written, and their validation into
+//! [`EngineConfig`], the one value [`Engine::new`](super::Engine::new)
+//! takes.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::window::WindowSpec;
+use crate::event::Millis;
+use crate::settings::{Dur, Issue};
+use crate::sla::policy::{Policies, SlaSection};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// How far behind the newest event time an event may arrive and still be
+    /// applied in event-time order. Figures lag real time by this much.
+    #[serde(default = "d_lateness")]
+    pub allowed_lateness: Dur,
+    /// Event ids are remembered this long (event time) to drop duplicates.
+    #[serde(default = "d_dedup")]
+    pub dedup_horizon: Dur,
+    /// IANA time zone for volume by hour / weekday / month.
+    #[serde(default = "d_tz")]
+    pub time_zone: String,
+    /// A contact from the same customer within this window is a repeat, and
+    /// voids first-contact resolution.
+    #[serde(default = "d_repeat")]
+    pub repeat_window: Dur,
+    /// Interactions with no event for this long are forgotten (counted as
+    /// expired), so producers that never send `resolved` cannot leak memory.
+    #[serde(default = "d_idle_ttl")]
+    pub idle_ttl: Dur,
+    /// Sliding windows, each built from slices of `slice`.
+    #[serde(default = "d_windows")]
+    pub windows: Vec<WindowSection>,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            allowed_lateness: d_lateness(),
+            dedup_horizon: d_dedup(),
+            time_zone: d_tz(),
+            repeat_window: d_repeat(),
+            idle_ttl: d_idle_ttl(),
+            windows: d_windows(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSection {
+    pub name: String,
+    pub length: Dur,
+    pub slice: Dur,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Distinct queues tracked; more fold into the queue `other`.
+    #[serde(default = "d_max_queues")]
+    pub max_queues: usize,
+    /// Agents with their own series; more fold into the agent `other`.
+    #[serde(default = "d_max_agents")]
+    pub max_agents: usize,
+    /// Customers remembered for repeat contacts (bounded memory).
+    #[serde(default = "d_max_tracked")]
+    pub max_tracked_customers: usize,
+    /// Resolved interactions remembered for reopens and FCR.
+    #[serde(default = "d_max_tracked")]
+    pub max_tracked_resolved: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_queues: d_max_queues(),
+            max_agents: d_max_agents(),
+            max_tracked_customers: d_max_tracked(),
+            max_tracked_resolved: d_max_tracked(),
+        }
+    }
+}
+
+/// Per-queue settings; every field optional so overrides are partial.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// T in service level SL(T): answered (or abandoned) within T.
+    pub service_level_threshold: Option<Dur>,
+    /// The SL target as a fraction (0.8 = 80 %), used by Erlang C staffing.
+    pub service_level_target: Option<f64>,
+    /// Abandons faster than this are "short" (misdials, instant hang-ups).
+    pub short_abandon_threshold: Option<Dur>,
+    /// Fully loaded cost of one agent hour, for cost per contact.
+    pub cost_per_agent_hour: Option<f64>,
+}
+
+fn d_lateness() -> Dur {
+    Dur(5_000)
+}
+fn d_dedup() -> Dur {
+    Dur(120_000)
+}
+fn d_idle_ttl() -> Dur {
+    Dur(14 * 86_400_000)
+}
+fn d_tz() -> String {
+    "UTC".into()
+}
+fn d_repeat() -> Dur {
+    Dur(7 * 86_400_000)
+}
+fn d_windows() -> Vec<WindowSection> {
+    WindowSpec::defaults()
+        .into_iter()
+        .map(|w| WindowSection {
+            name: w.name,
+            length: Dur(w.length),
+            slice: Dur(w.slice),
+        })
+        .collect()
+}
+fn d_max_queues() -> usize {
+    200
+}
+fn d_max_agents() -> usize {
+    5_000
+}
+fn d_max_tracked() -> usize {
+    2_000_000
+}
+
+/// Validated per-queue settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSettings {
+    pub service_level_threshold: Millis,
+    pub service_level_target: f64,
+    pub short_abandon_threshold: Millis,
+    pub cost_per_agent_hour: f64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            service_level_threshold: 20_000,
+            service_level_target: 0.8,
+            short_abandon_threshold: 5_000,
+            cost_per_agent_hour: 0.0,
+        }
+    }
+}
+
+/// Validated settings for the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub windows: Vec<WindowSpec>,
+    pub allowed_lateness: Millis,
+    pub dedup_horizon: Millis,
+    pub time_zone: Tz,
+    pub repeat_window: Millis,
+    pub idle_ttl: Millis,
+    pub max_queues: usize,
+    pub max_agents: usize,
+    pub max_tracked_customers: usize,
+    pub max_tracked_resolved: usize,
+    pub queue_defaults: QueueSettings,
+    pub queues: BTreeMap<String, QueueSettings>,
+    /// SLA policies; none = no SLA clocks.
+    pub policies: Policies,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        // The defaults are valid by construction; `validate` of an empty file
+        // is tested to agree with this.
+        EngineConfig {
+            windows: WindowSpec::defaults(),
+            allowed_lateness: d_lateness().0,
+            dedup_horizon: d_dedup().0,
+            time_zone: Tz::UTC,
+            repeat_window: d_repeat().0,
+            idle_ttl: d_idle_ttl().0,
+            max_queues: d_max_queues(),
+            max_agents: d_max_agents(),
+            max_tracked_customers: d_max_tracked(),
+            max_tracked_resolved: d_max_tracked(),
+            queue_defaults: QueueSettings::default(),
+            queues: BTreeMap::new(),
+            policies: Policies::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Settings of one queue: its override, else the defaults.
+    pub fn queue(&self, name: &str) -> &QueueSettings {
+        self.queues.get(name).unwrap_or(&self.queue_defaults)
+    }
+}
+
+/// The sections of the file the engine reads, borrowed from the parsed file.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSections<'a> {
+    pub engine: &'a EngineSection,
+    pub limits: &'a LimitsSection,
+    pub queue_defaults: &'a QueueSection,
+    pub queues: &'a BTreeMap<String, QueueSection>,
+    pub sla: &'a SlaSection,
+}
+
+impl EngineSections<'_> {
+    /// Check every field, adding each problem to `issues`; the result is
+    /// only meaningful when no problem was added.
+    pub fn validate(&self, issues: &mut Vec<Issue>) -> EngineConfig {
+        let mut bad = |field: String, problem: String, fix: &str| {
+            issues.push(Issue::new(field, problem, fix))
+        };
+        let e = self.engine;
+
+        let time_zone = match e.time_zone.parse::<Tz>() {
+            Ok(tz) => tz,
+            Err(_) => {
+                bad(
+                    "engine.time_zone".into(),
+                    format!("unknown time zone {:?}", e.time_zone),
+                    "use an IANA name such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\"",
+                );
+                Tz::UTC
+            }
+        };
+        if e.dedup_horizon.0 < e.allowed_lateness.0 {
+            bad(
+                "engine.dedup_horizon".into(),
+                format!(
+                    "{} is shorter than engine.allowed_lateness ({})",
+                    e.dedup_horizon, e.allowed_lateness
+                ),
+                "make dedup_horizon at least as long as allowed_lateness",
+            );
+        }
+        if e.repeat_window.0 <= 0 {
+            bad(
+                "engine.repeat_window".into(),
+                "must be positive".into(),
+                "set e.g. \"7d\"",
+            );
+        }
+        if e.idle_ttl.0 < 3_600_000 {
+            bad(
+                "engine.idle_ttl".into(),
+                format!(
+                    "{} would forget interactions still being worked",
+                    e.idle_ttl
+                ),
+                "use at least 1h; the default is 14d",
+            );
+        }
+        if e.windows.is_empty() {
+            bad(
+                "engine.windows".into(),
+                "no windows configured".into(),
+                "configure at least one, e.g. { name = \"5m\", length = \"5m\", slice = \"30s\" }",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, w) in e.windows.iter().enumerate() {
+            let f = |k: &str| format!("engine.windows[{i}].{k}");
+            if w.name.is_empty()
+                || !w
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                bad(
+                    f("name"),
+                    format!("{:?} is not a valid label value", w.name),
+                    "use letters, digits and _, e.g. \"5m\"",
+                );
+            }
+            if !names.insert(w.name.clone()) {
+                bad(
+                    f("name"),
+                    format!("duplicate window name {:?}", w.name),
+                    "give each window its own name",
+                );
+            }
+            if w.slice.0 < 1000 {
+                bad(
+                    f("slice"),
+                    format!("{} is below 1s", w.slice),
+                    "use a slice of at least 1s",
+                );
+            } else if w.length.0 < w.slice.0 || w.length.0 % w.slice.0 != 0 {
+                bad(
+                    f("slice"),
+                    format!("{} does not divide the window length {}", w.slice, w.length),
+                    "choose a slice that divides the length, e.g. 30s for 5m",
+                );
+            } else if w.length.0 / w.slice.0 > 1440 {
+                bad(
+                    f("slice"),
+                    format!(
+                        "{} slices per window; memory grows with slices",
+                        w.length.0 / w.slice.0
+                    ),
+                    "use at most 1440 slices per window (coarser slices for long windows)",
+                );
+            }
+        }
+        let l = self.limits;
+        for (name, v) in [
+            ("max_queues", l.max_queues),
+            ("max_agents", l.max_agents),
+            ("max_tracked_customers", l.max_tracked_customers),
+            ("max_tracked_resolved", l.max_tracked_resolved),
+        ] {
+            if v == 0 {
+                bad(
+                    format!("limits.{name}"),
+                    "must be at least 1".into(),
+                    "raise it (the defaults are safe)",
+                );
+            }
+        }
+
+        let base = QueueSettings::default();
+        let queue_defaults = resolve_queue(self.queue_defaults, &base, "queue_defaults", &mut bad);
+        let mut queues = BTreeMap::new();
+        for (name, q) in self.queues {
+            let s = resolve_queue(q, &queue_defaults, &format!("queues.{name}"), &mut bad);
+            queues.insert(name.clone(), s);
+        }
+        let policies = self.sla.validate(issues);
+        EngineConfig {
+            windows: e
+                .windows
+                .iter()
+                .map(|w| WindowSpec::new(&w.name, w.length.0, w.slice.0))
+                .collect(),
+            allowed_lateness: e.allowed_lateness.0,
+            dedup_horizon: e.dedup_horizon.0,
+            time_zone,
+            repeat_window: e.repeat_window.0,
+            idle_ttl: e.idle_ttl.0,
+            max_queues: l.max_queues,
+            max_agents: l.max_agents,
+            max_tracked_customers: l.max_tracked_customers,
+            max_tracked_resolved: l.max_tracked_resolved,
+            queue_defaults,
+            queues,
+            policies,
+        }
+    }
+}
+
+fn resolve_queue(
+    q: &QueueSection,
+    base: &QueueSettings,
+    at: &str,
+    bad: &mut impl FnMut(String, String, &str),
+) -> QueueSettings {
+    let s = QueueSettings {
+        service_level_threshold: q
+            .service_level_threshold
+            .map_or(base.service_level_threshold, |d| d.0),
+        service_level_target: q.service_level_target.unwrap_or(base.service_level_target),
+        short_abandon_threshold: q
+            .short_abandon_threshold
+            .map_or(base.short_abandon_threshold, |d| d.0),
+        cost_per_agent_hour: q.cost_per_agent_hour.unwrap_or(base.cost_per_agent_hour),
+    };
+    if s.service_level_threshold <= 0 {
+        bad(
+            format!("{at}.service_level_threshold"),
+            "must be positive".into(),
+            "set e.g. \"20s\"",
+        );
+    }
+    if !(s.service_level_target > 0.0 && s.service_level_target < 1.0) {
+        bad(
+            format!("{at}.service_level_target"),
+            format!(
+                "{} is not a fraction between 0 and 1 (exclusive)",
+                s.service_level_target
+            ),
+            "write 80 % as 0.8",
+        );
+    }
+    if !(s.cost_per_agent_hour >= 0.0 && s.cost_per_agent_hour.is_finite()) {
+        bad(
+            format!("{at}.cost_per_agent_hour"),
+            format!("{} is not a cost", s.cost_per_agent_hour),
+            "use a non-negative number, e.g. 32.5",
+        );
+    }
+    s
+}

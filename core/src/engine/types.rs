@@ -1,0 +1,107 @@
+//! Small types the whole engine shares: markers, the samples it taps for
+//! the shells, what `apply` reports, and the fold's own counters. A leaf.
+
+use compact_str::CompactString;
+use serde::Serialize;
+
+use super::stats::HistKind;
+use crate::event::{AgentState, Channel, Millis};
+
+/// "No time" marker inside compact state.
+pub(super) const NONE: Millis = Millis::MIN;
+/// "No agent" marker.
+pub(super) const NO_AGENT: u32 = u32::MAX;
+/// Label value that absorbs queues and agents beyond the caps.
+pub const OTHER: &str = "other";
+pub(super) const HOUR: Millis = 3_600_000;
+
+/// One duration observation, for exporting histograms as live samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub kind: SampleKind,
+    /// Queue index ([`Engine::queue_label`]) or agent index
+    /// ([`Engine::agent_label`]), by kind.
+    pub key: u32,
+    pub channel: Channel,
+    pub ms: Millis,
+}
+
+/// A [`Sample`] with its queue or agent resolved to its label: what the
+/// shells export, without reaching into the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledSample {
+    pub kind: SampleKind,
+    /// Queue name for queue samples, agent id for agent samples (`other`
+    /// past the caps).
+    pub label: CompactString,
+    pub channel: Channel,
+    pub ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleKind {
+    Queue(HistKind),
+    AgentHandle,
+}
+
+/// What [`Engine::apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Held in the reorder buffer until the watermark passes it.
+    Buffered,
+    /// Seen before within the dedup horizon: ignored.
+    Duplicate,
+    /// Older than the watermark: applied at once, out of canonical order.
+    Late,
+}
+
+/// Counters about the fold itself (not KPIs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessingStats {
+    pub events_received: u64,
+    pub events_applied: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    /// Late events too old for some window tier (cumulative figures still
+    /// include them).
+    pub late_beyond_window: u64,
+    /// Events for an interaction the engine does not know (e.g. its
+    /// creation predates the log's retention).
+    pub orphaned: u64,
+    /// Events that do not fit the interaction's state (e.g. an abandon
+    /// after the answer): counted, not applied.
+    pub ignored_transitions: u64,
+    /// Agent events older than the agent's newest known state.
+    pub stale_agent_events: u64,
+    /// Interactions forgotten after `idle_ttl` without activity.
+    pub expired_interactions: u64,
+    /// Customers or resolutions not tracked because a cap was reached.
+    pub tracking_overflow: u64,
+}
+
+/// A stable 64-bit hash of an id (customer references, resolved interactions).
+pub(super) fn id_hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+/// Agents by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    pub offline: u64,
+    pub available: u64,
+    pub busy: u64,
+    pub wrap_up: u64,
+    pub away: u64,
+}
+
+impl StateCounts {
+    pub(crate) fn add(&mut self, s: AgentState) {
+        match s {
+            AgentState::Offline => self.offline += 1,
+            AgentState::Available => self.available += 1,
+            AgentState::Busy => self.busy += 1,
+            AgentState::WrapUp => self.wrap_up += 1,
+            AgentState::Away => self.away += 1,
+        }
+    }
+}

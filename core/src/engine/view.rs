@@ -1,0 +1,403 @@
+//! The raw, mergeable read side: counts, bucket counts and HDR histograms
+//! as of the watermark, with nothing derived yet.
+//!
+//! A [`View`] of each partition's engine merges into one instance-wide view
+//! ([`View::merge`]); ratios, means and quantiles are derived only after
+//! merging ([`View::snapshot`]), so no figure is ever an average of
+//! averages. Merge rules: partitioned data adds up; the agent directory
+//! (replicated to every partition) is taken once (max), and so are
+//! per-instance views such as peak concurrency.
+
+use std::collections::BTreeMap;
+
+use super::clocks::SlaOutcomes;
+use super::fold::Engine;
+use super::hist::{Buckets, Hdr};
+use super::records::Agent;
+use super::settings::QueueSettings;
+use super::stats::AgentStats;
+use super::stats::{AgentCounters, AgentPane, QueuePane, Volume};
+use super::types::{LabelledSample, ProcessingStats, StateCounts, NONE};
+use super::window::{PaneData, WindowSpec};
+use crate::event::{AgentState, Channel, Millis, SlaTarget};
+
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Watermark; the newest of the merged parts.
+    pub as_of: Option<Millis>,
+    pub windows: Vec<WindowSpec>,
+    pub processing: ProcessingStats,
+    pub open_interactions: u64,
+    pub buffered_events: u64,
+    pub dedup_ids: u64,
+    pub queues: BTreeMap<(String, Channel), QueueView>,
+    pub agents: BTreeMap<String, AgentView>,
+    /// Figures of agents beyond the cap, folded (windows + total).
+    pub other_agents: Option<(Vec<AgentPane>, AgentPane)>,
+    pub agents_by_state: StateCounts,
+    pub sla: BTreeMap<(String, String, SlaTarget), SlaOutcomes>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueView {
+    pub settings: QueueSettings,
+    pub waiting: u64,
+    pub oldest_waiting_age_ms: Option<Millis>,
+    pub concurrent: u64,
+    /// Agents serving the queue by state (replicated: merged by max).
+    pub agents: StateCounts,
+    pub sla_running: u64,
+    pub sla_at_risk: u64,
+    pub time_to_breach: Buckets,
+    /// One pane sum per configured window, in config order.
+    pub windows: Vec<QueuePane>,
+    pub total: QueuePane,
+    pub hdr: [Hdr; 5],
+    pub volume: Volume,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentView {
+    pub state: Option<AgentState>,
+    pub queues: Vec<String>,
+    pub open_interactions: u32,
+    /// False for agents past the cap (their figures are in `other_agents`).
+    pub own_stats: bool,
+    /// Window sums including the open state interval up to `as_of`.
+    pub windows: Vec<AgentPane>,
+    pub total: AgentPane,
+}
+
+/// Partitioned agent counts add up; state time (from the replicated agent
+/// directory) is the same on every partition, so it is taken once.
+fn merge_agent_pane(a: &mut AgentPane, b: &AgentPane) {
+    let keep = |x: &AgentCounters| {
+        (
+            x.offline_ms,
+            x.available_ms,
+            x.busy_ms,
+            x.wrap_up_ms,
+            x.away_ms,
+        )
+    };
+    let (o, av, bu, wr, aw) = keep(&a.c);
+    let (o2, av2, bu2, wr2, aw2) = keep(&b.c);
+    a.merge_from(b);
+    a.c.offline_ms = o.max(o2);
+    a.c.available_ms = av.max(av2);
+    a.c.busy_ms = bu.max(bu2);
+    a.c.wrap_up_ms = wr.max(wr2);
+    a.c.away_ms = aw.max(aw2);
+}
+
+fn max_states(a: &mut StateCounts, b: &StateCounts) {
+    a.offline = a.offline.max(b.offline);
+    a.available = a.available.max(b.available);
+    a.busy = a.busy.max(b.busy);
+    a.wrap_up = a.wrap_up.max(b.wrap_up);
+    a.away = a.away.max(b.away);
+}
+
+impl View {
+    /// Fold another part (another partition's engine) into this one.
+    pub fn merge(&mut self, o: &View) {
+        self.as_of = match (self.as_of, o.as_of) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if self.windows.is_empty() {
+            self.windows = o.windows.clone();
+        }
+        let p = &mut self.processing;
+        let q = &o.processing;
+        p.events_received += q.events_received;
+        p.events_applied += q.events_applied;
+        p.duplicates += q.duplicates;
+        p.late += q.late;
+        p.late_beyond_window += q.late_beyond_window;
+        p.orphaned += q.orphaned;
+        p.ignored_transitions += q.ignored_transitions;
+        p.stale_agent_events += q.stale_agent_events;
+        p.expired_interactions += q.expired_interactions;
+        p.tracking_overflow += q.tracking_overflow;
+        self.open_interactions += o.open_interactions;
+        self.buffered_events += o.buffered_events;
+        self.dedup_ids += o.dedup_ids;
+        for (k, v) in &o.queues {
+            match self.queues.get_mut(k) {
+                None => {
+                    self.queues.insert(k.clone(), v.clone());
+                }
+                Some(m) => {
+                    m.waiting += v.waiting;
+                    m.oldest_waiting_age_ms =
+                        match (m.oldest_waiting_age_ms, v.oldest_waiting_age_ms) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
+                    m.concurrent += v.concurrent;
+                    max_states(&mut m.agents, &v.agents);
+                    m.sla_running += v.sla_running;
+                    m.sla_at_risk += v.sla_at_risk;
+                    m.time_to_breach.merge_from(&v.time_to_breach);
+                    for (a, b) in m.windows.iter_mut().zip(&v.windows) {
+                        a.merge_from(b);
+                    }
+                    m.total.merge_from(&v.total);
+                    for (a, b) in m.hdr.iter_mut().zip(&v.hdr) {
+                        a.merge_from(b);
+                    }
+                    let (mv, vv) = (&mut m.volume, &v.volume);
+                    mv.by_hour
+                        .iter_mut()
+                        .zip(vv.by_hour)
+                        .for_each(|(a, b)| *a += b);
+                    mv.by_weekday
+                        .iter_mut()
+                        .zip(vv.by_weekday)
+                        .for_each(|(a, b)| *a += b);
+                    mv.by_month
+                        .iter_mut()
+                        .zip(vv.by_month)
+                        .for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        for (k, v) in &o.agents {
+            match self.agents.get_mut(k) {
+                None => {
+                    self.agents.insert(k.clone(), v.clone());
+                }
+                Some(m) => {
+                    if m.state.is_none() {
+                        m.state = v.state;
+                        m.queues = v.queues.clone();
+                    }
+                    m.open_interactions += v.open_interactions;
+                    for (a, b) in m.windows.iter_mut().zip(&v.windows) {
+                        merge_agent_pane(a, b);
+                    }
+                    merge_agent_pane(&mut m.total, &v.total);
+                }
+            }
+        }
+        match (&mut self.other_agents, &o.other_agents) {
+            (Some((wa, ta)), Some((wb, tb))) => {
+                for (a, b) in wa.iter_mut().zip(wb) {
+                    merge_agent_pane(a, b);
+                }
+                merge_agent_pane(ta, tb);
+            }
+            (None, Some(x)) => self.other_agents = Some(x.clone()),
+            _ => {}
+        }
+        max_states(&mut self.agents_by_state, &o.agents_by_state);
+        for (k, v) in &o.sla {
+            let e = self.sla.entry(k.clone()).or_default();
+            e.met += v.met;
+            e.breached += v.breached;
+            e.reassigned += v.reassigned;
+            e.requeued += v.requeued;
+            e.escalated += v.escalated;
+        }
+    }
+}
+
+/// What a partition hands to the shells at each publish tick: the raw
+/// mergeable view, the duration samples folded since the last one (empty
+/// unless the sample tap is on), and the newest event time folded.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub view: View,
+    pub samples: Vec<LabelledSample>,
+    pub last_event_ms: Option<Millis>,
+}
+
+impl Engine {
+    /// This tick's [`Publication`]: the samples taken and a fresh view.
+    pub fn publication(&mut self) -> Publication {
+        let samples = self.take_samples();
+        Publication {
+            view: self.view(),
+            samples,
+            last_event_ms: Some(self.max_event_time()).filter(|&t| t != Millis::MIN),
+        }
+    }
+
+    /// The raw state as of the watermark.
+    pub fn view(&self) -> View {
+        let now = self.watermark;
+        let known = now != NONE;
+        let windows = &self.cfg.windows;
+
+        let mut per_queue: Vec<StateCounts> = vec![StateCounts::default(); self.queue_names.len()];
+        let mut center = StateCounts::default();
+        for a in &self.agents {
+            if a.since == NONE {
+                continue;
+            }
+            center.add(a.state);
+            for &q in &a.queues {
+                if let Some(sc) = per_queue.get_mut(q as usize) {
+                    sc.add(a.state);
+                }
+            }
+        }
+
+        let mut sla_now: BTreeMap<(u32, Channel), (u64, u64, Buckets)> = BTreeMap::new();
+        if known {
+            for (q, ch, at_risk, left) in self.sla_open_view(now) {
+                let e = sla_now
+                    .entry((q, ch))
+                    .or_insert_with(|| (0, 0, Buckets::default()));
+                e.0 += 1;
+                e.1 += at_risk as u64;
+                if let Some(l) = left {
+                    e.2.record(l);
+                }
+            }
+        }
+
+        let mut queues = BTreeMap::new();
+        for (qi, chans) in self.queues.iter().enumerate() {
+            for ch in Channel::ALL {
+                let Some(qs) = &chans[ch.index()] else {
+                    continue;
+                };
+                let sla = sla_now.remove(&(qi as u32, ch)).unwrap_or_default();
+                queues.insert(
+                    (self.queue_names[qi].to_string(), ch),
+                    QueueView {
+                        settings: qs.settings.clone(),
+                        waiting: qs.waiting.len() as u64,
+                        oldest_waiting_age_ms: if known {
+                            qs.waiting.iter().next().map(|&(t, _)| (now - t).max(0))
+                        } else {
+                            None
+                        },
+                        concurrent: qs.concurrent,
+                        agents: per_queue.get(qi).cloned().unwrap_or_default(),
+                        sla_running: sla.0,
+                        sla_at_risk: sla.1,
+                        time_to_breach: sla.2,
+                        windows: qs
+                            .tiers
+                            .iter()
+                            .map(|r| {
+                                if known {
+                                    r.sum(now)
+                                } else {
+                                    QueuePane::default()
+                                }
+                            })
+                            .collect(),
+                        total: qs.total.clone(),
+                        hdr: qs.hdr.clone(),
+                        volume: qs.volume.clone(),
+                    },
+                );
+            }
+        }
+
+        // The state interval still open at `now`, clipped to start at `from`.
+        let open_interval = |a: &Agent, from: Millis| {
+            let mut p = AgentPane::default();
+            if a.since != NONE && known {
+                let start = a.since.max(from);
+                if now > start {
+                    *p.c.state_ms_mut(a.state) += (now - start) as u64;
+                }
+            }
+            p
+        };
+        let sums = |st: &AgentStats| -> Vec<AgentPane> {
+            st.tiers
+                .iter()
+                .map(|r| {
+                    if known {
+                        r.sum(now)
+                    } else {
+                        AgentPane::default()
+                    }
+                })
+                .collect()
+        };
+        let starts: Vec<Millis> = windows
+            .iter()
+            .map(|w| if known { w.span_at(now).0 } else { NONE })
+            .collect();
+        let mut agents = BTreeMap::new();
+        let mut other_open: Option<(Vec<AgentPane>, AgentPane)> = None;
+        for a in &self.agents {
+            let own = a.stats != 0;
+            let (wins, total) = if own {
+                let st = &self.agent_stats[a.stats as usize];
+                let mut wins = sums(st);
+                for (w, &from) in wins.iter_mut().zip(&starts) {
+                    w.merge_from(&open_interval(a, from));
+                }
+                let mut total = st.total.clone();
+                total.merge_from(&open_interval(a, NONE));
+                (wins, total)
+            } else {
+                // Agents past the cap share stats bucket 0 (added once);
+                // each adds its own open state interval to it.
+                let o = other_open.get_or_insert_with(|| {
+                    (
+                        sums(&self.agent_stats[0]),
+                        self.agent_stats[0].total.clone(),
+                    )
+                });
+                for (w, &from) in o.0.iter_mut().zip(&starts) {
+                    w.merge_from(&open_interval(a, from));
+                }
+                o.1.merge_from(&open_interval(a, NONE));
+                (Vec::new(), AgentPane::default())
+            };
+            let mut aq: Vec<String> = a
+                .queues
+                .iter()
+                .map(|&q| self.queue_names[q as usize].to_string())
+                .collect();
+            aq.sort();
+            agents.insert(
+                a.id.to_string(),
+                AgentView {
+                    state: (a.since != NONE).then_some(a.state),
+                    queues: aq,
+                    open_interactions: a.open,
+                    own_stats: own,
+                    windows: wins,
+                    total,
+                },
+            );
+        }
+
+        View {
+            as_of: known.then_some(now),
+            windows: windows.clone(),
+            processing: self.stats.clone(),
+            open_interactions: self.interactions.len() as u64,
+            buffered_events: self.buffer.len() as u64,
+            dedup_ids: self.dedup.len() as u64,
+            queues,
+            agents,
+            other_agents: other_open,
+            agents_by_state: center,
+            sla: self
+                .sla_detail
+                .iter()
+                .map(|(&(q, p, target), o)| {
+                    (
+                        (
+                            self.queue_names[q as usize].to_string(),
+                            self.cfg.policies.list[p as usize].name.clone(),
+                            target,
+                        ),
+                        o.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}

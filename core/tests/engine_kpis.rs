@@ -1,0 +1,354 @@
+//! One scenario per KPI family; every expected figure is worked out by hand
+//! in the comments next to it.
+
+use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::event::{AgentState, Channel::*, Direction, InteractionEvent, SurveyScore};
+use ccpulse_core::testkit::*;
+
+fn cfg() -> EngineConfig {
+    EngineConfig::default() // SL T = 20 s, short abandon < 5 s, lateness 5 s
+}
+
+#[test]
+fn service_level_variants_and_abandonment_follow_their_definitions() {
+    let mut s = Scenario::new();
+    for id in ["c1", "c2", "c3", "c4", "c5"] {
+        s.queued(0.0, id, "billing", Voice);
+    }
+    s.abandoned(3.0, "c3") // short (3 < 5) and within T (3 <= 20)
+        .answered(10.0, "c1", "a1") // within T
+        .transferred_to_queue(15.0, "c5", "sales") // dequeued within T
+        .answered(25.0, "c2", "a2") // not within T
+        .abandoned(30.0, "c4"); // neither short nor within T
+    let snap = s.run_until(cfg(), 60.0).1;
+    let b = &queue(&snap, "billing", Voice).total;
+    let c = &b.counts;
+    assert_eq!(
+        (
+            c.offered,
+            c.answered,
+            c.answered_within_sl,
+            c.abandoned,
+            c.abandoned_within_sl,
+            c.short_abandoned
+        ),
+        (5, 2, 1, 2, 1, 1)
+    );
+    assert_eq!(
+        (c.dequeued_by_transfer, c.dequeued_by_transfer_within_sl),
+        (1, 1)
+    );
+    approx(b.service_level.answered, 1.0 / 2.0);
+    approx(
+        b.service_level.answered_and_abandoned,
+        (1.0 + 1.0) / (2.0 + 2.0),
+    );
+    approx(
+        b.service_level.excluding_short_abandons,
+        1.0 / (2.0 + 2.0 - 1.0),
+    );
+    approx(
+        b.service_level.removed_from_queue,
+        (1.0 + 1.0 + 1.0) / (2.0 + 2.0 + 1.0),
+    );
+    approx(b.abandon_rate, 2.0 / 5.0);
+    approx(b.abandon_rate_excluding_short, (2.0 - 1.0) / (5.0 - 1.0));
+    approx(b.asa_seconds, (10.0 + 25.0) / 2.0);
+    approx(b.abandon_time.mean_seconds, (3.0 + 30.0) / 2.0);
+    // All five waited at once at t=0; c1 and c2 are still in progress.
+    assert_eq!(b.peak_concurrent, 5);
+    assert_eq!(queue(&snap, "billing", Voice).now.concurrent, 2);
+    // c5 waits in sales since t=15; the snapshot is at t=60.
+    let sales = queue(&snap, "sales", Voice);
+    assert_eq!(sales.now.waiting, 1);
+    approx(sales.now.oldest_waiting_age_seconds, 45.0);
+    assert_eq!(sales.total.counts.offered, 1);
+}
+
+#[test]
+fn handle_time_is_talk_plus_hold_plus_wrap_up() {
+    let mut s = Scenario::new();
+    s.queued(-10.0, "c1", "billing", Voice)
+        .answered(0.0, "c1", "a1")
+        .ix(10.0, "c1", InteractionEvent::HoldStarted)
+        .ix(40.0, "c1", InteractionEvent::HoldEnded)
+        .ended(100.0, "c1")
+        .wrapped(130.0, "c1");
+    let mut c = cfg();
+    c.queue_defaults.cost_per_agent_hour = 36.0;
+    let snap = s.run(c);
+    let t = &queue(&snap, "billing", Voice).total;
+    // answer 0 .. wrap done 130 = 130 s: hold 30, wrap 30, talk 70.
+    approx(t.aht_seconds, 130.0);
+    approx(t.mean_hold_seconds, 30.0);
+    approx(t.mean_wrap_up_seconds, 30.0);
+    approx(t.mean_talk_seconds, 70.0);
+    // 36 per hour x 130/3600 h per contact.
+    approx(t.cost_per_contact, 36.0 * 130.0 / 3600.0);
+    let a1 = snap.agents.iter().find(|a| a.agent == "a1").unwrap();
+    approx(a1.total.as_ref().unwrap().aht_seconds, 130.0);
+    // Handled but not resolved: no longer concurrent.
+    assert_eq!(queue(&snap, "billing", Voice).now.concurrent, 0);
+}
+
+#[test]
+fn first_response_exchanges_and_resolution_time_for_a_ticket() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "t1", "support", Email)
+        .answered(60.0, "t1", "a1")
+        .message(600.0, "t1", Direction::Agent) // first response: 600 s; exchange 1
+        .message(700.0, "t1", Direction::Customer)
+        .message(900.0, "t1", Direction::Agent) // exchange 2
+        .message(950.0, "t1", Direction::Customer) // unanswered: no exchange
+        .resolved(1000.0, "t1", "a1");
+    let snap = s.run(cfg());
+    let t = &queue(&snap, "support", Email).total;
+    approx(t.first_response.mean_seconds, 600.0);
+    approx(t.exchanges_per_resolution, 2.0);
+    approx(t.resolution_time.mean_seconds, 1000.0);
+    // The open segment (answer 60 .. resolve 1000) closes as handled.
+    approx(t.aht_seconds, 940.0);
+    let a1 = snap.agents.iter().find(|a| a.agent == "a1").unwrap();
+    assert_eq!(a1.total.as_ref().unwrap().counts.closures, 1);
+}
+
+#[test]
+fn first_contact_resolution_is_voided_by_reopens_and_repeat_contacts() {
+    const DAY: f64 = 86_400.0;
+    let mut s = Scenario::new();
+    // X: resolved, reopened, resolved again.
+    s.queued_by(0.0, "A", "support", Voice, "X")
+        .answered(10.0, "A", "a1")
+        .resolved(100.0, "A", "a1")
+        .ix(200.0, "A", InteractionEvent::Reopened)
+        .resolved(300.0, "A", "a1");
+    // Y: resolved, then contacts again two days later (a repeat).
+    s.queued_by(0.0, "B", "support", Voice, "Y")
+        .answered(10.0, "B", "a1")
+        .resolved(100.0, "B", "a1")
+        .queued_by(2.0 * DAY, "C", "support", Voice, "Y")
+        .answered(2.0 * DAY + 10.0, "C", "a1")
+        .resolved(2.0 * DAY + 100.0, "C", "a1");
+    // Z: contacts again after eight days: outside the 7-day window.
+    s.queued_by(0.0, "D", "support", Voice, "Z")
+        .answered(10.0, "D", "a1")
+        .resolved(100.0, "D", "a1")
+        .queued_by(8.0 * DAY, "E", "support", Voice, "Z")
+        .answered(8.0 * DAY + 10.0, "E", "a1")
+        .resolved(8.0 * DAY + 100.0, "E", "a1");
+    let snap = s.run(cfg());
+    let t = &queue(&snap, "support", Voice).total;
+    let c = &t.counts;
+    // Resolutions: A twice, B, C, D, E = 6. Candidates: A(first), B, D, E = 4
+    // (A's second follows a reopen, C is a repeat). Retracted: A, B.
+    assert_eq!((c.resolved, c.fcr_candidates, c.fcr_retracted), (6, 4, 2));
+    approx(t.fcr_rate, (4.0 - 2.0) / 6.0);
+    approx(t.reopen_rate, 1.0 / 6.0);
+    // Offered: A, B, C, D, E (a reopen is not a new offer); repeat: C.
+    approx(t.repeat_contact_rate, 1.0 / 5.0);
+}
+
+#[test]
+fn windows_count_only_the_slices_they_cover() {
+    let mut s = Scenario::new();
+    for (i, at) in [0.0, 100.0, 200.0, 400.0, 500.0].iter().enumerate() {
+        s.queued(*at, &format!("c{i}"), "billing", Chat);
+    }
+    let snap = s.run_until(cfg(), 520.0).1;
+    let q = queue(&snap, "billing", Chat);
+    // 5m of 30 s slices read at 520 s: slices 8..=17 = [240 s, 540 s): 400, 500.
+    assert_eq!(q.windows["5m"].counts.offered, 2);
+    // 15m of 60 s slices at 520 s: slices -6..=8: all five.
+    assert_eq!(q.windows["15m"].counts.offered, 5);
+    assert_eq!(q.total.counts.offered, 5);
+    assert_eq!(q.now.waiting, 5);
+    approx(q.now.oldest_waiting_age_seconds, 520.0);
+}
+
+#[test]
+fn occupancy_counts_busy_and_wrap_up_against_available_time() {
+    let mut s = Scenario::new();
+    s.agent(0.0, "a1", AgentState::Available, &["billing"])
+        .agent(600.0, "a1", AgentState::Busy, &["billing"])
+        .agent(900.0, "a1", AgentState::WrapUp, &["billing"])
+        .agent(1000.0, "a1", AgentState::Available, &["billing"])
+        .queued(1100.0, "c1", "billing", Voice);
+    let snap = s.run_until(cfg(), 1200.0).1;
+    let a1 = snap.agents.iter().find(|a| a.agent == "a1").unwrap();
+    // Total at 1200: available 600 + 200 (open), busy 300, wrap-up 100.
+    let tot = a1.total.as_ref().unwrap();
+    assert_eq!(
+        (
+            tot.counts.available_ms,
+            tot.counts.busy_ms,
+            tot.counts.wrap_up_ms
+        ),
+        (800_000, 300_000, 100_000)
+    );
+    approx(tot.occupancy, 400.0 / 1200.0);
+    // 5m window at 1200 covers [930, 1230): wrap-up 930..1000, available
+    // 1000..1200 (open interval up to now).
+    approx(a1.windows.as_ref().unwrap()["5m"].occupancy, 70.0 / 270.0);
+    approx(snap.center.occupancy["total"], 400.0 / 1200.0);
+    assert_eq!(queue(&snap, "billing", Voice).now.agents.available, 1);
+    assert_eq!(snap.center.agents_by_state.available, 1);
+}
+
+#[test]
+fn survey_scores_give_csat_nps_and_ces() {
+    let mut s = Scenario::new();
+    for (i, v) in [5, 4, 3, 1].iter().enumerate() {
+        let agent = if i % 2 == 0 { Some("a1") } else { None };
+        s.survey(i as f64, "c1", agent, "billing", SurveyScore::Csat(*v));
+    }
+    for (i, v) in [10, 9, 8, 6, 0].iter().enumerate() {
+        s.survey(10.0 + i as f64, "c1", None, "billing", SurveyScore::Nps(*v));
+    }
+    s.survey(20.0, "c1", None, "billing", SurveyScore::Ces(2))
+        .survey(21.0, "c1", None, "billing", SurveyScore::Ces(4));
+    let snap = s.run(cfg());
+    let t = &queue(&snap, "billing", Voice).total;
+    approx(t.csat, 2.0 / 4.0); // 5 and 4 are satisfied
+    approx(t.csat_mean, (5.0 + 4.0 + 3.0 + 1.0) / 4.0);
+    approx(t.nps, 100.0 * (2.0 - 2.0) / 5.0); // promoters 10, 9; detractors 6, 0
+    approx(t.ces_mean, 3.0);
+    // a1 got the 5 and the 3.
+    let a1 = snap.agents.iter().find(|a| a.agent == "a1").unwrap();
+    approx(a1.total.as_ref().unwrap().csat, 0.5);
+}
+
+#[test]
+fn volume_is_bucketed_by_local_time_of_the_configured_zone() {
+    let mut s = Scenario::new();
+    // T0 = Monday 2026-11-02 09:00 UTC = 10:00 in Berlin (CET, UTC+1).
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(3599.0, "c2", "billing", Voice) // 10:59:59
+        .queued(3600.0, "c3", "billing", Voice); // 11:00
+    let mut c = cfg();
+    c.time_zone = chrono_tz::Europe::Berlin;
+    let snap = s.run(c);
+    let v = &queue(&snap, "billing", Voice).volume;
+    assert_eq!((v.by_hour[10], v.by_hour[11]), (2, 1));
+    assert_eq!(v.by_weekday[0], 3); // Monday
+    assert_eq!(v.by_month[10], 3); // November
+}
+
+#[test]
+fn duplicates_are_ignored_and_late_events_still_count() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(100.0, "c2", "billing", Voice);
+    let dup = s.events[0].clone();
+    s.events.push(dup);
+    // 50 s is behind the watermark (100 - 5 s lateness) when it arrives.
+    s.queued(50.0, "c3", "billing", Voice);
+    let snap = s.run(cfg());
+    assert_eq!(snap.processing.stats.duplicates, 1);
+    assert_eq!(snap.processing.stats.late, 1);
+    assert_eq!(queue(&snap, "billing", Voice).total.counts.offered, 3);
+}
+
+#[test]
+fn arrival_order_within_the_allowed_lateness_does_not_matter() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .answered(4.0, "c1", "a1")
+        .abandoned(2.0, "c1"); // arrives last but happened first
+    let mut ordered = s.clone();
+    ordered.events.sort_by_key(|e| e.occurred_at);
+    let a = serde_json::to_string(&s.run(cfg())).unwrap();
+    let b = serde_json::to_string(&ordered.run(cfg())).unwrap();
+    assert_eq!(a, b);
+    let snap = s.run(cfg());
+    let c = &queue(&snap, "billing", Voice).total.counts;
+    // In event-time order the abandon (2 s) closes c1; the answer (4 s)
+    // then finds no open interaction: counted as orphaned, not applied.
+    assert_eq!((c.abandoned, c.answered), (1, 0));
+    assert_eq!(snap.processing.stats.orphaned, 1);
+}
+
+#[test]
+fn queues_beyond_the_cap_fold_into_other() {
+    let mut s = Scenario::new();
+    for (i, q) in ["a", "b", "c", "d"].iter().enumerate() {
+        s.queued(i as f64, &format!("c{i}"), q, Voice);
+    }
+    let mut c = cfg();
+    c.max_queues = 3;
+    let snap = s.run(c);
+    let names: Vec<&str> = snap.queues.iter().map(|q| q.queue.as_str()).collect();
+    assert_eq!(names, vec!["a", "b", "other"]);
+    assert_eq!(queue(&snap, "other", Voice).total.counts.offered, 2);
+}
+
+#[test]
+fn required_agents_follow_erlang_c_for_the_window() {
+    let mut s = Scenario::new();
+    // 30 calls in the 5 minute window, each handled for 240 s.
+    for i in 0..30 {
+        let id = format!("c{i}");
+        let at = i as f64 * 10.0;
+        s.queued(at, &id, "billing", Voice)
+            .answered(at, &id, "a1")
+            .wrapped(at + 240.0, &id);
+    }
+    let snap = s.run_until(cfg(), 590.0).1;
+    let w = &queue(&snap, "billing", Voice).windows["5m"];
+    // The 5m window at 590 s is [300, 600): no arrivals there (0..290).
+    // The 15m window [-300, 600) has all 30: 30/900 per s x 240 s = 8 Erlangs.
+    assert_eq!(w.counts.offered, 0);
+    let w15 = &queue(&snap, "billing", Voice).windows["15m"];
+    assert_eq!(w15.counts.offered, 30);
+    // Closed form with factorials (by hand in Python): 8 Erlangs, AHT 240 s,
+    // T 20 s: 10 agents give SL 65.4 %, 11 give 80.9 %; target 80 % -> 11.
+    assert_eq!(w15.required_agents, Some(11));
+}
+
+#[test]
+fn a_reopen_and_the_message_that_caused_it_in_one_millisecond_both_apply() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "t1", "support", Email)
+        .answered(10.0, "t1", "a1")
+        .resolved(100.0, "t1", "a1")
+        // Same millisecond; the message is written (and arrives) first.
+        .message(200.0, "t1", Direction::Customer)
+        .ix(200.0, "t1", InteractionEvent::Reopened);
+    let snap = s.run(cfg());
+    assert_eq!(snap.processing.stats.orphaned, 0);
+    assert_eq!(queue(&snap, "support", Email).total.counts.reopened, 1);
+    assert_eq!(snap.processing.open_interactions, 1);
+}
+
+#[test]
+fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
+    use ccpulse_core::engine::HistKind;
+    use ccpulse_core::engine::{Engine, SampleKind};
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .answered(12.0, "c1", "a1")
+        .wrapped(100.0, "c1")
+        .queued(200.0, "c2", "billing", Voice)
+        .answered(203.0, "c2", "a1");
+    let mut e = Engine::new(cfg());
+    let mut out = Vec::new();
+    let mut samples = Vec::new();
+    // Off during c1 (as during a restore), on for c2.
+    for ev in &s.events[..3] {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.advance(ms(150.0), &mut out);
+    e.set_sample_tap(true);
+    for ev in &s.events[3..] {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.flush(&mut out);
+    e.drain_samples(&mut samples);
+    let got: Vec<(SampleKind, &str, i64)> = samples
+        .iter()
+        .map(|x| (x.kind, e.queue_label(x.key), x.ms))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(SampleKind::Queue(HistKind::QueueWait), "billing", 3_000)]
+    );
+}

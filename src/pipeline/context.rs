@@ -1,0 +1,33 @@
+//! What every partition task shares: settings, the consumer, the output
+//! channel, the agent directory, the observer, and the task tracker and
+//! fatal token every task answers to.
+
+use std::sync::Arc;
+
+use ccpulse_core::engine::settings::EngineConfig;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::agents::AgentFeed;
+use super::kafka::GroupConsumer;
+use super::output::{CommitControl, Out};
+use super::settings::KafkaConfig;
+use crate::telemetry::Observer;
+
+/// What every partition task shares.
+pub(super) struct Shared {
+    pub kafka: Arc<KafkaConfig>,
+    pub engine: Arc<EngineConfig>,
+    /// How often tasks publish their figures and check for idleness
+    /// (`export.tick_interval`).
+    pub tick: std::time::Duration,
+    pub consumer: Arc<GroupConsumer>,
+    pub out: mpsc::Sender<Out>,
+    pub agents: AgentFeed,
+    pub observer: Arc<dyn Observer>,
+    pub tracker: TaskTracker,
+    pub runtime: tokio::runtime::Handle,
+    pub commit: CommitControl,
+    pub fatal: CancellationToken,
+}

@@ -1,0 +1,43 @@
+//! The pipeline's error type: every failure names what it was doing and,
+//! where there is one, the fix.
+
+use rdkafka::error::KafkaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("Kafka {context}: {cause}")]
+    Kafka { context: String, cause: KafkaError },
+    #[error("cannot reach the Kafka brokers {brokers:?} within {timeout_s}s: {cause} (fix: check kafka.brokers and the network, or TLS/SASL settings in [kafka.properties])")]
+    Unreachable {
+        brokers: String,
+        timeout_s: u64,
+        cause: KafkaError,
+    },
+    #[error("missing topics: {} (fix: create them, or set kafka.create_topics = true)", topics.join(", "))]
+    MissingTopics { topics: Vec<String> },
+    #[error("topic {topic} has {has} partitions but input topic {input} has {needs}; effects and ticks go to the input's partition number (fix: give {topic} at least {needs} partitions)")]
+    TooFewPartitions {
+        topic: String,
+        has: usize,
+        input: String,
+        needs: usize,
+    },
+    #[error("the output to Kafka failed: {0} (the process exits so that a restart restores from the last commit)")]
+    Output(String),
+    #[error("restoring {topic}/{partition} stalled at offset {at} of {end} (the broker stopped returning records; the process exits so a restart retries)")]
+    Restore {
+        topic: String,
+        partition: i32,
+        at: i64,
+        end: i64,
+    },
+    #[error("kafka.processing_guarantee = \"exactly_once\" but the brokers {brokers:?} do not support transactions ({cause}) (fix: set kafka.processing_guarantee = \"auto\" or \"at_least_once\")")]
+    NoTransactions { brokers: String, cause: KafkaError },
+    #[error("shutdown did not finish within {0} ms")]
+    ShutdownTimeout(u64),
+}
+
+pub(crate) fn kerr(context: impl Into<String>) -> impl FnOnce(KafkaError) -> PipelineError {
+    let context = context.into();
+    move |cause| PipelineError::Kafka { context, cause }
+}
