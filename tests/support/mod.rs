@@ -2,6 +2,7 @@
 //! builders, Kafka harnesses and convergence checks.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod converge;
 pub mod kafka;
 
