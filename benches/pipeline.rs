@@ -292,6 +292,15 @@ fn config(brokers: &str, group: &str, guarantee: &str, lateness: &str, tick: &st
     Config::from_toml(&toml, std::path::Path::new("bench.toml")).expect("config")
 }
 
+fn settings(cfg: Config) -> ccpulse::pipeline::PipelineSettings {
+    ccpulse::pipeline::PipelineSettings {
+        kafka: cfg.kafka,
+        engine: cfg.engine,
+        input: cfg.input,
+        publish_every: cfg.export.tick_interval,
+    }
+}
+
 /// Read the whole topic and discard; records/s from the first record to
 /// the last (the broker may hold fewer records than were sent: the mock
 /// cluster keeps a bounded log per partition).
@@ -369,9 +378,7 @@ fn throughput(
             let cfg = config(&brokers, &format!("bench-{g}-{round}"), g, "5s", "1s");
             let stop = CancellationToken::new();
             let run = rt.spawn(ccpulse::pipeline::run(
-                cfg.kafka,
-                cfg.engine,
-                cfg.export.tick_interval,
+                settings(cfg),
                 Arc::new(ccpulse::telemetry::NoObserver),
                 stop.clone(),
             ));
@@ -481,9 +488,7 @@ fn latency(
     let stop = CancellationToken::new();
     let cfg = config(&brokers, "latency", guarantee, lateness, tick);
     let run = rt.spawn(ccpulse::pipeline::run(
-        cfg.kafka,
-        cfg.engine,
-        cfg.export.tick_interval,
+        settings(cfg),
         obs.clone(),
         stop.clone(),
     ));

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `[engine]`, `[limits]`, `[queue_defaults]`, `[queues.*]` | `ccpulse_core::engine::settings` |
 //! | `[sla]` | `ccpulse_core::sla::policy` |
+//! | `[input]` | `ccpulse_core::event::codec::InputSection` |
 //! | `[http]`, `[export]` | [`crate::export::settings`] |
 //! | `[kafka]` | [`crate::pipeline::settings`] |
 //!
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use ccpulse_core::engine::settings::{
     EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection,
 };
+use ccpulse_core::event::codec::{InputSection, Limits};
 use ccpulse_core::settings::Issue;
 use ccpulse_core::sla::policy::SlaSection;
 use serde::Deserialize;
@@ -42,6 +44,9 @@ pub struct ConfigFile {
     /// SLA policies and business calendars.
     #[serde(default)]
     pub sla: SlaSection,
+    /// What every path in (Kafka, restore, event files) accepts.
+    #[serde(default)]
+    pub input: InputSection,
     /// The HTTP server: `/metrics`, health, readiness and the JSON API.
     #[serde(default)]
     pub http: HttpSection,
@@ -57,6 +62,8 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub engine: EngineConfig,
+    /// Input limits, the same for the live service and for replay.
+    pub input: Limits,
     pub http: HttpConfig,
     pub export: ExportConfig,
     pub kafka: KafkaConfig,
@@ -110,6 +117,7 @@ impl ConfigFile {
             sla: &self.sla,
         }
         .validate(&mut issues);
+        let input = self.input.validate(&mut issues);
         let http = self.http.validate(&mut issues);
         let export = self.export.validate(&mut issues);
         let kafka = self.kafka.validate(&mut issues);
@@ -118,6 +126,7 @@ impl ConfigFile {
         }
         Ok(Config {
             engine,
+            input,
             http,
             export,
             kafka,

@@ -195,7 +195,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let folded = app::replay::Folded::fold(cfg, &files, effects.as_deref(), strict)?;
             print_snapshot(folded.snapshot(), format, &window)?;
-            app::runtime()?.block_on(folded.serve(addr, app::shutdown_signal()))?;
+            app::block_on(folded.serve(addr, app::shutdown_signal()))?;
             Ok(())
         }
         Command::Simulate {
@@ -216,11 +216,7 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 seed,
                 spike_at: spike_at.map(Into::into),
             };
-            app::runtime()?.block_on(app::simulate::simulate(
-                opts,
-                &cfg,
-                app::shutdown_signal(),
-            ))?;
+            app::block_on(app::simulate::simulate(opts, &cfg, app::shutdown_signal()))?;
             Ok(())
         }
         Command::Demo {
@@ -239,12 +235,12 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 seed,
                 spike_at: spike_at.map(Into::into),
             };
-            app::runtime()?.block_on(app::demo::demo(opts, app::shutdown_signal()))?;
+            app::block_on(app::demo::demo(opts, app::shutdown_signal()))?;
             Ok(())
         }
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
-            app::runtime()?.block_on(app::serve(cfg, app::shutdown_signal()))?;
+            app::block_on(app::serve(cfg, app::shutdown_signal()))?;
             Ok(())
         }
         Command::CheckConfig { file } => {

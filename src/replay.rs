@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
@@ -17,7 +17,7 @@ use crate::sources::file;
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::snapshot::{Figures, Snapshot};
 use ccpulse_core::engine::Engine;
-use ccpulse_core::event::codec::{encode_effect_json, DecodeError};
+use ccpulse_core::event::codec::{encode_effect_json, DecodeError, Limits};
 use ccpulse_core::event::file::{FileError, Position};
 use ccpulse_core::event::Effect;
 
@@ -47,17 +47,21 @@ pub struct BadRecord<'a> {
     pub error: &'a DecodeError,
 }
 
-/// Fold `files` in order into a fresh engine. Effects go to `effects` as
-/// JSON Lines when given. Bad records are logged and skipped (or fail the
-/// replay in `strict` mode, after reading everything).
+/// Fold `files` in order into a fresh engine. Records are validated with
+/// `limits`, as the live service validates them (events ahead of this
+/// machine's clock by more than `limits.max_future_skew` are rejected).
+/// Effects go to `effects` as JSON Lines when given. Bad records are logged
+/// and skipped (or fail the replay in `strict` mode, after reading
+/// everything).
 pub fn replay(
     cfg: &EngineConfig,
+    limits: &Limits,
     files: &[PathBuf],
     effects: Option<&Path>,
     strict: bool,
 ) -> Result<(Snapshot, ReplayReport), ReplayError> {
     let mut engine = Engine::new(cfg.clone());
-    let report = replay_into(&mut engine, files, effects, strict, &mut |_| {})?;
+    let report = replay_into(&mut engine, limits, files, effects, strict, &mut |_| {})?;
     Ok((engine.snapshot(), report))
 }
 
@@ -69,6 +73,7 @@ pub const PROGRESS_EVERY: u64 = 10_000;
 /// to drain the engine's sample tap while folding.
 pub fn replay_into(
     engine: &mut Engine,
+    limits: &Limits,
     files: &[PathBuf],
     effects: Option<&Path>,
     strict: bool,
@@ -88,8 +93,11 @@ pub fn replay_into(
     let mut out: Vec<Effect> = Vec::new();
     let started = Instant::now();
     let mut last_progress = Instant::now();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     for path in files {
-        for rec in file::open(path)? {
+        for rec in file::open_with(path, limits.clone())?.not_after(now) {
             let rec = rec?;
             report.records += 1;
             match rec.event {

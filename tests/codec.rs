@@ -656,10 +656,14 @@ fn overlong_line_is_one_bad_record() {
     assert!(records[0].event.is_ok() && records[2].event.is_ok());
     assert_eq!(records[1].position, Position::Line(2));
     assert_eq!(records[1].len, long.len());
-    assert!(matches!(
+    // The same rejection as a Kafka record over the limit.
+    assert_eq!(
         records[1].event,
-        Err(DecodeError::Malformed { .. })
-    ));
+        Err(DecodeError::TooLarge {
+            len: long.len(),
+            max: MAX_RECORD_LEN
+        })
+    );
 }
 
 fn example_events() -> Vec<Event> {

@@ -51,6 +51,7 @@ fn setup(token: Option<&str>) -> (AppState, MetricsExporter) {
             e.flush(&mut out);
             state.set_status(&key, PartitionStatus::Live);
             PartitionPublisher::from_zero().publish_to(e.publication(), &state, &key);
+            state.set_lag(&key, 0);
         }
     });
     state.set_started(true);
@@ -130,6 +131,15 @@ async fn healthz_is_ok_and_readyz_follows_partition_status() {
     );
 
     state.set_status(&restoring, PartitionStatus::Live);
+    let (st, _, body) = get(&router, "/readyz", None).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "lag not reported yet");
+    let v = json(&body);
+    assert_eq!(v["partitions"][2]["lag"], Value::Null, "{body}");
+    assert_eq!(
+        v["reason"], "interactions/2: lag unknown: no fetch reported yet",
+        "{body}"
+    );
+    state.set_lag(&restoring, 100);
     assert_eq!(get(&router, "/readyz", None).await.0, StatusCode::OK);
     state.set_lag(&restoring, 101);
     assert_eq!(

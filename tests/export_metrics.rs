@@ -478,6 +478,7 @@ fn gauges_follow_the_merged_view_and_vanishing_series_are_zeroed() {
         for (k, e) in [(&p0, &mut e0), (&p1, &mut e1)] {
             state.set_status(k, PartitionStatus::Live);
             go_live(e).publish_to(e.publication(), &state, k);
+            state.set_lag(k, 0);
         }
         state.set_leader(true);
         ip.tick_at(&state, wm);
@@ -571,6 +572,7 @@ fn promtool_accepts_the_exposition_of_the_example_file() {
     metrics::with_local_recorder(&exp, || {
         ccpulse::replay::replay_into(
             &mut engine,
+            &Default::default(),
             &[root.join("examples/all-kinds.jsonl")],
             None,
             true,
@@ -658,10 +660,14 @@ fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
     assert_eq!(s.get("ccpulse_queue_wait_seconds_count", &QC), 1.0);
     let r = state.readiness();
     assert!(!r.ready, "lag 7 > 0");
-    assert_eq!(r.partitions[0].lag, 7);
+    assert_eq!(r.partitions[0].lag, Some(7));
     assert_eq!(state.merged_view().queues.len(), 1);
 
     metrics::with_local_recorder(&exp, || obs.partition_removed("interactions", 0));
     assert!(!state.is_leader());
     assert!(state.partitions().is_empty());
+    // Its last figures stay served (stale) for export.revoked_grace.
+    assert_eq!(state.kept().len(), 1);
+    assert_eq!(state.merged_view().queues.len(), 1);
+    assert!(state.figures().freshness.stale);
 }

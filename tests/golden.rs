@@ -47,8 +47,14 @@ fn check(expect: &Path) -> Vec<String> {
         checks.push((n + 1, path.to_string(), want.to_string()));
     }
     let events = events.unwrap_or_else(|| panic!("{}: no `events:` line", expect.display()));
-    let (snap, _) =
-        ccpulse::replay::replay(&EngineConfig::default(), &[events], None, true).expect("replay");
+    let (snap, _) = ccpulse::replay::replay(
+        &EngineConfig::default(),
+        &Default::default(),
+        &[events],
+        None,
+        true,
+    )
+    .expect("replay");
     let snap = serde_json::to_value(&snap).expect("snapshot to JSON");
     let mut failures = Vec::new();
     for (line, path, want) in checks {

@@ -1,8 +1,11 @@
 //! The wallboard end to end: the page at `/` rendered by headless Chromium
 //! against a real socket, its `data-kpi` numbers checked against
 //! `/api/v1/snapshot`, a second published view showing up through the SSE
-//! stream, and a screenshot in `target/test-artifacts/wallboard.png`.
-//! Chromium missing is a failure naming `scripts/install-test-deps`.
+//! stream, the stale banner shown when (and only when) the figures are
+//! stale, and screenshots in `target/test-artifacts/wallboard.png` and
+//! `wallboard-stale.png`. Chromium runs with `TZ=UTC` (the banner shows
+//! browser-local time) against a server on a manual wall clock, so ages are
+//! exact. Chromium missing is a failure naming `scripts/install-test-deps`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,15 +19,18 @@ use ccpulse::export::http::{self, AppState};
 use ccpulse::export::settings::ExportConfig;
 use ccpulse::export::wallboard::wallboard_routes;
 use ccpulse::export::{
-    ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
+    ExportState, ManualClock, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
 };
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
-use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
+use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent, Millis};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The server's wall clock at start: 2026-11-02T09:30:00Z.
+const WALL0: Millis = 1_793_611_800_000;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,6 +41,7 @@ fn example_engine() -> Engine {
     let mut engine = Engine::new(EngineConfig::default());
     ccpulse::replay::replay_into(
         &mut engine,
+        &Default::default(),
         &[root().join("examples/all-kinds.jsonl")],
         None,
         true,
@@ -80,6 +87,7 @@ fn publish(state: &ExportState, key: &PartitionKey, mut engine: Engine) {
 struct Server {
     addr: SocketAddr,
     token: Option<String>,
+    clock: ManualClock,
     state: Arc<ExportState>,
     shutdown: CancellationToken,
     runtime: tokio::runtime::Runtime,
@@ -93,7 +101,8 @@ impl Server {
 
     fn start_with_token(token: Option<&str>) -> Server {
         let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
-        let state = Arc::new(ExportState::new(0));
+        let clock = ManualClock::new(WALL0);
+        let state = Arc::new(ExportState::with_clock(0, clock.clock()));
         let key = PartitionKey::new("interactions", 0);
         state.set_status(&key, PartitionStatus::Live);
         publish(&state, &key, example_engine());
@@ -115,6 +124,7 @@ impl Server {
         Server {
             addr,
             token: token.map(String::from),
+            clock,
             state,
             shutdown,
             runtime,
@@ -193,6 +203,7 @@ fn run_chromium(args: &[&str], url: &str) -> String {
             "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
+        .env("TZ", "UTC")
         .args(args)
         .arg(url)
         .stdout(Stdio::piped())
@@ -289,6 +300,43 @@ fn shown(k: &BTreeMap<String, String>, name: &str) -> Option<f64> {
     }
 }
 
+/// Whether the stale banner is on show in a dumped DOM (its element carries
+/// `hidden` otherwise) and `body[data-stale]` agrees.
+fn banner_shown(dom: &str) -> bool {
+    let at = dom.find("id=\"stale-banner\"").expect("the banner element");
+    let start = dom[..at].rfind('<').expect("tag start");
+    let end = at + dom[at..].find('>').expect("tag end");
+    let shown = !dom[start..end].contains(" hidden");
+    let flag = if shown {
+        "data-stale=\"true\""
+    } else {
+        "data-stale=\"false\""
+    };
+    assert!(
+        dom.contains(flag),
+        "banner shown: {shown}, but no {flag}:\n{dom}"
+    );
+    shown
+}
+
+fn screenshot(page: &str, name: &str) -> PathBuf {
+    let shot_dir = root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shot_dir).expect("artifact dir");
+    let shot = shot_dir.join(name);
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        &[
+            "--timeout=5000",
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1600,1000",
+        ],
+        page,
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    shot
+}
+
 /// Every queue tile against the snapshot: waiting, oldest wait, SL and
 /// abandon rate (5m), agents by state. Returns how many tiles.
 fn assert_tiles_match(k: &BTreeMap<String, String>, snap: &Value) -> usize {
@@ -343,6 +391,8 @@ fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
         Some("live"),
         "{dom}"
     );
+    assert_eq!(snap["freshness"]["stale"], false, "{}", snap["freshness"]);
+    assert!(!banner_shown(&dom), "fresh figures raise no banner");
     let as_of = snap["as_of"].as_str().expect("as_of");
     let as_of = as_of.replace('T', " ");
     let as_of = match as_of.split_once('.') {
@@ -386,21 +436,58 @@ fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
         "{tile} did not follow the new view"
     );
 
-    let shot_dir = root().join("target/test-artifacts");
-    std::fs::create_dir_all(&shot_dir).expect("artifact dir");
-    let shot = shot_dir.join("wallboard.png");
-    let _ = std::fs::remove_file(&shot);
-    run_chromium(
-        &[
-            "--timeout=5000",
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1600,1000",
-        ],
-        &page,
-    );
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    screenshot(&page, "wallboard.png");
+    server.stop();
+}
 
+/// A broker outage: the session times out and the partition is revoked.
+/// The page keeps the last figures and raises the banner with their time
+/// (browser-local, UTC here) and age, worked by hand: published at
+/// 09:30:00, revoked 5 s later, looked at 47 s after the publish.
+#[test]
+fn the_wallboard_shows_a_stale_banner_while_the_figures_are_stale() {
+    let _ = chromium();
+    let server = Server::start();
+    let page = server.url("/");
+    let before = server.snapshot();
+
+    server.clock.advance(Duration::from_secs(5));
+    server
+        .state
+        .remove_partition(&PartitionKey::new("interactions", 0));
+    server.clock.advance(Duration::from_secs(42));
+
+    let snap = server.snapshot();
+    assert_eq!(snap["queues"], before["queues"], "the last figures stay");
+    assert_eq!(snap["freshness"]["stale"], true);
+    assert_eq!(snap["freshness"]["age_seconds"], 47.0);
+
+    let dom = dump_dom(&page);
+    assert!(banner_shown(&dom), "{dom}");
+    let k = kpis(&dom);
+    assert_eq!(
+        k.get("stale").map(String::as_str),
+        Some("Figures as of 09:30:00, 47 s old — not updating"),
+        "{dom}"
+    );
+    assert_eq!(
+        k.get("stale_reason").map(String::as_str),
+        Some(
+            "no partitions assigned; interactions/0 revoked 42s ago, \
+             its last figures kept for 4m 18s more"
+        ),
+        "{dom}"
+    );
+    // The figures under the banner are the last known ones.
+    assert!(assert_tiles_match(&k, &snap) >= 2);
+    screenshot(&page, "wallboard-stale.png");
+
+    // Assigned and published again: the banner goes.
+    let key = PartitionKey::new("interactions", 0);
+    server.state.set_status(&key, PartitionStatus::Live);
+    publish(&server.state, &key, example_engine());
+    let dom = dump_dom(&page);
+    assert!(!banner_shown(&dom), "{dom}");
     server.stop();
 }
 

@@ -22,6 +22,11 @@ const DEMO_CONFIG: &str = r#"
 [engine]
 allowed_lateness = "2s"
 
+# The simulated clock runs --speed times faster than the wall clock, so its
+# events are "in the future" of it by design.
+[input]
+max_future_skew = "3650d"
+
 [kafka]
 group_id = "ccpulse-demo"
 processing_guarantee = "at_least_once"

@@ -24,5 +24,5 @@ mod error;
 mod lifecycle;
 
 pub use error::AppError;
-pub use lifecycle::{runtime, shutdown_signal};
+pub use lifecycle::{block_on, runtime, shutdown_signal};
 pub use service::serve;

@@ -26,7 +26,8 @@ pub fn replay(
     effects: Option<&Path>,
     strict: bool,
 ) -> Result<Snapshot, AppError> {
-    let (snapshot, _report) = crate::replay::replay(&cfg.engine, files, effects, strict)?;
+    let (snapshot, _report) =
+        crate::replay::replay(&cfg.engine, &cfg.input, files, effects, strict)?;
     Ok(snapshot)
 }
 
@@ -55,15 +56,22 @@ impl Folded {
         let mut engine = Engine::new(cfg.engine.clone());
         engine.set_sample_tap(true);
         let mut publisher = export::PartitionPublisher::from_zero();
-        let report = crate::replay::replay_into(&mut engine, files, effects, strict, &mut |e| {
-            publisher.publish_samples(&e.take_samples())
-        })?;
+        let report = crate::replay::replay_into(
+            &mut engine,
+            &cfg.input,
+            files,
+            effects,
+            strict,
+            &mut |e| publisher.publish_samples(&e.take_samples()),
+        )?;
         let publication = engine.publication();
         publisher.publish(&publication);
         publish::publish_processing_totals(&key.topic, report.records, engine.processing());
         let snapshot = publication.view.snapshot();
         state.publish_view(&key, Arc::new(publication.view), publication.last_event_ms);
         state.set_status(&key, PartitionStatus::Live);
+        // Everything in the files is folded: nothing lags.
+        state.set_lag(&key, 0);
         state.set_leader(true);
         state.set_started(true);
         Ok(Folded {

@@ -5,15 +5,16 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::error::AppError;
-use super::lifecycle::cancel_on;
+use super::lifecycle::{cancel_on, exit_within};
 use crate::config::Config;
 use crate::export::{self, ExportObserver, ExportState, InstancePublisher};
-use crate::pipeline;
+use crate::pipeline::{self, PipelineSettings};
 
 /// Run the service until `shutdown` resolves (or a fatal error), then
 /// drain, commit and stop the server.
@@ -52,14 +53,28 @@ pub async fn serve(
             r
         }
     });
-    let piped = pipeline::run(
-        cfg.kafka,
-        cfg.engine,
-        cfg.export.tick_interval,
-        observer,
-        pipeline_stop.clone(),
-    )
-    .await;
+    let settings = PipelineSettings {
+        kafka: cfg.kafka,
+        engine: cfg.engine,
+        input: cfg.input,
+        publish_every: cfg.export.tick_interval,
+    };
+    // Stopping for any reason (signal, fatal error, the server failing):
+    // the pipeline drains within kafka.shutdown_timeout; whatever still
+    // hangs after that, and a moment for the server, the process exits.
+    let exit_deadline = Duration::from_millis(settings.kafka.shutdown_timeout.max(0) as u64)
+        + Duration::from_secs(10);
+    tracker.spawn({
+        let stop = pipeline_stop.clone();
+        async move {
+            stop.cancelled().await;
+            exit_within(exit_deadline);
+        }
+    });
+    let piped = pipeline::run(settings, observer, pipeline_stop.clone()).await;
+    if piped.is_err() {
+        exit_within(exit_deadline);
+    }
     pipeline_stop.cancel();
     export_stop.cancel();
     tracker.close();

@@ -4,9 +4,9 @@
 //! | route | |
 //! | --- | --- |
 //! | `GET /metrics` | Prometheus text format |
-//! | `GET /healthz` | 200 `ok` while the process runs |
-//! | `GET /readyz` | 200 when ready, else 503; JSON body with each partition's status |
-//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON; `?queue=` and `?channel=` filter `queues` |
+//! | `GET /healthz` | 200 `ok` while the process serves (liveness: never depends on Kafka) |
+//! | `GET /readyz` | 200 when ready, else 503; JSON [`Readiness`](super::shared::Readiness): `ready`, `reason` (why not, e.g. `"no partitions assigned"`), each partition's status and `lag` (`null` until first reported) |
+//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?queue=` and `?channel=` filter `queues` |
 //! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
@@ -177,14 +177,9 @@ async fn snapshot(
     };
     let export = s.export.clone();
     // Deriving figures (quantiles) is CPU work: off the I/O threads.
-    let snap = tokio::task::spawn_blocking(move || {
-        let mut view = export.merged_view();
-        view.queues.retain(|(queue, ch), _| {
-            q.queue.as_ref().is_none_or(|want| want == queue) && channel.is_none_or(|c| c == *ch)
-        });
-        view.snapshot()
-    })
-    .await;
+    let snap =
+        tokio::task::spawn_blocking(move || export.figures().snapshot(q.queue.as_deref(), channel))
+            .await;
     match snap {
         Ok(snap) => Json(snap).into_response(),
         Err(e) => {

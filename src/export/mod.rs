@@ -7,7 +7,8 @@
 //! - [`publish`]: partition publications to metric updates: per-partition
 //!   counter deltas and histogram samples, and the instance-wide gauge tick.
 //! - [`shared`]: the state the observer, the tick and HTTP share (latest
-//!   view and status per partition, leader flag, readiness inputs).
+//!   view and status per partition, revoked partitions' kept figures and
+//!   their freshness, leader flag, readiness inputs).
 //! - [`http`]: the axum server (`/metrics`, `/healthz`, `/readyz`,
 //!   `/api/v1/snapshot`).
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
@@ -20,16 +21,30 @@
 //! startup:   let metrics = MetricsExporter::new(&cfg.export)?.install_global()?;
 //!            let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
 //!            spawn export::run(listener, state.clone(), metrics, .., InstancePublisher::new(), stop)
+//!              (run applies the rest of [export] to the state: revoked_grace)
 //! pipeline:  ExportObserver::new(state, first events topic) as its Observer, or by hand:
 //!   assigned:  state.set_status(&key, Restoring { done, total }); set_leader(owns partition 0)
 //!   live:      engine.set_sample_tap(true); let mut p = PartitionPublisher::with_baseline(&engine.view());
 //!              state.set_status(&key, Live)
 //!   each tick: p.publish_to(engine.publication(), &state, &key); state.set_lag(&key, lag)
-//!   revoked:   state.remove_partition(&key)
+//!              (until the first set_lag the lag is unknown and the partition not ready;
+//!              a source without lag, such as a file, reports 0)
+//!   revoked:   state.remove_partition(&key)   (its last figures stay served, stale,
+//!              for export.revoked_grace or until it publishes here again)
 //! ```
 //! The export tick owns every gauge, including the per-partition processor
-//! gauges (lag, restore progress, watermark lag, last event time), which it
-//! sets from [`ExportState`] and zeroes when a partition leaves.
+//! gauges (lag, restore progress, watermark lag, last event time) of the
+//! assigned partitions, which it sets from [`ExportState`] and zeroes when a
+//! partition leaves (its kept figures stay in the KPI gauges only where no
+//! other instance can own it, see [`shared`]).
+//!
+//! # Through a broker outage
+//! The session times out and every partition is revoked: `/readyz` answers
+//! 503 (`"reason": "no partitions assigned"`), `/healthz` stays 200, and the
+//! snapshot, the stream and the wallboard keep the last figures with
+//! `freshness.stale = true` and their age (`ccpulse_figures_stale`,
+//! `ccpulse_figures_age_seconds`) until the partitions publish again or
+//! `export.revoked_grace` ends.
 
 mod error;
 pub mod http;
@@ -50,7 +65,7 @@ pub use error::ExportError;
 pub use observer::ExportObserver;
 pub use publish::{InstancePublisher, PartitionPublisher};
 pub use recorder::{MetricsExporter, MetricsHandle};
-pub use shared::{ExportState, PartitionKey, Readiness};
+pub use shared::{Clock, ExportState, Freshness, ManualClock, PartitionKey, Readiness};
 
 use settings::{ExportConfig, HttpConfig};
 
@@ -65,6 +80,7 @@ pub async fn run(
     publisher: InstancePublisher,
     shutdown: CancellationToken,
 ) -> Result<(), ExportError> {
+    state.configure(export_cfg);
     let ticks = tokio::spawn(publish::run_ticks(
         state.clone(),
         metrics.clone(),

@@ -6,6 +6,13 @@
 //! and a last view before `partition_removed`. Without the first, the
 //! baseline is the first live view, so events folded before it are not
 //! exported.
+//!
+//! `partition_removed` drops the partition's publisher (no counter of it is
+//! exported any more) and hands the partition to
+//! [`ExportState::remove_partition`], which keeps its last figures, stale,
+//! for the views and gauges only (see [`super::shared`]). `partition_lag`
+//! is the only source of a partition's lag: until its first call the lag
+//! is unknown and the partition not ready.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -5,9 +5,14 @@
 //!   sample tap. It starts from the partition's state when it went live, so
 //!   history replayed to restore a partition is never exported twice.
 //! - [`InstancePublisher`] (one per process, on the export tick): gauges
-//!   from the merged view of all live partitions, set as absolute values,
-//!   plus the replicated agent directory when this instance is the leader,
-//!   and the per-partition processor gauges.
+//!   from the merged view of the live partitions (and of revoked partitions'
+//!   kept figures where no other instance can own them, see
+//!   [`super::shared`]), set as absolute values, plus the replicated agent
+//!   directory when this instance is the leader, the per-partition
+//!   processor gauges of assigned partitions (a revoked partition's vanish,
+//!   even while its figures are kept), and the freshness of the figures
+//!   (`ccpulse_figures_age_seconds`, `ccpulse_figures_stale`,
+//!   `ccpulse_partitions_kept`).
 //!
 //! Why deltas: Prometheus sums counters across instances, and a partition
 //! moves between instances. Each instance exports only what it folded while
@@ -16,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use metrics::{Key, Label};
 use tokio_util::sync::CancellationToken;
@@ -391,19 +396,19 @@ impl InstancePublisher {
         }
     }
 
-    /// One tick at the wall clock.
+    /// One tick at the state's clock (the wall clock).
     pub fn tick(&mut self, state: &ExportState) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as Millis);
-        self.tick_at(state, now);
+        self.tick_at(state, state.now_ms());
     }
 
-    /// One tick at `now_ms` (Unix ms, for watermark lag).
+    /// One tick at `now_ms` (Unix ms: watermark lag, the figures' age, and
+    /// kept figures' grace).
     pub fn tick_at(&mut self, state: &ExportState, now_ms: Millis) {
         let started = Instant::now();
+        state.drop_expired_at(now_ms);
         let partitions = state.partitions();
-        let view = state.merged_view();
+        let figures = state.gauge_figures_at(now_ms);
+        let view = figures.view;
         self.queue_gauges(&view);
         let live = partitions
             .iter()
@@ -421,7 +426,10 @@ impl InstancePublisher {
                     Label::new("partition", k.partition.to_string()),
                 ]
             };
-            g.set(&catalog::CONSUMER_LAG, labels(), e.lag as f64);
+            // Unknown until the pipeline's first report: no series.
+            if let Some(lag) = e.lag {
+                g.set(&catalog::CONSUMER_LAG, labels(), lag as f64);
+            }
             g.set(&catalog::RESTORE_PROGRESS, labels(), e.status.progress());
             if let (PartitionStatus::Live, Some(wm)) =
                 (e.status, e.view.as_ref().and_then(|v| v.as_of))
@@ -438,6 +446,17 @@ impl InstancePublisher {
             vec![],
             partitions.len() as f64,
         );
+        let fresh = &figures.freshness;
+        if let Some(age) = fresh.age_seconds {
+            g.set(&catalog::FIGURES_AGE, vec![], age);
+        }
+        g.set(
+            &catalog::FIGURES_STALE,
+            vec![],
+            if fresh.stale { 1.0 } else { 0.0 },
+        );
+        let kept = fresh.partitions.iter().filter(|p| p.stale).count();
+        g.set(&catalog::PARTITIONS_KEPT, vec![], kept as f64);
         g.set(
             &catalog::BUILD_INFO,
             vec![Label::new("version", env!("CARGO_PKG_VERSION"))],

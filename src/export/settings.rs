@@ -44,6 +44,13 @@ pub struct ExportSection {
     /// to be at most this.
     #[serde(default = "d_ready_lag")]
     pub ready_max_lag: u64,
+    /// How long a revoked partition's last figures are still served
+    /// (marked stale, see [`super::shared`]) when the partition is not
+    /// assigned and published here again first: through a broker outage
+    /// the wallboard and the snapshot keep the last known figures instead
+    /// of going blank. `"0s"` drops them at once.
+    #[serde(default = "d_revoked_grace")]
+    pub revoked_grace: Dur,
 }
 
 impl Default for ExportSection {
@@ -52,6 +59,7 @@ impl Default for ExportSection {
             tick_interval: d_tick(),
             agent_series_ttl: d_agent_ttl(),
             ready_max_lag: d_ready_lag(),
+            revoked_grace: d_revoked_grace(),
         }
     }
 }
@@ -68,6 +76,13 @@ fn d_agent_ttl() -> Dur {
 fn d_ready_lag() -> u64 {
     1_000
 }
+fn d_revoked_grace() -> Dur {
+    Dur(300_000)
+}
+
+/// The longest `revoked_grace` accepted: figures older than a day are no
+/// help to anyone watching a wallboard.
+const MAX_REVOKED_GRACE_MS: i64 = 86_400_000;
 
 /// Validated settings for the HTTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +107,8 @@ pub struct ExportConfig {
     pub tick_interval: Duration,
     pub agent_series_ttl: Duration,
     pub ready_max_lag: u64,
+    /// Revoked partitions' figures are served (stale) this long at most.
+    pub revoked_grace: Duration,
 }
 
 impl Default for ExportConfig {
@@ -100,6 +117,7 @@ impl Default for ExportConfig {
             tick_interval: Duration::from_millis(d_tick().0 as u64),
             agent_series_ttl: Duration::from_millis(d_agent_ttl().0 as u64),
             ready_max_lag: d_ready_lag(),
+            revoked_grace: d_revoked_grace().std(),
         }
     }
 }
@@ -152,10 +170,24 @@ impl ExportSection {
                 "use at least 1m; the default is 1h",
             ));
         }
+        if !(0..=MAX_REVOKED_GRACE_MS).contains(&self.revoked_grace.0) {
+            issues.push(Issue::new(
+                "export.revoked_grace",
+                format!(
+                    "{} is longer than a day: revoked partitions' figures would be served that old",
+                    self.revoked_grace
+                ),
+                "use e.g. \"5m\" (the default) or up to \"1d\"; \"0s\" drops a revoked partition's figures at once",
+            ));
+        }
         ExportConfig {
             tick_interval: self.tick_interval.std(),
             agent_series_ttl: self.agent_series_ttl.std(),
             ready_max_lag: self.ready_max_lag,
+            revoked_grace: self
+                .revoked_grace
+                .std()
+                .min(Duration::from_millis(MAX_REVOKED_GRACE_MS as u64)),
         }
     }
 }

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::event::codec::Limits;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::agents::AgentFeed;
+use super::fatal::Fatal;
 use super::kafka::GroupConsumer;
 use super::output::{CommitControl, Out};
 use super::settings::KafkaConfig;
@@ -29,5 +31,10 @@ pub(super) struct Shared {
     pub tracker: TaskTracker,
     pub runtime: tokio::runtime::Handle,
     pub commit: CommitControl,
-    pub fatal: CancellationToken,
+    pub fatal: Fatal,
+    /// Cancelled when the pipeline starts draining (shutdown or fatal):
+    /// ends restores and their retries at once.
+    pub stop: CancellationToken,
+    /// Input limits, the same as replay's.
+    pub limits: Limits,
 }

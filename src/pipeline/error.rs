@@ -24,17 +24,36 @@ pub enum PipelineError {
     },
     #[error("the output to Kafka failed: {0} (the process exits so that a restart restores from the last commit)")]
     Output(String),
-    #[error("restoring {topic}/{partition} stalled at offset {at} of {end} (the broker stopped returning records; the process exits so a restart retries)")]
+    #[error("restoring {topic}/{partition} stalled at offset {at} of {end}: no record for {stalled_s}s (fix: check the brokers' health; kafka.retry_budget sets how long a stalled read waits before the process exits for a restart)")]
     Restore {
         topic: String,
         partition: i32,
         at: i64,
         end: i64,
+        stalled_s: u64,
     },
     #[error("kafka.processing_guarantee = \"exactly_once\" but the brokers {brokers:?} do not support transactions ({cause}) (fix: set kafka.processing_guarantee = \"auto\" or \"at_least_once\")")]
     NoTransactions { brokers: String, cause: KafkaError },
     #[error("shutdown did not finish within {0} ms")]
     ShutdownTimeout(u64),
+    #[error("{what} kept failing for {elapsed_s}s ({attempts} attempts): {cause} (fix: check the brokers' health and the network; kafka.retry_budget sets how long a failing call is retried before the process exits)")]
+    Sustained {
+        what: String,
+        attempts: u32,
+        elapsed_s: u64,
+        cause: KafkaError,
+    },
+    #[error("the brokers {brokers:?} refused the credentials: {cause} (fix: check sasl.mechanisms, sasl.username and sasl.password in [kafka.properties])")]
+    Authentication { brokers: String, cause: String },
+    #[error("TLS with the brokers {brokers:?} failed: {cause} (fix: set ssl.ca.location in [kafka.properties] to the CA that signed the brokers' certificates, and check security.protocol)")]
+    Tls { brokers: String, cause: String },
+    #[error("the consumer hit a fatal Kafka error: {0} (the process exits so that a restart rejoins with a fresh consumer)")]
+    FatalConsumer(String),
+    #[error("a {task} task panicked (see the log above)")]
+    Panicked { task: &'static str },
+    /// A wait ended because the pipeline is stopping (not a failure).
+    #[error("stopped")]
+    Stopped,
 }
 
 pub(crate) fn kerr(context: impl Into<String>) -> impl FnOnce(KafkaError) -> PipelineError {

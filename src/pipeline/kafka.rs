@@ -14,7 +14,10 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use tracing::{info, warn};
 
+use tokio_util::sync::CancellationToken;
+
 use super::error::{kerr, PipelineError};
+use super::retry::{per_call, Retry};
 use super::settings::{Guarantee, KafkaConfig};
 
 /// Rebalance callbacks, installed once the pipeline is wired.
@@ -211,17 +214,30 @@ fn probe_transactions(k: &KafkaConfig, p: &FutureProducer) -> Result<(), KafkaEr
 /// transactions fails the start with the fix.
 pub(super) async fn producer(
     k: &Arc<KafkaConfig>,
+    stop: &CancellationToken,
 ) -> Result<(Arc<FutureProducer>, Guarantee), PipelineError> {
     if k.guarantee == Guarantee::AtLeastOnce {
         return Ok((Arc::new(plain_producer(k)?), Guarantee::AtLeastOnce));
     }
     let kc = k.clone();
+    let stop = stop.clone();
     let probed = tokio::task::spawn_blocking(move || {
-        let p = transactional_producer(&kc)?;
-        Ok::<_, PipelineError>((probe_transactions(&kc, &p), p))
+        let budget = Duration::from_millis(kc.retry_budget.max(0) as u64);
+        let mut retry = Retry::new("committing the start-up probe transaction", budget);
+        loop {
+            let p = transactional_producer(&kc)?;
+            match probe_transactions(&kc, &p) {
+                Err(e) if !unsupported(&e) && super::retry::transient(&e) => {
+                    retry.failed_blocking(e, &stop)?
+                }
+                r => return Ok::<_, PipelineError>((r, p)),
+            }
+        }
     })
     .await
-    .map_err(|e| PipelineError::Output(format!("transaction probe task: {e}")))??;
+    .map_err(|_| PipelineError::Panicked {
+        task: "transaction probe",
+    })??;
     match probed {
         (Ok(()), p) => Ok((Arc::new(p), Guarantee::ExactlyOnce)),
         (Err(e), _) if unsupported(&e) && k.guarantee == Guarantee::Auto => {
@@ -239,23 +255,86 @@ pub(super) async fn producer(
     }
 }
 
+/// Remembers the last authentication or TLS error the client reported:
+/// librdkafka logs those and keeps retrying, while the call that needed
+/// the connection only times out. With this, start-up names the cause.
+#[derive(Default)]
+pub(super) struct ErrorCapture {
+    last: std::sync::Mutex<Option<(RDKafkaErrorCode, String)>>,
+}
+
+impl ClientContext for ErrorCapture {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+            error.rdkafka_error_code()
+        {
+            if let Ok(mut l) = self.last.lock() {
+                *l = Some((code, reason.to_string()));
+            }
+        }
+        warn!(%error, %reason, "Kafka client error");
+    }
+}
+
+impl ConsumerContext for ErrorCapture {}
+
+impl ErrorCapture {
+    /// The configuration error behind a failed call, if the client saw one.
+    fn cause(&self, brokers: &str) -> Option<PipelineError> {
+        let (code, reason) = self.last.lock().ok()?.clone()?;
+        let brokers = brokers.to_string();
+        Some(match code {
+            RDKafkaErrorCode::SSL => PipelineError::Tls {
+                brokers,
+                cause: reason,
+            },
+            _ => PipelineError::Authentication {
+                brokers,
+                cause: reason,
+            },
+        })
+    }
+}
+
 /// Broker reachable, topics present (or created), output topics wide
-/// enough for partition-aligned effects and ticks.
-pub(super) async fn check_cluster(k: &Arc<KafkaConfig>) -> Result<(), PipelineError> {
-    let timeout = Duration::from_secs(10);
+/// enough for partition-aligned effects and ticks. An unreachable or slow
+/// broker is retried within `kafka.retry_budget`; refused credentials or
+/// certificates end the start at once, naming the setting.
+pub(super) async fn check_cluster(
+    k: &Arc<KafkaConfig>,
+    stop: &CancellationToken,
+) -> Result<(), PipelineError> {
     let kc = k.clone();
+    let stop2 = stop.clone();
     let meta =
         tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, usize>, PipelineError> {
-            let c: BaseConsumer = base(&kc)
-                .create()
+            let c: BaseConsumer<ErrorCapture> = base(&kc)
+                .create_with_context(ErrorCapture::default())
                 .map_err(kerr("creating a metadata client"))?;
-            let md =
-                c.fetch_metadata(None, timeout)
-                    .map_err(|cause| PipelineError::Unreachable {
-                        brokers: kc.brokers.clone(),
-                        timeout_s: timeout.as_secs(),
-                        cause,
-                    })?;
+            let budget = Duration::from_millis(kc.retry_budget.max(0) as u64);
+            let started = std::time::Instant::now();
+            let mut retry = Retry::new("fetching the cluster's metadata", budget);
+            let md = loop {
+                match c.fetch_metadata(None, per_call(budget)) {
+                    Ok(md) => break md,
+                    Err(cause) => {
+                        if let Some(e) = c.context().cause(&kc.brokers) {
+                            return Err(e);
+                        }
+                        match retry.failed_blocking(cause, &stop2) {
+                            Ok(()) => {}
+                            Err(PipelineError::Sustained { cause, .. }) => {
+                                return Err(PipelineError::Unreachable {
+                                    brokers: kc.brokers.clone(),
+                                    timeout_s: started.elapsed().as_secs(),
+                                    cause,
+                                })
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            };
             Ok(md
                 .topics()
                 .iter()
@@ -264,7 +343,7 @@ pub(super) async fn check_cluster(k: &Arc<KafkaConfig>) -> Result<(), PipelineEr
                 .collect())
         })
         .await
-        .map_err(|e| PipelineError::Output(format!("metadata task: {e}")))??;
+        .map_err(|_| PipelineError::Panicked { task: "metadata" })??;
 
     let t = &k.topics;
     let mut wanted: Vec<&String> = t.events.iter().collect();

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
@@ -23,29 +25,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::PipelineError;
 use super::kafka::GroupConsumer;
+use super::records::{shrink_dead_letter, OutKind, OutRecord};
 use super::settings::{Guarantee, KafkaConfig};
 use crate::telemetry::events::{
     EffectProduced, OffsetCommitFailed, OffsetsCommitted, TransactionAborted, TransactionCommitted,
 };
 use crate::telemetry::InternalEvent;
 
-/// One record to produce.
-#[derive(Debug, Clone)]
-pub(super) struct OutRecord {
-    pub topic: String,
-    pub partition: Option<i32>,
-    pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
-    pub headers: Vec<(&'static str, Vec<u8>)>,
-    pub kind: OutKind,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(super) enum OutKind {
-    Effect(&'static str),
-    DeadLetter,
-    Tick,
-}
+/// A dead letter the producer refused as too large is cut to this.
+const MIN_DEAD_LETTER: usize = 4 * 1024;
 
 /// A message to the output.
 #[derive(Debug)]
@@ -195,14 +183,14 @@ impl Output {
         Ok(())
     }
 
-    async fn produce(&mut self, r: OutRecord) -> Result<(), PipelineError> {
+    async fn produce(&mut self, mut r: OutRecord) -> Result<(), PipelineError> {
         if self.eos() && !self.in_tx {
             self.producer
                 .begin_transaction()
                 .map_err(|e| PipelineError::Output(format!("begin transaction: {e}")))?;
             self.in_tx = true;
         }
-        let headers = || {
+        let headers = |r: &OutRecord| {
             r.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
                 h.insert(Header {
                     key: k,
@@ -214,29 +202,33 @@ impl Output {
             // Built per attempt (normally one): cheaper than a copy.
             let mut rec = FutureRecord::to(&r.topic)
                 .payload(&r.value)
-                .headers(headers());
+                .headers(headers(&r));
             if let Some(k) = &r.key {
                 rec = rec.key(k);
             }
             if let Some(p) = r.partition {
                 rec = rec.partition(p);
             }
-            match self.producer.send_result(rec) {
+            // The refused record (which borrows `r`) is dropped here.
+            let sent = self.producer.send_result(rec).map_err(|(e, _)| e);
+            match sent {
                 Ok(f) => {
                     if !self.eos() {
                         self.pending.push(f);
                     }
                     break;
                 }
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    _,
-                )) => {
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => {
+                // A dead letter over the size limit (the original record
+                // was): cut it further rather than block the partition.
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
+                    if matches!(r.kind, OutKind::DeadLetter) && r.value.len() > MIN_DEAD_LETTER =>
+                {
+                    shrink_dead_letter(&mut r, MIN_DEAD_LETTER);
+                }
+                Err(e) => {
                     return Err(PipelineError::Output(format!(
                         "produce to {}: {e}",
                         r.topic

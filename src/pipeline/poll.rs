@@ -243,7 +243,7 @@ pub(super) fn spawn(
                     refreshed = std::time::Instant::now();
                 }
             };
-            while !stop.is_cancelled() && !ctx.fatal.is_cancelled() {
+            while !stop.is_cancelled() && !ctx.fatal.is_raised() {
                 // While a batch is forming, only take what is ready now.
                 let wait = if unsent > 0 {
                     Duration::ZERO
@@ -258,7 +258,16 @@ pub(super) fn spawn(
                         }
                         refresh(&handler);
                     }
-                    Some(Err(e)) => warn!(error = %e, "consumer error"),
+                    Some(Err(e)) => match consumer.client().fatal_error() {
+                        // E.g. a static member fenced by a newer instance
+                        // with the same group.instance.id: this consumer
+                        // can never poll again.
+                        Some((code, reason)) => ctx.fatal.raise(
+                            "poll",
+                            PipelineError::FatalConsumer(format!("{code:?}: {reason}")),
+                        ),
+                        None => warn!(error = %e, "consumer error"),
+                    },
                     Some(Ok(m)) => {
                         handler.route(&m);
                         unsent += 1;

@@ -1,16 +1,35 @@
 //! What the pipeline reads and writes besides the fold: an input record as
-//! the poll thread hands it over, the tick records that make wall-clock
-//! watermark advances replayable, and the output records for effects and
-//! dead letters (with the reason in headers).
+//! the poll thread hands it over, the records on the ticks topic that make
+//! wall-clock decisions replayable (watermark advances, records skipped for
+//! being in the future), and the output records for effects and dead
+//! letters (with the reason in headers, cut to fit).
 
 use ccpulse_core::event::codec::{encode_effect_json, DecodeError};
 use ccpulse_core::event::{Effect, Millis};
 use rdkafka::message::Message;
 use serde::{Deserialize, Serialize};
 
-use super::output::{OutKind, OutRecord};
+use super::settings::KafkaConfig;
 use crate::telemetry::events::RecordDeadLettered;
 use crate::telemetry::InternalEvent;
+
+/// One record to produce.
+#[derive(Debug, Clone)]
+pub(super) struct OutRecord {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub kind: OutKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum OutKind {
+    Effect(&'static str),
+    DeadLetter,
+    Tick,
+}
 
 /// An input record, owned.
 #[derive(Debug)]
@@ -33,23 +52,73 @@ pub(super) struct Record {
 /// held back, restore ends at an earlier watermark that emitted nothing
 /// since, which the restarted task's own idle ticks then pass again.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Tick {
     /// Applied after the input record at this offset (-1: before any).
     pub(super) after_offset: i64,
     pub(super) watermark: Millis,
 }
 
+/// A decision about an input record that its log cannot reproduce: the
+/// record was rejected against the wall clock (an event too far in the
+/// future, see `input.max_future_skew`). Written on the ticks topic with
+/// the dead letter, so a restore skips the record as the live run did.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Skip {
+    pub(super) skip_offset: i64,
+}
+
+/// What the ticks topic holds for an input partition.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Recorded {
+    Tick(Tick),
+    Skip(Skip),
+}
+
+/// Room kept for a dead letter's key, headers and framing below the
+/// producer's `message.max.bytes`.
+const DEAD_LETTER_HEADROOM: usize = 64 * 1024;
+
+/// Longest dead-letter value the producer can send.
+pub(super) fn dead_letter_cap(k: &KafkaConfig) -> usize {
+    k.max_message_bytes()
+        .saturating_sub(DEAD_LETTER_HEADROOM)
+        .max(4 * 1024)
+}
+
+/// Longest key a dead letter carries; longer ones are cut (with their size
+/// in a header).
+const DEAD_LETTER_MAX_KEY: usize = 1024;
+
+/// The input record a dead letter is about.
+pub(super) struct Source<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+}
+
 /// A dead letter for an input record: the original key and value, and
-/// where it came from and why it failed in headers.
+/// where it came from and why it failed in headers. A value longer than
+/// `max_value` is cut to it, with the original size and hash in headers
+/// (`ccpulse-original-size`, `ccpulse-original-xxh3`), so a dead letter
+/// always fits the producer's `message.max.bytes`: a record is never both
+/// undeliverable and uncommittable.
 pub(super) fn dead_letter_record(
     dlq: &str,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    key: Option<&[u8]>,
-    value: &[u8],
+    max_value: usize,
+    src: Source<'_>,
     e: &DecodeError,
 ) -> OutRecord {
+    let Source {
+        topic,
+        partition,
+        offset,
+        key,
+        value,
+    } = src;
     let mut headers = vec![
         ("ccpulse-source-topic", topic.as_bytes().to_vec()),
         (
@@ -71,29 +140,70 @@ pub(super) fn dead_letter_record(
         error: e,
     }
     .emit();
-    OutRecord {
+    let key = key.map(|k| {
+        if k.len() > DEAD_LETTER_MAX_KEY {
+            headers.push((
+                "ccpulse-original-key-size",
+                k.len().to_string().into_bytes(),
+            ));
+            k[..DEAD_LETTER_MAX_KEY].to_vec()
+        } else {
+            k.to_vec()
+        }
+    });
+    let mut rec = OutRecord {
         topic: dlq.to_string(),
         partition: None,
-        key: key.map(<[u8]>::to_vec),
+        key,
         value: value.to_vec(),
         headers,
         kind: OutKind::DeadLetter,
+    };
+    shrink_dead_letter(&mut rec, max_value);
+    rec
+}
+
+/// Cut a dead letter's value to `max` bytes, recording the original's size
+/// and hash (once: a second cut keeps the first one's headers).
+pub(super) fn shrink_dead_letter(rec: &mut OutRecord, max: usize) {
+    if rec.value.len() <= max {
+        return;
     }
+    if !rec
+        .headers
+        .iter()
+        .any(|(k, _)| *k == "ccpulse-original-size")
+    {
+        let hash = xxhash_rust::xxh3::xxh3_128(&rec.value);
+        rec.headers.extend([
+            ("ccpulse-truncated", b"true".to_vec()),
+            (
+                "ccpulse-original-size",
+                rec.value.len().to_string().into_bytes(),
+            ),
+            ("ccpulse-original-xxh3", format!("{hash:032x}").into_bytes()),
+        ]);
+    }
+    rec.value.truncate(max);
 }
 
 /// A dead letter for a record read by a plain consumer (the agent topic).
 pub(super) fn dead_letter(
     dlq: &str,
+    max_value: usize,
     m: &rdkafka::message::BorrowedMessage<'_>,
     e: &DecodeError,
 ) -> OutRecord {
     dead_letter_record(
         dlq,
-        m.topic(),
-        m.partition(),
-        m.offset(),
-        m.key(),
-        m.payload().unwrap_or_default(),
+        max_value,
+        Source {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload().unwrap_or_default(),
+        },
         e,
     )
 }
@@ -114,5 +224,64 @@ pub(super) fn effect_record(topic: &str, partition: i32, source: &str, e: &Effec
             ("ccpulse-source-topic", source.as_bytes().to_vec()),
         ],
         kind: OutKind::Effect(kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_dead_letter_is_cut_with_its_size_and_hash() {
+        let value = vec![b'x'; 5_000];
+        let e = DecodeError::TooLarge {
+            len: 5_000,
+            max: 1_000,
+        };
+        let src = Source {
+            topic: "in",
+            partition: 2,
+            offset: 7,
+            key: Some(b"k"),
+            value: &value,
+        };
+        let rec = dead_letter_record("dlq", 4_096, src, &e);
+        assert_eq!(rec.value.len(), 4_096);
+        let header = |k: &str| {
+            rec.headers
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(header("ccpulse-original-size").as_deref(), Some("5000"));
+        assert_eq!(header("ccpulse-source-offset").as_deref(), Some("7"));
+        assert_eq!(header("ccpulse-reason").as_deref(), Some("too_large"));
+        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&value));
+        assert_eq!(header("ccpulse-original-xxh3"), Some(hash));
+        // A second, smaller cut keeps the original's size and hash.
+        let mut rec = rec;
+        shrink_dead_letter(&mut rec, 100);
+        assert_eq!(rec.value.len(), 100);
+        let sizes = rec
+            .headers
+            .iter()
+            .filter(|(n, _)| *n == "ccpulse-original-size")
+            .count();
+        assert_eq!(sizes, 1);
+    }
+
+    #[test]
+    fn ticks_and_skips_share_the_ticks_topic() {
+        let t: Recorded =
+            serde_json::from_str(r#"{"after_offset":4,"watermark":9}"#).expect("tick");
+        assert!(matches!(
+            t,
+            Recorded::Tick(Tick {
+                after_offset: 4,
+                watermark: 9
+            })
+        ));
+        let s: Recorded = serde_json::from_str(r#"{"skip_offset":5}"#).expect("skip");
+        assert!(matches!(s, Recorded::Skip(Skip { skip_offset: 5 })));
     }
 }

@@ -5,10 +5,11 @@
 //! decision 1). No effects leave a restore. Blocking: run on a blocking
 //! thread.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ccpulse_core::engine::Engine;
-use ccpulse_core::event::codec::{decode, decode_effect_json, Limits};
+use ccpulse_core::event::codec::{decode, decode_effect_json};
 use ccpulse_core::event::{Event, EventKind};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
@@ -16,14 +17,15 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
 use super::context::Shared;
-use super::error::{kerr, PipelineError};
-use super::kafka::reader;
-use super::records::Tick;
+use super::error::PipelineError;
+use super::records::{Recorded, Tick};
+use super::retry::{per_call, Retry};
 use super::topic;
 use crate::telemetry::PartitionStatus;
 
 /// Restore the engine of `topic/partition`; returns it with the agent log
-/// position it has folded up to.
+/// position it has folded up to. Every broker call is retried within
+/// `kafka.retry_budget` (waits end at once when the pipeline stops).
 pub(super) fn restore(
     ctx: &Shared,
     topic: &str,
@@ -31,14 +33,21 @@ pub(super) fn restore(
     mut engine: Engine,
 ) -> Result<Restored, PipelineError> {
     let k = &ctx.kafka;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, partition);
-    let committed = ctx
-        .consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .map_err(kerr(format!(
-            "reading the committed offset of {topic}/{partition}"
-        )))?;
+    let budget = Duration::from_millis(k.retry_budget.max(0) as u64);
+    let what = format!("reading the committed offset of {topic}/{partition}");
+    let mut retry = Retry::new(&what, budget);
+    let committed = loop {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        match ctx.consumer.committed_offsets(tpl, per_call(budget)) {
+            Ok(c) => break c,
+            Err(e) => {
+                retry.failed_blocking(e, &ctx.stop)?;
+                ctx.observer
+                    .partition_retrying(topic, partition, &what, retry.attempts());
+            }
+        }
+    };
     let until = committed.elements().first().and_then(|e| match e.offset() {
         Offset::Offset(o) => Some(o),
         _ => None,
@@ -58,23 +67,32 @@ pub(super) fn restore(
             until: None,
         });
     };
+    let reads = topic::Reads {
+        kafka: k,
+        budget,
+        stop: &ctx.stop,
+    };
 
-    // Decisions and ticks that were published for this partition.
+    // Decisions, ticks and skips that were published for this partition.
     let mut decisions = Vec::new();
-    topic::read(k, &k.topics.effects, partition, None, |m| {
+    reads.read(&k.topics.effects, partition, None, |m| {
         if let Ok(e) = decode_effect_json(m.payload().unwrap_or_default()) {
             decisions.push(e);
         }
     })?;
     engine.install_recorded_decisions(decisions);
     let mut ticks: Vec<Tick> = Vec::new();
-    topic::read(k, &k.topics.ticks, partition, None, |m| {
-        if m.key() == Some(topic.as_bytes()) {
-            if let Ok(t) = serde_json::from_slice::<Tick>(m.payload().unwrap_or_default()) {
-                if t.after_offset < until {
-                    ticks.push(t);
-                }
+    let mut skips: HashSet<i64> = HashSet::new();
+    reads.read(&k.topics.ticks, partition, None, |m| {
+        if m.key() != Some(topic.as_bytes()) {
+            return;
+        }
+        match serde_json::from_slice::<Recorded>(m.payload().unwrap_or_default()) {
+            Ok(Recorded::Tick(t)) if t.after_offset < until => ticks.push(t),
+            Ok(Recorded::Skip(s)) if s.skip_offset < until => {
+                skips.insert(s.skip_offset);
             }
+            _ => {}
         }
     })?;
     ticks.sort_by_key(|t| t.after_offset);
@@ -83,22 +101,23 @@ pub(super) fn restore(
         engine.advance(t.watermark, &mut sink);
     }
 
-    let c = reader(k, "restore-watermarks")?;
-    let (low, _) = topic::watermarks(&c, topic, partition)?;
+    let (low, _) = reads.watermarks(topic, partition)?;
     let total = (until - low).max(0) as u64;
-    let limits = Limits::default();
     let mut done = 0u64;
     let started = Instant::now();
-    topic::read(k, topic, partition, Some(until), |m| {
+    reads.read(topic, partition, Some(until), |m| {
         let value = m.payload().unwrap_or_default();
         let ct = topic::header(m, "content-type");
-        if let Ok(ev) = decode(
+        // The same validation as live, against the record's own timestamp;
+        // what live rejected against its clock is in `skips`.
+        let decoded = decode(
             value,
             k.format.pick(value, ct),
-            &limits,
+            &ctx.limits,
             m.timestamp().to_millis(),
-        ) {
-            if !matches!(ev.kind, EventKind::Agent(_)) {
+        );
+        if let Ok(ev) = decoded {
+            if !matches!(ev.kind, EventKind::Agent(_)) && !skips.contains(&m.offset()) {
                 while let Some(a) = agents.next_if(|a| a.occurred_at <= ev.occurred_at) {
                     engine.apply(a, &mut sink);
                 }
@@ -128,6 +147,7 @@ pub(super) fn restore(
         topic,
         partition,
         records = done,
+        skipped_future = skips.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partition restored"
     );

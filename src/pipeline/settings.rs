@@ -1,6 +1,6 @@
 //! `[kafka]`: brokers, topics, delivery guarantee and client pass-through.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
@@ -111,9 +111,16 @@ pub struct KafkaSection {
     /// timers still fire.
     #[serde(default = "d_idle")]
     pub idle_timeout: Dur,
-    /// Deadline for a graceful shutdown (finish, commit, close).
+    /// Deadline for a graceful shutdown (finish, commit, close), and for
+    /// exiting after a fatal error.
     #[serde(default = "d_shutdown")]
     pub shutdown_timeout: Dur,
+    /// How long a broker call at start-up or during a restore is retried
+    /// (with backoff) before the failure counts as sustained and the
+    /// process exits for its supervisor to restart it. A broker that is
+    /// slow or electing a leader for a moment costs a retry, not a restart.
+    #[serde(default = "d_retry_budget")]
+    pub retry_budget: Dur,
     /// Records a partition task folds before yielding.
     #[serde(default = "d_batch")]
     pub batch_size: usize,
@@ -141,6 +148,7 @@ impl Default for KafkaSection {
             commit_interval: d_commit(),
             idle_timeout: d_idle(),
             shutdown_timeout: d_shutdown(),
+            retry_budget: d_retry_budget(),
             batch_size: d_batch(),
             create_topics: false,
             topic_partitions: d_partitions(),
@@ -171,6 +179,9 @@ fn d_idle() -> Dur {
 fn d_shutdown() -> Dur {
     Dur(30_000)
 }
+fn d_retry_budget() -> Dur {
+    Dur(120_000)
+}
 fn d_batch() -> usize {
     500
 }
@@ -193,6 +204,7 @@ pub struct KafkaConfig {
     pub commit_interval: Millis,
     pub idle_timeout: Millis,
     pub shutdown_timeout: Millis,
+    pub retry_budget: Millis,
     pub batch_size: usize,
     pub create_topics: bool,
     pub topic_partitions: i32,
@@ -308,6 +320,23 @@ impl KafkaSection {
                 "use e.g. 10s",
             );
         }
+        if self.shutdown_timeout.0 < 1_000 {
+            bad(
+                "shutdown_timeout",
+                format!("{} leaves no time to commit", self.shutdown_timeout),
+                "use at least 1s; the default is 30s",
+            );
+        }
+        if self.retry_budget.0 < 1_000 {
+            bad(
+                "retry_budget",
+                format!(
+                    "{} turns every slow broker reply into a restart",
+                    self.retry_budget
+                ),
+                "use at least 1s; the default is 2m",
+            );
+        }
         if self.batch_size == 0 {
             bad(
                 "batch_size",
@@ -322,6 +351,7 @@ impl KafkaSection {
                 "e.g. topic_partitions = 6, replication_factor = 3",
             );
         }
+        check_security(&self.properties, &mut bad);
         for k in self.properties.keys() {
             if RESERVED.contains(&k.as_str()) {
                 bad(
@@ -341,12 +371,92 @@ impl KafkaSection {
             commit_interval: self.commit_interval.0,
             idle_timeout: self.idle_timeout.0,
             shutdown_timeout: self.shutdown_timeout.0,
+            retry_budget: self.retry_budget.0,
             batch_size: self.batch_size.max(1),
             create_topics: self.create_topics,
             topic_partitions: self.topic_partitions.max(1),
             replication_factor: self.replication_factor.max(1),
             properties: self.properties.clone(),
         }
+    }
+}
+
+/// The features this binary's librdkafka was built with (`ssl`,
+/// `sasl_scram`, `sasl_oauthbearer`, …), as librdkafka reports them.
+pub fn builtin_features() -> BTreeSet<String> {
+    rdkafka::config::ClientConfig::new()
+        .create_native_config()
+        .and_then(|c| c.get("builtin.features"))
+        .map(|f| {
+            f.split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Security settings the binary cannot honour fail at `check-config` and
+/// at start, not at the first connection.
+fn check_security(props: &BTreeMap<String, String>, bad: &mut impl FnMut(&str, String, &str)) {
+    let features = builtin_features();
+    if let Some(p) = props.get("security.protocol") {
+        let p = p.to_ascii_lowercase();
+        match p.as_str() {
+            "plaintext" | "sasl_plaintext" => {}
+            "ssl" | "sasl_ssl" if features.contains("ssl") => {}
+            "ssl" | "sasl_ssl" => bad(
+                "properties.security.protocol",
+                format!("{p:?} needs TLS, which this build of ccpulse lacks"),
+                "use a build with TLS (the default build has it)",
+            ),
+            _ => bad(
+                "properties.security.protocol",
+                format!("unknown protocol {p:?}"),
+                "use one of plaintext, ssl, sasl_plaintext, sasl_ssl",
+            ),
+        }
+    }
+    let mechanisms = props
+        .get("sasl.mechanisms")
+        .or_else(|| props.get("sasl.mechanism"));
+    if let Some(m) = mechanisms {
+        for m in m.split(',').map(|s| s.trim().to_ascii_uppercase()) {
+            let need = match m.as_str() {
+                "PLAIN" => "sasl_plain",
+                "SCRAM-SHA-256" | "SCRAM-SHA-512" => "sasl_scram",
+                "OAUTHBEARER" => "sasl_oauthbearer",
+                "GSSAPI" => "sasl_gssapi",
+                _ => {
+                    bad(
+                        "properties.sasl.mechanisms",
+                        format!("unknown SASL mechanism {m:?}"),
+                        "use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+                    );
+                    continue;
+                }
+            };
+            if !features.contains(need) {
+                bad(
+                    "properties.sasl.mechanisms",
+                    format!(
+                        "{m} is not built into this binary (its librdkafka has: {})",
+                        features.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    "use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+                );
+            }
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Largest record the producer sends (`message.max.bytes`, librdkafka's
+    /// default 1,000,000 unless set in `[kafka.properties]`).
+    pub fn max_message_bytes(&self) -> usize {
+        self.properties
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1_000_000)
     }
 }
 

@@ -7,40 +7,67 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::event::codec::Limits;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::agents::AgentFeed;
 use super::context::Shared;
 use super::error::PipelineError;
+use super::fatal::Fatal;
 use super::output::Output;
 use super::settings::KafkaConfig;
 use super::{kafka, poll};
 use crate::telemetry::events::ProcessorSeriesRegistered;
 use crate::telemetry::{InternalEvent, Observer};
 
-/// Run until `shutdown` fires (or a fatal error), then drain, commit and
-/// close within `kafka.shutdown_timeout`. Partition tasks fold with
-/// `engine` settings and publish to `observer` every `publish_every`.
+/// What the pipeline runs with: its own section, the engine's settings,
+/// the input limits (the same as replay's) and how often partitions
+/// publish their figures (`export.tick_interval`).
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub kafka: KafkaConfig,
+    pub engine: EngineConfig,
+    pub input: Limits,
+    pub publish_every: Duration,
+}
+
+/// Run until `shutdown` fires or a task fails for good, then drain, commit
+/// and close within `kafka.shutdown_timeout`. On a fatal error it returns
+/// that error (the process then exits non-zero for its supervisor to
+/// restart it); every task, blocking threads included, has stopped or been
+/// abandoned by then.
 pub async fn run(
-    kafka: KafkaConfig,
-    engine: EngineConfig,
-    publish_every: Duration,
+    settings: PipelineSettings,
     observer: Arc<dyn Observer>,
     shutdown: CancellationToken,
 ) -> Result<(), PipelineError> {
+    let PipelineSettings {
+        kafka,
+        engine,
+        input,
+        publish_every,
+    } = settings;
     let kcfg = Arc::new(kafka);
     let engine_cfg = Arc::new(engine);
-    kafka::check_cluster(&kcfg).await?;
-    let (producer, guarantee) = kafka::producer(&kcfg).await?;
+    // Start-up checks retry a slow or unreachable broker within
+    // `retry_budget`, and end early on shutdown.
+    tokio::select! {
+        r = kafka::check_cluster(&kcfg, &shutdown) => r?,
+        _ = shutdown.cancelled() => return Ok(()),
+    }
+    let (producer, guarantee) = tokio::select! {
+        r = kafka::producer(&kcfg, &shutdown) => r?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
     let kcfg = Arc::new(KafkaConfig {
         guarantee,
         ..(*kcfg).clone()
     });
 
     let tracker = TaskTracker::new();
-    let fatal = CancellationToken::new();
+    let fatal = Fatal::default();
     let (out_tx, out_rx) = tokio::sync::mpsc::channel(1024);
 
     let consumer = kafka::group_consumer(&kcfg)?;
@@ -52,13 +79,21 @@ pub async fn run(
         let stop = out_stop.clone();
         tracker.spawn(async move {
             if let Err(e) = output.run(out_rx, stop).await {
-                error!(%e, "output failed");
-                fatal.cancel();
+                fatal.raise("output", e);
             }
         });
     }
 
-    let agents = AgentFeed::start(&kcfg, &tracker, shutdown.clone(), out_tx.clone())?;
+    let agents_stop = CancellationToken::new();
+    let stop_all = CancellationToken::new();
+    let agents = AgentFeed::start(
+        &kcfg,
+        &input,
+        &tracker,
+        agents_stop.clone(),
+        fatal.clone(),
+        out_tx.clone(),
+    )?;
     let ctx = Shared {
         kafka: kcfg.clone(),
         engine: engine_cfg,
@@ -71,6 +106,8 @@ pub async fn run(
         runtime: tokio::runtime::Handle::current(),
         commit: commit_ctl,
         fatal: fatal.clone(),
+        stop: stop_all.clone(),
+        limits: input,
     };
     let poll_stop = CancellationToken::new();
     let poll_thread = poll::spawn(ctx, consumer.clone(), poll_stop.clone())?;
@@ -87,25 +124,43 @@ pub async fn run(
 
     tokio::select! {
         _ = shutdown.cancelled() => info!("shutdown requested: draining"),
-        _ = fatal.cancelled() => warn!("fatal error: shutting down"),
+        _ = fatal.raised() => warn!("fatal error: draining what can be drained, then exiting"),
     }
     let deadline = Duration::from_millis(kcfg.shutdown_timeout.max(1) as u64);
     let drained = tokio::time::timeout(deadline, async {
         // Stop polling; the poll thread revokes its partitions (tasks drain
         // and the output commits), then leaves the group.
+        stop_all.cancel();
         poll_stop.cancel();
-        let _ = tokio::task::spawn_blocking(move || poll_thread.join()).await;
+        agents_stop.cancel();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        // A plain thread, not the runtime's blocking pool: if the poll
+        // thread never returns, nothing waits for this one at exit.
+        let joiner = std::thread::Builder::new()
+            .name("ccpulse-poll-join".into())
+            .spawn(move || {
+                let _ = done_tx.send(poll_thread.join().is_ok());
+            });
+        if joiner.is_ok() && done_rx.await == Ok(false) {
+            fatal.raise("poll", PipelineError::Panicked { task: "poll" });
+        }
         drop(out_tx);
         out_stop.cancel();
         tracker.close();
         tracker.wait().await;
     })
     .await;
+    if let Some(e) = fatal.take() {
+        if drained.is_err() {
+            warn!(
+                deadline_ms = kcfg.shutdown_timeout,
+                "tasks still running at the shutdown deadline: abandoned"
+            );
+        }
+        return Err(e);
+    }
     if drained.is_err() {
         return Err(PipelineError::ShutdownTimeout(kcfg.shutdown_timeout as u64));
-    }
-    if fatal.is_cancelled() {
-        return Err(PipelineError::Output("see the log above".into()));
     }
     info!("pipeline stopped cleanly");
     Ok(())

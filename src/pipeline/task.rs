@@ -22,13 +22,17 @@ use ccpulse_core::event::{Effect, Event, EventKind, Millis};
 use rdkafka::consumer::Consumer;
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::context::Shared;
+use super::error::PipelineError;
 use super::kafka::cached_watermarks;
-use super::output::{Out, OutKind, OutRecord};
+use super::output::Out;
 use super::progress::Progress;
-use super::records::{dead_letter_record, effect_record, Record, Tick};
+use super::records::{
+    dead_letter_cap, dead_letter_record, effect_record, OutKind, OutRecord, Record, Skip, Source,
+    Tick,
+};
 use super::restore::{self, Restored};
 use crate::telemetry::events::BatchFolded;
 use crate::telemetry::InternalEvent;
@@ -57,18 +61,22 @@ struct Task {
     engine: Engine,
     effects: Vec<Effect>,
     limits: Limits,
+    dead_letter_cap: usize,
     last_offset: Option<i64>,
     agent_seq: usize,
 }
 
 impl Task {
-    fn decode(&self, r: &Record) -> Result<Event, DecodeError> {
+    /// Decode and validate `r`. Events may not be in the future of its
+    /// record timestamp nor of the wall clock (`now`).
+    fn decode(&self, r: &Record, now: Millis) -> Result<Event, DecodeError> {
         let format = self
             .ctx
             .kafka
             .format
             .pick(&r.value, r.content_type.as_deref());
-        let ev = decode(&r.value, format, &self.limits, r.timestamp)?;
+        let reference = r.timestamp.map_or(now, |t| t.min(now));
+        let ev = decode(&r.value, format, &self.limits, Some(reference))?;
         if matches!(ev.kind, EventKind::Agent(_)) {
             return Err(DecodeError::Invalid {
                 field: "kind".into(),
@@ -81,10 +89,10 @@ impl Task {
         Ok(ev)
     }
 
-    fn fold(&mut self, r: Record, outs: &mut Vec<OutRecord>, t: &mut Tally) {
+    fn fold(&mut self, r: Record, now: Millis, outs: &mut Vec<OutRecord>, t: &mut Tally) {
         t.consumed += 1;
         self.last_offset = Some(r.offset);
-        match self.decode(&r) {
+        match self.decode(&r, now) {
             Ok(ev) => match self.engine.apply(ev, &mut self.effects) {
                 Outcome::Duplicate => t.duplicate += 1,
                 Outcome::Late => {
@@ -93,15 +101,29 @@ impl Task {
                 }
                 Outcome::Buffered => t.applied += 1,
             },
-            Err(e) => outs.push(dead_letter_record(
-                &self.ctx.kafka.topics.dead_letter,
-                &self.topic,
-                self.partition,
-                r.offset,
-                r.key.as_deref(),
-                &r.value,
-                &e,
-            )),
+            Err(e) => {
+                // Rejected against the wall clock (not the record's own
+                // timestamp): the log alone cannot tell a restore, so the
+                // decision is recorded with the dead letter.
+                let by_clock = r.timestamp.is_none_or(|ts| now < ts);
+                if matches!(e, DecodeError::Future { .. }) && by_clock {
+                    outs.push(self.recorded(&Skip {
+                        skip_offset: r.offset,
+                    }));
+                }
+                outs.push(dead_letter_record(
+                    &self.ctx.kafka.topics.dead_letter,
+                    self.dead_letter_cap,
+                    Source {
+                        topic: &self.topic,
+                        partition: self.partition,
+                        offset: r.offset,
+                        key: r.key.as_deref(),
+                        value: &r.value,
+                    },
+                    &e,
+                ));
+            }
         }
     }
 
@@ -121,7 +143,9 @@ impl Task {
         }
     }
 
-    fn tick_record(&self, t: &Tick) -> OutRecord {
+    /// A record for the ticks topic (a tick or a skip), keyed by the input
+    /// topic on the input's partition number.
+    fn recorded(&self, t: &impl serde::Serialize) -> OutRecord {
         OutRecord {
             topic: self.ctx.kafka.topics.ticks.clone(),
             partition: Some(self.partition),
@@ -170,10 +194,13 @@ pub(super) async fn run(
     progress: Arc<Progress>,
     done: oneshot::Sender<()>,
 ) {
-    let Some(task) = start(&ctx, &topic, partition).await else {
-        ctx.fatal.cancel();
-        let _ = done.send(());
-        return;
+    let task = match start(&ctx, &topic, partition).await {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.fatal.raise("partition", e);
+            let _ = done.send(());
+            return;
+        }
     };
     let mut live = Live {
         idle: Duration::from_millis(ctx.kafka.idle_timeout.max(0) as u64),
@@ -206,7 +233,7 @@ pub(super) async fn run(
 /// Restore the partition, publish the restored view as the export baseline
 /// (only growth beyond it is exported, so the replayed history is not
 /// counted twice), resume the partition and report it live.
-async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Option<Task> {
+async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Result<Task, PipelineError> {
     ctx.observer.partition_status(
         topic,
         partition,
@@ -228,24 +255,15 @@ async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Option<Ta
         engine,
         agent_seq,
         until,
-    } = match restored {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            error!(error = %e, topic = %topic, partition, "restore failed");
-            return None;
-        }
-        Err(e) => {
-            error!(error = %e, topic = %topic, partition, "restore task failed");
-            return None;
-        }
-    };
+    } = restored.map_err(|_| PipelineError::Panicked { task: "restore" })??;
     let mut task = Task {
         ctx: ctx.clone(),
         topic: topic.clone(),
         partition,
         engine,
         effects: Vec::new(),
-        limits: Limits::default(),
+        limits: ctx.limits.clone(),
+        dead_letter_cap: dead_letter_cap(&ctx.kafka),
         // Restored up to `until`: a tick recorded before the next record
         // comes after the restored history, not before offset 0.
         last_offset: until.map(|u| u - 1),
@@ -262,7 +280,7 @@ async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Option<Ta
     ctx.observer
         .partition_status(topic, partition, PartitionStatus::Live);
     info!(topic = %topic, partition, "partition live");
-    Some(task)
+    Ok(task)
 }
 
 /// A live partition: its task and the state of the live loop. Each handler
@@ -293,16 +311,18 @@ impl Live {
         // The watermark this batch is folded against must be on record
         // before the batch is.
         if let Some(t) = self.pending_tick.take() {
-            outs.push(task.tick_record(&t));
+            outs.push(task.recorded(&t));
         }
+        // One clock read per batch, for the future-skew bound.
+        let now = wall_ms();
         for r in first {
-            task.fold(r, &mut outs, &mut tally);
+            task.fold(r, now, &mut outs, &mut tally);
         }
         while tally.consumed < self.batch {
             match rx.try_recv() {
                 Ok(rs) => {
                     for r in rs {
-                        task.fold(r, &mut outs, &mut tally);
+                        task.fold(r, now, &mut outs, &mut tally);
                     }
                 }
                 Err(_) => break,
@@ -362,7 +382,7 @@ impl Live {
                     self.pending_tick = None;
                     let mut outs = Vec::new();
                     task.drain_effects(&mut outs);
-                    outs.push(task.tick_record(&t));
+                    outs.push(task.recorded(&t));
                     if !task.send(outs, None).await {
                         return false;
                     }
@@ -380,7 +400,7 @@ impl Live {
         let mut outs = Vec::new();
         task.drain_effects(&mut outs);
         if let Some(t) = self.pending_tick.take() {
-            outs.push(task.tick_record(&t));
+            outs.push(task.recorded(&t));
         }
         let _ = task.send(outs, task.last_offset).await;
         let (ctx, topic, partition) = (task.ctx.clone(), task.topic.clone(), task.partition);

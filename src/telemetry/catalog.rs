@@ -524,7 +524,7 @@ family!(
     &["topic"],
     "Events for an interaction the engine does not know."
 );
-family!(DEAD_LETTERS, "ccpulse_dead_letters_total", Counter, &["topic", "reason"], "Records sent to the dead-letter topic; reason = malformed_json | malformed_protobuf | invalid_field.");
+family!(DEAD_LETTERS, "ccpulse_dead_letters_total", Counter, &["topic", "reason"], "Records sent to the dead-letter topic; reason = malformed_json | malformed_protobuf | invalid_field | too_large (over input.max_record_bytes) | future_event (over input.max_future_skew ahead of the clock).");
 family!(
     EFFECTS_EMITTED,
     "ccpulse_effects_emitted_total",
@@ -580,6 +580,27 @@ family!(
     Gauge,
     &["topic", "partition"],
     "Event time of the newest event applied (Unix seconds); for staleness alerts."
+);
+family!(
+    FIGURES_AGE,
+    "ccpulse_figures_age_seconds",
+    Gauge,
+    &[],
+    "Wall-clock seconds since this instance last published figures (a partition's view, about every export.tick_interval while live). Grows through a broker outage, when every partition is revoked and the last figures are served stale; absent before the first publish."
+);
+family!(
+    FIGURES_STALE,
+    "ccpulse_figures_stale",
+    Gauge,
+    &[],
+    "1 when the figures this instance serves (snapshot, wallboard) are not all updating: a revoked partition's kept figures are among them, or no live partition contributes; else 0."
+);
+family!(
+    PARTITIONS_KEPT,
+    "ccpulse_partitions_kept",
+    Gauge,
+    &[],
+    "Revoked input partitions whose last figures this instance still serves, marked stale, until the partition publishes here again or export.revoked_grace ends."
 );
 family!(
     EXPORT_TICK,
@@ -679,6 +700,9 @@ pub const ALL: &[Family] = &[
     PARTITIONS_ASSIGNED,
     WATERMARK_LAG,
     LAST_EVENT_TIME,
+    FIGURES_AGE,
+    FIGURES_STALE,
+    PARTITIONS_KEPT,
     EXPORT_TICK,
     BUILD_INFO,
 ];

@@ -12,6 +12,8 @@ use std::fmt::Display;
 use metrics::{counter, gauge};
 use tracing::{debug, info, warn};
 
+use ccpulse_core::event::codec::DecodeError;
+
 use super::catalog;
 
 /// Log targets: the component that does the thing, so a filter such as
@@ -27,8 +29,7 @@ pub trait InternalEvent {
 }
 
 /// Dead-letter reasons, a closed set (`DecodeError::reason_code`).
-pub const DEAD_LETTER_REASONS: [&str; 3] =
-    ["malformed_json", "malformed_protobuf", "invalid_field"];
+pub const DEAD_LETTER_REASONS: [&str; 5] = DecodeError::REASON_CODES;
 
 /// Effect kinds on the effects topic, a closed set.
 pub const EFFECT_KINDS: [&str; 2] = ["sla_breached", "reassignment_requested"];

@@ -48,6 +48,9 @@ pub trait Observer: Send + Sync + 'static {
     ) {
     }
     fn partition_removed(&self, _topic: &str, _partition: i32) {}
+    /// A broker call of the partition's restore failed and is being
+    /// retried (`what`, attempts so far).
+    fn partition_retrying(&self, _topic: &str, _partition: i32, _what: &str, _attempts: u32) {}
     /// Records between the high watermark and the next offset to process.
     fn partition_lag(&self, _topic: &str, _partition: i32, _lag: i64) {}
 }

@@ -1,6 +1,15 @@
 //! The data of SLA clocks per interaction: one clock per target, its state,
 //! budget consumed and deadline; the outcome counters; timer payloads and
 //! effect ids. Behaviour is in `sla`. A leaf.
+//!
+//! An effect id names one decision: which run of which clock (its
+//! [`origin`]: the event that started it), the target, the deadline, the
+//! attempt. The same interaction id can live more than once in a log (queued
+//! again after a resolution or an abandon, reopened) and next reply restarts
+//! with each customer message; late events (applied out of order) can make
+//! two such runs reach the same `(target, deadline, attempt)`, so those alone
+//! do not name a decision. The origin depends only on the log, so a replay
+//! or a restore derives the same ids.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +44,8 @@ pub(super) struct Clock {
     /// When the budget runs out, if known and not paused.
     pub(super) deadline: Millis,
     pub(super) timer: Option<TimerId>,
+    /// [`origin`] of the event that started this run of the clock.
+    pub(super) origin: u64,
     pub(super) at_risk: bool,
     pub(super) breached: bool,
 }
@@ -45,6 +56,7 @@ pub(super) const OFF: Clock = Clock {
     consumed: 0,
     deadline: NONE,
     timer: None,
+    origin: 0,
     at_risk: false,
     breached: false,
 };
@@ -53,6 +65,9 @@ pub(super) const OFF: Clock = Clock {
 #[derive(Debug, Clone)]
 pub(super) struct Clocks {
     pub(super) interaction: u32,
+    /// [`origin`] of the event that opened these clocks (`queued`,
+    /// `reopened`): reassignment attempts count within one opening.
+    pub(super) origin: u64,
     pub(super) policy: u16,
     pub(super) attempts: u32,
     pub(super) paused: u8,
@@ -85,15 +100,28 @@ pub(super) fn unpack(p: u64) -> (u32, SlaTarget, u64) {
     ((p >> 8) as u32, target, p & 1)
 }
 
+/// The identity of the event that started a clock: its event id (unique
+/// per event, duplicates are dropped) and its event time. Only the log goes
+/// in, never slots or addresses: a replay gets the same value.
+pub(super) fn origin(event_id: &str, t: Millis) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(event_id.as_bytes(), t as u64)
+}
+
+/// The id of one decision: `kind` (`breach`, `reassign`) on `interaction`
+/// for `target`, at `deadline`, `attempt` (0 for a breach), of the clock run
+/// started by `origin`. 32 hex digits (xxh3-128).
 pub(super) fn effect_id(
     kind: &str,
     interaction: &str,
     target: SlaTarget,
     deadline: Millis,
     attempt: u32,
+    origin: u64,
 ) -> String {
+    // Every field after the interaction id is free of `|`, so the key reads
+    // back unambiguously from the right whatever the interaction id holds.
     let key = format!(
-        "{kind}|{interaction}|{}|{deadline}|{attempt}",
+        "{kind}|{interaction}|{}|{deadline}|{attempt}|{origin:016x}",
         target.as_str()
     );
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))

@@ -256,7 +256,7 @@ impl Engine {
             EventKind::Interaction {
                 interaction_id,
                 event,
-            } => self.on_interaction(t, &interaction_id, event),
+            } => self.on_interaction(t, &ev.event_id, &interaction_id, event),
             EventKind::Agent(a) => self.on_agent(t, a),
             EventKind::Survey(s) => self.on_survey(t, s),
         }

@@ -16,7 +16,14 @@ use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
 use crate::event::{Channel, Direction, InteractionEvent, Millis, SlaTarget};
 
 impl Engine {
-    pub(super) fn on_interaction(&mut self, t: Millis, id: &str, event: InteractionEvent) {
+    /// Apply `event` (the event `event_id` at `t`) to the interaction `id`.
+    pub(super) fn on_interaction(
+        &mut self,
+        t: Millis,
+        event_id: &str,
+        id: &str,
+        event: InteractionEvent,
+    ) {
         let slot = match event {
             InteractionEvent::Queued {
                 queue,
@@ -27,7 +34,14 @@ impl Engine {
                 if self.find(id).is_some() {
                     self.stats.ignored_transitions += 1;
                 } else {
-                    self.on_queued(t, id, &queue, channel, priority, customer_ref.as_deref());
+                    let customer_ref = customer_ref.as_deref();
+                    let slot = self.on_queued(t, id, &queue, channel, priority, customer_ref);
+                    if !self.cfg.policies.is_empty() {
+                        // This event opens the clocks: their effect ids
+                        // name it (a second life of `id` gets its own).
+                        let targets = [SlaTarget::FirstResponse, SlaTarget::Resolution];
+                        self.sla_open(slot, t, event_id, &targets);
+                    }
                 }
                 return;
             }
@@ -35,7 +49,7 @@ impl Engine {
                 if self.find(id).is_some() {
                     self.stats.ignored_transitions += 1;
                 } else {
-                    self.on_reopened(t, id);
+                    self.on_reopened(t, event_id, id);
                 }
                 return;
             }
@@ -52,7 +66,7 @@ impl Engine {
             InteractionEvent::Offered { agent_id } => self.on_offered(slot, &agent_id),
             InteractionEvent::Answered { agent_id } => self.on_answered(t, slot, &agent_id),
             InteractionEvent::Message { direction, .. } => {
-                self.on_message(t, slot, direction);
+                self.on_message(t, event_id, slot, direction);
                 true
             }
             InteractionEvent::HoldStarted => {
@@ -122,6 +136,8 @@ impl Engine {
         }
     }
 
+    /// A new interaction waits in `queue`; returns its slot. (The caller
+    /// opens its SLA clocks.)
     pub(super) fn on_queued(
         &mut self,
         t: Millis,
@@ -130,7 +146,7 @@ impl Engine {
         channel: Channel,
         priority: u32,
         customer_ref: Option<&str>,
-    ) {
+    ) -> u32 {
         let q = self.queue_id(queue);
         let customer = customer_ref.map(id_hash).unwrap_or(0);
         let repeat = customer != 0 && self.note_contact(customer, t);
@@ -175,9 +191,7 @@ impl Engine {
         qs.volume.by_weekday[wd as usize] += 1;
         qs.volume.by_month[month as usize] += 1;
         qs.shift_concurrency(t, true);
-        if !self.cfg.policies.is_empty() {
-            self.sla_open(slot, t, &[SlaTarget::FirstResponse, SlaTarget::Resolution]);
-        }
+        slot
     }
 
     /// Put `slot` in its queue's waiting set and count it offered there.
@@ -258,11 +272,17 @@ impl Engine {
         true
     }
 
-    pub(super) fn on_message(&mut self, t: Millis, slot: u32, direction: Direction) {
+    pub(super) fn on_message(
+        &mut self,
+        t: Millis,
+        event_id: &str,
+        slot: u32,
+        direction: Direction,
+    ) {
         match direction {
             Direction::Customer => {
                 if self.sla_next_reply_due(slot) {
-                    self.sla_start(slot, SlaTarget::NextReply, t);
+                    self.sla_start(slot, SlaTarget::NextReply, t, event_id);
                 }
             }
             Direction::Agent => {

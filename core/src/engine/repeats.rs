@@ -129,7 +129,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_reopened(&mut self, t: Millis, id: &str) {
+    pub(super) fn on_reopened(&mut self, t: Millis, event_id: &str, id: &str) {
         let key = id_hash(id);
         let Some(r) = self.resolved.get(&key).cloned() else {
             self.stats.orphaned += 1;
@@ -170,7 +170,7 @@ impl Engine {
         let (q, ch) = self.qc(slot);
         self.queue_stats(q, ch).shift_concurrency(t, true);
         if !self.cfg.policies.is_empty() {
-            self.sla_open(slot, t, &[SlaTarget::Resolution]);
+            self.sla_open(slot, t, event_id, &[SlaTarget::Resolution]);
         }
     }
 }

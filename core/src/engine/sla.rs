@@ -13,25 +13,36 @@
 //! clock then re-arms with a fresh budget from the missed deadline, so an
 //! operator who also does not act triggers the next attempt.
 //!
-//! Effect ids hash (interaction, target, deadline, attempt, kind): a replay
-//! emits byte-identical effects.
+//! Effect ids hash (kind, interaction, target, deadline, attempt, origin):
+//! the origin is the event that started the clock's run (the `queued` or
+//! `reopened` that opened the clocks; for next reply, the customer message),
+//! so two runs that reach the same deadline (a second life of the same
+//! interaction id, a next reply restarted by a late message) name two
+//! decisions. Breaches carry their clock run's origin, reassignments the
+//! opening's (attempts count per opening). All of it comes from the log: a
+//! replay or a restore emits byte-identical effects.
 
-use super::clocks::{effect_id, payload, unpack, Clock, Clocks, State, AT_RISK, BREACH, OFF};
+use super::clocks::{
+    effect_id, origin, payload, unpack, Clock, Clocks, State, AT_RISK, BREACH, OFF,
+};
 use super::fold::Engine;
 use super::types::NONE;
 use crate::event::{Effect, Millis, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget};
 use crate::sla::picker::{self, Candidate};
 
 impl Engine {
-    /// Open the clocks of a new (or reopened) interaction.
-    pub(super) fn sla_open(&mut self, slot: u32, t: Millis, targets: &[SlaTarget]) {
+    /// Open the clocks of a new (or reopened) interaction, by the event
+    /// `event_id` at `t`.
+    pub(super) fn sla_open(&mut self, slot: u32, t: Millis, event_id: &str, targets: &[SlaTarget]) {
         let it = &self.interactions[slot as usize];
         let qname = self.queue_names[it.queue as usize].clone();
         let Some(p) = self.cfg.policies.select(&qname, it.channel, it.priority) else {
             return;
         };
+        let origin = origin(event_id, t);
         let sla = self.sla_clocks.insert(Clocks {
             interaction: slot,
+            origin,
             policy: p as u16,
             attempts: 0,
             paused: 0,
@@ -40,7 +51,7 @@ impl Engine {
         }) as u32;
         self.interactions[slot as usize].sla = sla;
         for &target in targets {
-            self.sla_start(slot, target, t);
+            self.sla_start_run(slot, target, t, origin);
         }
     }
 
@@ -49,9 +60,13 @@ impl Engine {
         (s != u32::MAX).then_some(s)
     }
 
-    /// Start `target`'s clock at `t` if the policy sets it and it is not
-    /// already running.
-    pub(super) fn sla_start(&mut self, slot: u32, target: SlaTarget, t: Millis) {
+    /// Start `target`'s clock at `t`, by the event `event_id`, if the policy
+    /// sets it and it is not already running.
+    pub(super) fn sla_start(&mut self, slot: u32, target: SlaTarget, t: Millis, event_id: &str) {
+        self.sla_start_run(slot, target, t, origin(event_id, t));
+    }
+
+    fn sla_start_run(&mut self, slot: u32, target: SlaTarget, t: Millis, origin: u64) {
         let Some(sla) = self.sla_of(slot) else { return };
         let c = &self.sla_clocks[sla as usize];
         let policy = &self.cfg.policies.list[c.policy as usize];
@@ -63,6 +78,7 @@ impl Engine {
         *c = Clock {
             state: State::Running,
             started: if paused { NONE } else { t },
+            origin,
             ..OFF
         };
         if !paused {
@@ -182,16 +198,31 @@ impl Engine {
         })
     }
 
-    /// Fire every timer with a deadline before `until`.
+    /// Fire every timer with a deadline before `until`, in deadline order.
+    ///
+    /// One deadline at a time: a firing re-arms its clock (a fresh budget
+    /// from the missed deadline), and that new deadline can come before
+    /// other timers already due; it must fire before them, as it would have
+    /// had the watermark stopped in between. Otherwise where the watermark
+    /// stops (ticks, the agent events a restore merges in at other points)
+    /// would change which target gets which attempt, hence the effects and
+    /// their ids.
     pub(super) fn sla_fire(&mut self, until: Millis, out: &mut Vec<Effect>) {
         let now = until.saturating_sub(1);
-        while self.sla_wheel.next_deadline().is_some_and(|d| d <= now) {
-            let mut fired = Vec::new();
+        let mut fired = Vec::new();
+        while let Some(d) = self.sla_wheel.next_deadline().filter(|&d| d <= now) {
             self.sla_wheel
-                .advance(now, |_, deadline, p| fired.push((deadline, p)));
-            for (deadline, p) in fired {
+                .advance(d, |_, deadline, p| fired.push((deadline, p)));
+            for (deadline, p) in fired.drain(..) {
                 self.sla_on_timer(deadline, p, out);
             }
+        }
+        // Nothing is due up to `now` any more: this only moves the wheel's
+        // clock, as one jump would have.
+        self.sla_wheel
+            .advance(now, |_, deadline, p| fired.push((deadline, p)));
+        for (deadline, p) in fired {
+            self.sla_on_timer(deadline, p, out);
         }
     }
 
@@ -212,6 +243,7 @@ impl Engine {
         }
         let slot = c.interaction;
         let policy_ix = c.policy;
+        let (run, opening) = (clock.origin, c.origin);
         let first = !clock.breached;
         clock.breached = true;
         let deadline = at;
@@ -226,7 +258,7 @@ impl Engine {
             self.sla_detail.entry(key).or_default().breached += 1;
             self.record_q(slot, deadline, |c| c.sla_breaches += 1);
             out.push(Effect::SlaBreached(SlaBreached {
-                effect_id: effect_id("breach", &id, target, deadline, 0),
+                effect_id: effect_id("breach", &id, target, deadline, 0, run),
                 interaction_id: id.clone(),
                 queue: qname.clone(),
                 channel: ch,
@@ -244,7 +276,7 @@ impl Engine {
         }
         c.attempts += 1;
         let attempt = c.attempts;
-        let effect_id = effect_id("reassign", &id, target, deadline, attempt);
+        let effect_id = effect_id("reassign", &id, target, deadline, attempt, opening);
         let action = match self.recorded.remove(&effect_id) {
             // Restoring: re-apply what was published rather than re-decide.
             Some(recorded) => recorded,

@@ -1,8 +1,11 @@
 //! Output events: what the engine decides, for the shell to publish.
 //!
-//! Every effect carries an `effect_id` derived only from its content
-//! (interaction, target, deadline, attempt), so a replay or a retry produces
-//! byte-identical events and downstream consumers can de-duplicate.
+//! Every effect carries an `effect_id` that names one decision: a hash of
+//! (kind, interaction, target, deadline, attempt, origin), where the origin
+//! is the event that started the clock (its id and time). It depends only
+//! on the log, so a replay or a retry produces byte-identical events and
+//! downstream consumers can de-duplicate; and two decisions never share
+//! one, even when a hostile log starts the same clock twice.
 
 use serde::{Deserialize, Serialize};
 

@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use prost::Message as _;
 
 use super::codec::{self, wire, DecodeError, Format, Limits};
-use super::Event;
+use super::{Event, Millis};
 
-/// Longest record read (a JSON line, or a delimited message). Real events are
-/// well under a kilobyte; the cap keeps a corrupt file from exhausting memory.
-pub const MAX_RECORD_LEN: usize = 1 << 20;
+/// The default longest record; the reader applies
+/// [`Limits::max_record_bytes`], as the Kafka path does.
+pub use super::codec::MAX_RECORD_LEN;
 
 /// Layout of an event file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +115,8 @@ pub struct EventReader<R> {
     reader: R,
     format: FileFormat,
     limits: Limits,
+    /// Events may not be in the future of this (see [`codec::decode`]).
+    reference: Option<Millis>,
     /// Lines read so far (JSON Lines) or bytes consumed (delimited).
     consumed: u64,
     buf: Vec<u8>,
@@ -129,10 +131,19 @@ impl<R: BufRead> EventReader<R> {
             reader,
             format,
             limits,
+            reference: None,
             consumed: 0,
             buf: Vec::new(),
             done: false,
         }
+    }
+
+    /// Reject events more than `limits.max_future_skew` ahead of `now` (the
+    /// shell's clock when the file is read), as the live service rejects
+    /// events ahead of its clock.
+    pub fn not_after(mut self, now: Millis) -> Self {
+        self.reference = Some(now);
+        self
     }
 
     /// The layout being read.
@@ -144,7 +155,8 @@ impl<R: BufRead> EventReader<R> {
         loop {
             self.buf.clear();
             let line_no = self.consumed + 1;
-            let line = match read_line_capped(&mut self.reader, &mut self.buf, MAX_RECORD_LEN) {
+            let cap = self.limits.max_record_bytes;
+            let line = match read_line_capped(&mut self.reader, &mut self.buf, cap) {
                 Ok(None) => return None,
                 Ok(Some(line)) => line,
                 Err(source) => {
@@ -160,9 +172,9 @@ impl<R: BufRead> EventReader<R> {
                 return Some(Ok(Record {
                     position,
                     len: line.len,
-                    event: Err(DecodeError::Malformed {
-                        format: Format::Json,
-                        reason: format!("line longer than {MAX_RECORD_LEN} bytes"),
+                    event: Err(DecodeError::TooLarge {
+                        len: line.len,
+                        max: cap,
                     }),
                 }));
             }
@@ -178,7 +190,7 @@ impl<R: BufRead> EventReader<R> {
             return Some(Ok(Record {
                 position,
                 len: line.len,
-                event: codec::decode_json(text, &self.limits, None),
+                event: codec::decode_json(text, &self.limits, self.reference),
             }));
         }
     }
@@ -191,11 +203,28 @@ impl<R: BufRead> EventReader<R> {
             Err(Prefix::Io(source)) => return Some(Err(FileError::Read { position, source })),
             Err(Prefix::Bad(reason)) => return Some(Err(FileError::Framing { position, reason })),
         };
-        if len > MAX_RECORD_LEN {
-            return Some(Err(FileError::Framing {
-                position,
-                reason: format!("record length {len} exceeds {MAX_RECORD_LEN} bytes"),
-            }));
+        if len > self.limits.max_record_bytes {
+            // Skipped unread, as the Kafka path rejects it; a length beyond
+            // the rest of the file is broken framing.
+            let skipped = io::copy(&mut (&mut self.reader).take(len as u64), &mut io::sink());
+            return Some(match skipped {
+                Ok(n) if n == len as u64 => {
+                    self.consumed += (prefix_len + len) as u64;
+                    Ok(Record {
+                        position,
+                        len,
+                        event: Err(DecodeError::TooLarge {
+                            len,
+                            max: self.limits.max_record_bytes,
+                        }),
+                    })
+                }
+                Ok(_) => Err(FileError::Framing {
+                    position,
+                    reason: format!("truncated record: expected {len} bytes"),
+                }),
+                Err(source) => Err(FileError::Read { position, source }),
+            });
         }
         self.buf.clear();
         self.buf.resize(len, 0);
@@ -213,7 +242,7 @@ impl<R: BufRead> EventReader<R> {
         Some(Ok(Record {
             position,
             len,
-            event: codec::decode_protobuf(&self.buf, &self.limits, None),
+            event: codec::decode_protobuf(&self.buf, &self.limits, self.reference),
         }))
     }
 }

@@ -1,8 +1,18 @@
 //! The live wallboard: a static page at `/` (HTML, JS and CSS embedded in
 //! the binary from `src/export/wallboard/`, no build step, no CDN) and
 //! `GET /api/v1/stream`, Server-Sent Events carrying the merged
-//! [`Snapshot`](ccpulse_core::engine::Snapshot) JSON (the `/api/v1/snapshot` body
-//! without filters) once per [`STREAM_INTERVAL`].
+//! [`Snapshot`](ccpulse_core::engine::Snapshot) JSON with its `freshness`
+//! (the `/api/v1/snapshot` body without filters) once per
+//! [`STREAM_INTERVAL`].
+//!
+//! When the figures are stale (`freshness.stale`: a revoked partition's
+//! kept figures are shown, or nothing live contributes, see
+//! [`shared`](super::shared)) the page shows a red banner across the top:
+//! "Figures as of HH:MM:SS (browser time), N s old — not updating" and the
+//! reason. It shows the same banner, with the age counted on from the last
+//! snapshot received, when the stream itself has been down for a few
+//! seconds (the server is unreachable), so a wallboard never silently
+//! freezes.
 //!
 //! [`wallboard_routes`] returns `(public, api)` for
 //! [`http::router_with`](super::http::router_with); the stream sits on the
@@ -67,7 +77,7 @@ async fn index(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> impl 
     if super::http::authorized(&s, &headers, &uri) {
         let export = s.export.clone();
         let json = tokio::task::spawn_blocking(move || {
-            serde_json::to_string(&export.merged_view().snapshot())
+            serde_json::to_string(&export.figures().snapshot(None, None))
         })
         .await;
         if let Ok(Ok(json)) = json {
@@ -118,7 +128,7 @@ async fn snapshot_event(s: &AppState) -> Event {
     let export = s.export.clone();
     // Deriving figures (quantiles) is CPU work: off the I/O threads.
     let json = tokio::task::spawn_blocking(move || {
-        serde_json::to_string(&export.merged_view().snapshot())
+        serde_json::to_string(&export.figures().snapshot(None, None))
     })
     .await;
     match json {

@@ -2,9 +2,17 @@
 // (Server-Sent Events) without reloading. Every number carries a stable
 // data-kpi attribute ("<kpi>:<queue>:<channel>", "<kpi>:<agent>") so tests
 // and scrapers can read it.
+//
+// Stale figures (snapshot.freshness.stale: a revoked partition's last
+// figures are shown, or nothing live contributes) or a stream down for
+// more than STREAM_DOWN_MS raise a red banner: "Figures as of HH:MM:SS,
+// N s old — not updating", the time in the browser's zone, the age counted
+// on locally while the stream is down; body[data-stale] says "true"
+// meanwhile.
 "use strict";
 (function () {
   var SL_WINDOW = "5m", HIST_WINDOW = "1h", AGENT_WINDOW = "1h";
+  var STREAM_DOWN_MS = 3000;
 
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
@@ -135,6 +143,64 @@
       html || '<tr><td colspan="6" class="empty">no breaches</td></tr>';
   }
 
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  function clock(ms) {
+    var d = new Date(ms);
+    return pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+  }
+  function ageText(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s < 120) return s + " s";
+    if (s < 7200) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+
+  // The banner from the last snapshot, its ages counted on by the time
+  // since it arrived.
+  function renderFreshness() {
+    var f = (lastSnap && lastSnap.freshness) || {};
+    var elapsed = lastAt ? Date.now() - lastAt : 0;
+    var down = !streamOpen && (lastAt ? elapsed > STREAM_DOWN_MS : Date.now() - loadedAt > STREAM_DOWN_MS);
+    var stale = f.stale === true || down;
+    // While the stream is up the server's ages are current (one snapshot a
+    // second); when it is down, count on from the last one.
+    var extra = down ? elapsed / 1000 : 0;
+    var banner = document.getElementById("stale-banner");
+    document.body.setAttribute("data-stale", stale ? "true" : "false");
+    if (!stale) {
+      banner.hidden = true;
+      return;
+    }
+    var parts = f.partitions || [];
+    var staleParts = parts.filter(function (p) { return p.stale; });
+    var partial = !down && staleParts.length > 0 && staleParts.length < parts.length;
+    var shown = partial ? staleParts : parts;
+    // The oldest figure on show decides the age.
+    var at = null, age = null;
+    shown.forEach(function (p) {
+      if (at === null || p.published_at_ms < at) { at = p.published_at_ms; age = p.age_seconds; }
+    });
+    var head;
+    if (at === null && isNum(f.published_at_ms)) {
+      head = "No figures — last published " + clock(f.published_at_ms) + ", " +
+        ageText((f.age_seconds || 0) + extra) + " ago — not updating";
+    } else if (at === null) {
+      head = "No figures — not updating";
+    } else {
+      var whose = partial
+        ? "Figures of " + staleParts.slice(0, 3).map(function (p) { return p.topic + "/" + p.partition; }).join(", ") +
+          (staleParts.length > 3 ? " and " + (staleParts.length - 3) + " more" : "") + " as of "
+        : "Figures as of ";
+      head = whose + clock(at) + ", " + ageText((age || 0) + extra) + " old — not updating";
+    }
+    var reasons = [];
+    if (down) reasons.push("connection to ccpulse lost, reconnecting");
+    if (f.stale && f.reason) reasons.push(f.reason);
+    banner.querySelector('[data-kpi="stale"]').textContent = head;
+    banner.querySelector('[data-kpi="stale_reason"]').textContent = reasons.join("; ");
+    banner.hidden = false;
+  }
+
   function render(snap) {
     var asOf = snap.as_of ? snap.as_of.replace("T", " ").replace(/\.\d+Z$/, "Z") : "—";
     document.getElementById("as-of").textContent = asOf;
@@ -142,15 +208,21 @@
     renderHist(snap);
     renderAgents(snap);
     renderSla(snap);
+    lastSnap = snap;
+    lastAt = Date.now();
+    renderFreshness();
     document.body.setAttribute("data-updates", String(++updates));
   }
 
-  var updates = 0;
+  var updates = 0, lastSnap = null, lastAt = 0, streamOpen = false, loadedAt = Date.now();
   function setConn(state) {
     var el = document.getElementById("conn");
     el.className = "conn " + state;
     el.textContent = state;
+    streamOpen = state === "live";
   }
+  // The age keeps counting, and a lost stream shows, between snapshots.
+  setInterval(renderFreshness, 1000);
 
   // The page arrives with the current snapshot embedded: draw it at once.
   var initial = document.getElementById("initial-snapshot");

@@ -52,13 +52,10 @@ pub fn from_wire(
     if let Some(reference) = reference {
         let ahead = occurred_at.saturating_sub(reference);
         if ahead > limits.max_future_skew {
-            return Err(DecodeError::invalid(
-                "occurred_at",
-                format!(
-                    "{ahead} ms ahead of the record timestamp (at most {} ms allowed)",
-                    limits.max_future_skew
-                ),
-            ));
+            return Err(DecodeError::Future {
+                ahead,
+                max: limits.max_future_skew,
+            });
         }
     }
     let tenant = ids.optional("tenant", envelope.tenant)?;

@@ -3,10 +3,21 @@
 
 use super::format::Format;
 use super::wire;
+use crate::event::Millis;
 
 /// Why a record could not become an event (or effect).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// Longer than [`Limits::max_record_bytes`](super::Limits): rejected
+    /// unread.
+    #[error("record of {len} bytes exceeds the limit of {max} bytes (input.max_record_bytes)")]
+    TooLarge { len: usize, max: usize },
+    /// `occurred_at` too far ahead of the reference time: an event from the
+    /// future would drag the watermark ahead of every real event.
+    #[error(
+        "occurred_at: {ahead} ms in the future (at most {max} ms allowed: input.max_future_skew)"
+    )]
+    Future { ahead: Millis, max: Millis },
     /// The bytes are not a message of the schema at all.
     #[error("malformed {format}: {reason}")]
     Malformed { format: Format, reason: String },
@@ -33,14 +44,26 @@ impl DecodeError {
                 ..
             } => "malformed_protobuf",
             DecodeError::Invalid { .. } => "invalid_field",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Future { .. } => "future_event",
         }
     }
+
+    /// Every [`reason_code`](Self::reason_code), for series that exist at 0.
+    pub const REASON_CODES: [&'static str; 5] = [
+        "malformed_json",
+        "malformed_protobuf",
+        "invalid_field",
+        "too_large",
+        "future_event",
+    ];
 
     /// The offending field's path, for [`DecodeError::Invalid`].
     pub fn field(&self) -> Option<&str> {
         match self {
             DecodeError::Invalid { field, .. } => Some(field),
-            DecodeError::Malformed { .. } => None,
+            DecodeError::Future { .. } => Some("occurred_at"),
+            DecodeError::Malformed { .. } | DecodeError::TooLarge { .. } => None,
         }
     }
 

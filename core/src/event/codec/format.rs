@@ -28,12 +28,23 @@ impl fmt::Display for Format {
     }
 }
 
-/// Bounds applied by validation, beyond the schema's own rules.
+/// The default of [`Limits::max_record_bytes`]: 1 MiB. Real events are well
+/// under a kilobyte.
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+
+/// Bounds applied by validation, beyond the schema's own rules. The same
+/// limits apply to every path in (Kafka, restore, event files), so a replay
+/// rejects exactly what the live service rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// How far `occurred_at` may be ahead of the record's log timestamp (when
-    /// one is given) before the event is rejected. Producers' clocks drift a
-    /// little; an event hours in the future would hold SLA clocks hostage.
+    /// Longest record accepted, in bytes (a JSON line or a protobuf
+    /// message). Larger ones are rejected before parsing: a corrupt or
+    /// hostile record must not cost memory or time.
+    pub max_record_bytes: usize,
+    /// How far `occurred_at` may be ahead of the reference time (the record's
+    /// log timestamp, and live also the wall clock) before the event is
+    /// rejected. An event in the future would drag the partition's
+    /// watermark ahead and make every real event after it late.
     pub max_future_skew: Millis,
     /// Longest identifier (ids, queue names, statuses, tenant) in bytes. Ids
     /// become map keys and log fields, so they must stay small.
@@ -43,7 +54,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_future_skew: 60 * 60 * 1000,
+            max_record_bytes: MAX_RECORD_LEN,
+            max_future_skew: 60_000,
             max_id_len: 256,
         }
     }

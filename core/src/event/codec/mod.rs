@@ -19,6 +19,7 @@ pub mod wire;
 
 mod error;
 mod format;
+mod settings;
 
 use prost::Message as _;
 
@@ -26,13 +27,16 @@ use crate::event::{Effect, Event, Millis};
 
 pub use convert::{from_wire, MAX_OCCURRED_AT, MIN_OCCURRED_AT};
 pub use error::DecodeError;
-pub use format::{Format, Limits};
+pub use format::{Format, Limits, MAX_RECORD_LEN};
+pub use settings::InputSection;
 
 /// Decodes and validates one event.
 ///
-/// `reference` is the record's log timestamp (the Kafka record time) when
-/// known: an event more than [`Limits::max_future_skew`] ahead of it is
-/// invalid. Without one, only the absolute bounds
+/// A record longer than [`Limits::max_record_bytes`] is rejected unread.
+/// `reference` is the time the event may not be in the future of (the
+/// Kafka record time, and live the earlier of that and the wall clock)
+/// when known: an event more than [`Limits::max_future_skew`] ahead of it
+/// is invalid. Without one, only the absolute bounds
 /// ([`MIN_OCCURRED_AT`]..[`MAX_OCCURRED_AT`]) apply.
 pub fn decode(
     bytes: &[u8],
@@ -40,6 +44,12 @@ pub fn decode(
     limits: &Limits,
     reference: Option<Millis>,
 ) -> Result<Event, DecodeError> {
+    if bytes.len() > limits.max_record_bytes {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: limits.max_record_bytes,
+        });
+    }
     let envelope = match format {
         Format::Json => parse_json(bytes)?,
         Format::Protobuf => parse_protobuf(bytes)?,
