@@ -18,26 +18,37 @@ use ccpulse_core::engine::Snapshot;
 #[command(
     name = "ccpulse",
     version,
-    about = "Live contact-center KPIs, SLA timers and reassignments from an event log"
+    about = "Live contact-center KPIs, SLA timers and reassignments from an event log",
+    after_help = "Logs go to stderr; CCPULSE_LOG sets the level (e.g. CCPULSE_LOG=debug). A fatal error is the last line, in the log format."
 )]
 struct Cli {
-    /// Log format on stderr.
+    /// Log format on stderr, fatal errors included ("json": one JSON object
+    /// per line, for log collectors).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
+    /// The snapshot as JSON (as the HTTP API serves it).
     Json,
+    /// A table per queue x channel for one window.
     Table,
+}
+
+/// `host:port` or `ip:port` for a listener, e.g. `localhost:9900`.
+fn listen_address(s: &str) -> Result<SocketAddr, String> {
+    app::listen_address(s).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -61,9 +72,10 @@ enum Command {
         #[arg(long)]
         strict: bool,
         /// After folding, keep serving /metrics, probes and the JSON API of
-        /// the final state on this address (e.g. 127.0.0.1:9900) until
-        /// Ctrl-C or SIGTERM. Everything in the files is exported.
-        #[arg(long, value_name = "ADDR")]
+        /// the final state on this address (e.g. 127.0.0.1:9900 or
+        /// localhost:9900) until Ctrl-C or SIGTERM. Everything in the files
+        /// is exported; [http] settings (token, limits) come from --config.
+        #[arg(long, value_name = "ADDR", value_parser = listen_address)]
         serve: Option<SocketAddr>,
         /// Event files, folded in the order given.
         #[arg(required = true)]
@@ -73,29 +85,37 @@ enum Command {
     /// in-process mock cluster, demo only), the simulator, the full `run`
     /// pipeline and the HTTP server with the wallboard.
     Demo {
-        /// Use this Kafka instead of the embedded broker (topics are created).
-        #[arg(long)]
+        /// Use this Kafka (host:port,...) instead of the embedded broker;
+        /// the topics are created.
+        #[arg(long, value_name = "HOST:PORT")]
         brokers: Option<String>,
         /// Simulated seconds per real second.
         #[arg(long, default_value_t = 60.0)]
         speed: f64,
-        /// HTTP address for the wallboard, metrics and API.
-        #[arg(long, default_value = "127.0.0.1:9900")]
-        http: String,
+        /// HTTP address for the wallboard, metrics and API, e.g.
+        /// 127.0.0.1:9900 or localhost:9900 (beyond loopback the API is
+        /// open to the network: a warning is logged).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9900", value_parser = listen_address)]
+        http: SocketAddr,
         /// Stop after this long (real time), e.g. "60s"; default: until Ctrl-C.
         #[arg(long)]
         duration: Option<humantime::Duration>,
+        /// Random seed of the simulated center (same seed, same traffic).
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Start an abandonment spike this long into the simulated day.
+        /// Start an abandonment spike this long into the simulated day
+        /// (e.g. "30m"). It lasts long enough in real time for the shipped
+        /// AbandonmentSpike alert to fire (see deploy/README.md).
         #[arg(long)]
         spike_at: Option<humantime::Duration>,
     },
     /// Produce simulated contact-center traffic to a Kafka cluster.
     Simulate {
-        #[arg(long)]
+        /// Kafka bootstrap brokers, e.g. kafka:9092.
+        #[arg(long, value_name = "HOST:PORT")]
         brokers: String,
-        /// Base arrivals per hour (scaled by the intraday and weekday curves).
+        /// Base arrivals per simulated hour (scaled by the intraday and
+        /// weekday curves; the agents are scaled with it).
         #[arg(long, default_value_t = 400.0)]
         rate: f64,
         /// Simulated seconds per real second.
@@ -104,9 +124,12 @@ enum Command {
         /// Simulated time to produce, e.g. "8h"; default: until Ctrl-C.
         #[arg(long)]
         duration: Option<humantime::Duration>,
+        /// Random seed of the simulated center (same seed, same traffic).
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Start an abandonment spike this long into the simulated time.
+        /// Start an abandonment spike this long into the simulated time
+        /// (e.g. "30m"). It lasts long enough in real time for the shipped
+        /// AbandonmentSpike alert to fire.
         #[arg(long)]
         spike_at: Option<humantime::Duration>,
         /// Topic names from this config's [kafka.topics] (defaults otherwise).
@@ -119,8 +142,36 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a configuration file and report every problem.
-    CheckConfig { file: PathBuf },
+    /// Operate on the engine checkpoints (see README, Checkpoints).
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+    /// Validate a configuration file and report every problem (syntax,
+    /// types, unresolved ${...} secrets, values) with its place and fix.
+    CheckConfig {
+        /// The configuration file (ccpulse.toml).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckpointCommand {
+    /// Print what each stored checkpoint holds (partition, covered offset,
+    /// watermark, counts, bytes by part, format version) and whether this
+    /// configuration could restore it.
+    Inspect {
+        /// Configuration file: the brokers, the checkpoints topic and the
+        /// engine settings a restore would use.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Read this saved checkpoint file instead of the topic.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Also write each checkpoint's bytes into this directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "file")]
+        save: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        format: Output,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,10 +190,68 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            fatal(&e, cli.log_format);
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the
+/// message already contains is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+/// The config problems behind `e`, if that is what it is.
+fn config_problems(e: &anyhow::Error) -> &[ccpulse::config::Located] {
+    if let Some(c) = e.downcast_ref::<ccpulse::config::ConfigError>() {
+        return c.problems();
+    }
+    match e.downcast_ref::<app::AppError>() {
+        Some(app::AppError::Config(c)) => c.problems(),
+        _ => &[],
+    }
+}
+
+/// Report a fatal error on stderr in the log format: a JSON line like the
+/// log's (with each config problem as a field) or `error: ...`.
+fn fatal(e: &anyhow::Error, format: LogFormat) {
+    let msg = message(e);
+    if format == LogFormat::Text {
+        eprintln!("error: {msg}");
+        return;
+    }
+    let problems: Vec<serde_json::Value> = config_problems(e)
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "field": p.issue.field,
+                "problem": p.issue.problem,
+                "fix": p.issue.fix,
+                "line": p.at.map(|a| a.line),
+                "column": p.at.map(|a| a.column),
+            })
+        })
+        .collect();
+    let mut fields = serde_json::json!({ "message": "fatal error", "error": msg });
+    if !problems.is_empty() {
+        fields["problems"] = serde_json::Value::Array(problems);
+    }
+    let line = serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": "ERROR",
+        "fields": fields,
+        "target": "ccpulse",
+    });
+    eprintln!("{line}");
 }
 
 /// Print to stdout; a closed pipe (`| head`) is not an error.
@@ -242,6 +351,23 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             app::block_on(app::serve(cfg, app::shutdown_signal()))?;
             Ok(())
+        }
+        Command::Checkpoint(CheckpointCommand::Inspect {
+            config,
+            file,
+            save,
+            format,
+        }) => {
+            let cfg = Config::load(&config)?;
+            let all = match file {
+                Some(f) => vec![app::checkpoint::inspect_file(&cfg, &f)?],
+                None => app::checkpoint::inspect_topic(&cfg, save.as_deref())?,
+            };
+            let text = match format {
+                Output::Json => serde_json::to_string_pretty(&all)? + "\n",
+                Output::Table => app::checkpoint::table(&all),
+            };
+            print_stdout(&text)
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

@@ -1,6 +1,8 @@
 //! Checks of `deploy/`: the Prometheus rules and configs (with promtool), the
 //! Grafana dashboards against the metric catalogue, and the docker-compose
-//! and Kubernetes files against each other and the service.
+//! and Kubernetes files against each other and the service. Static: what
+//! runs (the configs, the topic scripts, the command lines) runs in
+//! `tests/deploy_configs.rs`.
 //!
 //! External tools, installed by `scripts/install-test-deps`:
 //! - `promtool` (Debian/Ubuntu package `prometheus`);
@@ -9,27 +11,20 @@
 //!
 //! A missing tool fails the test with the fix; nothing is skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod deploy;
+
 use ccpulse::telemetry::catalog::{Kind, ALL};
+use deploy::{deploy, repo, yaml_doc};
 use serde_json::Value;
 
 const FIX_PROMTOOL: &str =
     "promtool (Prometheus) is not on PATH. Fix: run scripts/install-test-deps, \
      or apt-get install prometheus";
-const FIX_PYYAML: &str = "python3 with PyYAML is needed to read deploy/ YAML. Fix: run \
-     scripts/install-test-deps, or apt-get install python3-yaml (or pip install pyyaml)";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn deploy() -> PathBuf {
-    repo().join("deploy")
-}
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -72,42 +67,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Every document of a YAML file, as JSON (via python3 + PyYAML).
-fn yaml_docs(path: &Path) -> Vec<Value> {
-    const PY: &str = "import json, sys, yaml\n\
-        with open(sys.argv[1]) as f:\n    docs = [d for d in yaml.safe_load_all(f) if d is not None]\n\
-        json.dump(docs, sys.stdout)\n";
-    let out = Command::new("python3")
-        .args(["-c", PY])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}). {FIX_PYYAML}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("No module named") {
-        panic!("{FIX_PYYAML}\n{stderr}");
-    }
-    assert!(
-        out.status.success(),
-        "{} is not valid YAML:\n{stderr}",
-        path.display()
-    );
-    match serde_json::from_slice(&out.stdout).unwrap() {
-        Value::Array(v) => v,
-        _ => unreachable!(),
-    }
-}
-
-fn yaml_doc(path: &Path) -> Value {
-    let mut docs = yaml_docs(path);
-    assert_eq!(
-        docs.len(),
-        1,
-        "{}: expected one YAML document",
-        path.display()
-    );
-    docs.remove(0)
 }
 
 fn rules_dir() -> PathBuf {
@@ -466,10 +425,144 @@ fn rules_only_use_catalogue_metrics_and_recorded_series() {
                             .starts_with("http"),
                         "alert {alert}: runbook is a one-line what-to-do, not a URL"
                     );
+                    let url = r["annotations"]["runbook_url"].as_str().unwrap_or("");
+                    let anchor = url.strip_prefix(RUNBOOK_BASE).unwrap_or_else(|| {
+                        panic!("alert {alert}: runbook_url {url:?} must start with {RUNBOOK_BASE}")
+                    });
+                    assert!(
+                        readme_anchors().contains(anchor),
+                        "alert {alert}: runbook_url points at #{anchor}, which is no heading of deploy/README.md"
+                    );
+                    assert_eq!(
+                        anchor,
+                        alert.as_str().unwrap().to_lowercase(),
+                        "alert {alert}: its runbook section is named after it"
+                    );
                 }
             }
         }
     }
+}
+
+/// Where `runbook_url` annotations point: deploy/README.md's sections.
+const RUNBOOK_BASE: &str = "https://github.com/example/ccpulse/blob/main/deploy/README.md#";
+
+/// GitHub's anchors of deploy/README.md's headings (lower case, spaces to
+/// dashes, punctuation dropped).
+fn readme_anchors() -> BTreeSet<String> {
+    let text = fs::read_to_string(deploy().join("README.md")).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `(where, problem)` for every aggregation or vector match in `expr` that
+/// would drop the `cluster` label: `by (...)`/`on (...)` lists without it,
+/// and aggregations with no `by` at all.
+fn cluster_dropped(expr: &str) -> Vec<String> {
+    const AGGREGATIONS: &[&str] = &[
+        "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "topk", "bottomk",
+        "quantile",
+    ];
+    let b = expr.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+    let mut bad = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !word(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && word(b[i]) {
+            i += 1;
+        }
+        let w = &expr[start..i];
+        let after = expr[i..].trim_start();
+        if !after.starts_with('(') {
+            continue;
+        }
+        if w == "by" || w == "on" {
+            let list = &after[1..after.find(')').unwrap()];
+            if !list.split(',').any(|l| l.trim() == "cluster") {
+                bad.push(format!("{w} ({list}) without cluster"));
+            }
+        } else if AGGREGATIONS.contains(&w) {
+            // `sum by (...) (...)` has `by` first; `sum(` has none.
+            bad.push(format!("{w}(...) aggregates the cluster away"));
+        }
+    }
+    bad
+}
+
+#[test]
+fn recording_rules_and_alerts_keep_the_cluster_label() {
+    let mut dropped = Vec::new();
+    for f in files_in(&rules_dir(), ".yml") {
+        let doc = yaml_doc(&f);
+        for g in doc["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                let name = r.get("record").or(r.get("alert")).unwrap();
+                for problem in cluster_dropped(r["expr"].as_str().unwrap()) {
+                    dropped.push(format!("{name}: {problem}"));
+                }
+            }
+        }
+    }
+    assert!(
+        dropped.is_empty(),
+        "rules that merge deployments: {dropped:#?}"
+    );
+    assert_eq!(
+        cluster_dropped("sum by (queue) (x) / on (queue) y + max(z) + sum by (cluster) (w)"),
+        [
+            "by (queue) without cluster",
+            "on (queue) without cluster",
+            "max(...) aggregates the cluster away"
+        ]
+    );
+    // The scrape configs set it.
+    let prom = yaml_doc(&deploy().join("prometheus/prometheus.yml"));
+    let job = prom["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "ccpulse")
+        .unwrap()
+        .clone();
+    for sc in job["static_configs"].as_array().unwrap() {
+        assert!(sc["labels"]["cluster"].is_string(), "prometheus.yml: {sc}");
+    }
+    let k8s = yaml_doc(&deploy().join("prometheus/prometheus-k8s.yml"));
+    assert!(
+        k8s["scrape_configs"][0]["relabel_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["target_label"] == "cluster"),
+        "prometheus-k8s.yml sets no cluster label"
+    );
+    let sm = yaml_doc(&deploy().join("k8s/servicemonitor.yaml"));
+    assert!(
+        sm["spec"]["endpoints"][0]["relabelings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["targetLabel"] == "cluster"),
+        "servicemonitor.yaml sets no cluster label"
+    );
 }
 
 // --------------------------------------------------------------- config
@@ -573,6 +666,23 @@ fn dashboards_are_well_formed_for_provisioning() {
             uids.insert(d["uid"].as_str().unwrap().to_string()),
             "{file}: duplicate uid"
         );
+        // A datasource variable, defaulting to the provisioned Prometheus,
+        // so the dashboard works on any Grafana (pick another Prometheus).
+        let vars = d["templating"]["list"].as_array().unwrap();
+        let dsvar = vars
+            .iter()
+            .find(|v| v["type"] == "datasource")
+            .unwrap_or_else(|| panic!("{file}: no datasource variable"));
+        assert_eq!(dsvar["query"], "prometheus", "{file}");
+        assert_eq!(
+            dsvar["current"]["value"],
+            uid.as_str(),
+            "{file}: default datasource"
+        );
+        let wanted = serde_json::json!({ "type": "prometheus", "uid": format!("${{{}}}", dsvar["name"].as_str().unwrap()) });
+        for v in vars.iter().filter(|v| v["type"] == "query") {
+            assert_eq!(v["datasource"], wanted, "{file}: variable {}", v["name"]);
+        }
         let mut ids = BTreeSet::new();
         for p in panels(&d) {
             assert!(
@@ -582,57 +692,197 @@ fn dashboards_are_well_formed_for_provisioning() {
             );
             for t in p["targets"].as_array().into_iter().flatten() {
                 assert_eq!(
-                    t["datasource"]["uid"].as_str(),
-                    Some(uid.as_str()),
-                    "{file}: panel {} must use the provisioned datasource",
+                    t["datasource"], wanted,
+                    "{file}: panel {} must use the datasource variable",
                     p["title"]
                 );
+                assert_eq!(p["datasource"], wanted, "{file}: panel {}", p["title"]);
             }
         }
     }
+    let vars = |name: &str| -> Vec<String> {
+        let d = dashboards()
+            .into_iter()
+            .find(|(p, _)| p.ends_with(name))
+            .unwrap_or_else(|| panic!("{name}"))
+            .1;
+        d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        vars("wallboard.json"),
+        ["datasource", "cluster", "queue", "channel"]
+    );
+    assert_eq!(
+        vars("operations.json"),
+        ["datasource", "cluster", "instance"]
+    );
     let wall = dashboards()
         .into_iter()
         .find(|(p, _)| p.ends_with("wallboard.json"))
-        .expect("wallboard.json")
+        .unwrap()
         .1;
-    let vars: Vec<&str> = wall["templating"]["list"]
+    assert!(panels(&wall).iter().any(|p| p["type"] == "heatmap"));
+}
+
+/// Every selector of a PromQL expression: `(metric, matchers)`.
+fn selectors(expr: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in metric_names(expr) {
+        // The matcher block right after the name, if any (first occurrence
+        // not followed by more name characters).
+        let mut from = 0;
+        while let Some(i) = expr[from..].find(name.as_str()) {
+            let at = from + i;
+            let end = at + name.len();
+            let before_ok = at == 0
+                || !expr[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+            let after = &expr[end..];
+            let after_ok = !after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+            if before_ok && after_ok {
+                let matchers = after
+                    .strip_prefix('{')
+                    .and_then(|a| a.split_once('}'))
+                    .map_or(String::new(), |(m, _)| m.to_string());
+                out.push((name.clone(), matchers));
+            }
+            from = end;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_dashboard_query_selects_one_cluster() {
+    let mut unfiltered = Vec::new();
+    for (at, expr) in dashboard_queries() {
+        if at.ends_with("variable \"cluster\"") {
+            continue;
+        }
+        for (name, matchers) in selectors(&expr) {
+            if !matchers.contains("cluster=~\"$cluster\"") {
+                unfiltered.push(format!("{at}: {name}{{{matchers}}}"));
+            }
+        }
+    }
+    assert!(
+        unfiltered.is_empty(),
+        "selectors without cluster=~\"$cluster\" (two deployments would add up): {unfiltered:#?}"
+    );
+    let ops = dashboards()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("operations.json"))
+        .unwrap()
+        .1;
+    let instance = ops["templating"]["list"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(vars, ["queue", "channel"]);
-    assert!(panels(&wall).iter().any(|p| p["type"] == "heatmap"));
+        .find(|v| v["name"] == "instance")
+        .unwrap()
+        .clone();
+    assert!(
+        instance["definition"]
+            .as_str()
+            .unwrap()
+            .contains("cluster=~\"$cluster\""),
+        "the instance choice follows the cluster: {instance}"
+    );
 }
 
 // ------------------------------------------------- compose and kubernetes
 
-/// The engine part of a ccpulse.toml (everything but the `run` shell's
-/// sections) must pass the real config validation.
-fn engine_sections_validate(text: &str, what: &str) {
-    let mut table: toml::Table = text.parse().unwrap_or_else(|e| panic!("{what}: {e}"));
-    for shell in ["http", "kafka", "run"] {
-        assert!(
-            table.remove(shell).is_some(),
-            "{what}: no [{shell}] section"
-        );
+/// A shipped config, validated by the service's own loader as it ships
+/// (secrets from `env`): every section, nothing removed.
+fn validates_as_shipped(
+    text: &str,
+    what: &str,
+    env: &[(&'static str, &'static str)],
+) -> ccpulse::config::Config {
+    struct Env<'a>(&'a [(&'static str, &'static str)]);
+    impl ccpulse::config::Env for Env<'_> {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+        fn read_file(&self, _: &Path) -> std::io::Result<String> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
     }
-    let engine = toml::to_string(&table).unwrap();
-    ccpulse::config::Config::from_toml(&engine, Path::new(what)).unwrap_or_else(|e| panic!("{e}"));
+    ccpulse::config::Config::from_toml_in(text, Path::new(what), &Env(env))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `kafka.shutdown_timeout` of a config, in seconds.
 fn shutdown_timeout_secs(text: &str) -> u64 {
     let table: toml::Table = text.parse().unwrap();
-    let s = table["run"]["shutdown_timeout"]
+    let s = table["kafka"]["shutdown_timeout"]
         .as_str()
-        .expect("[run] shutdown_timeout");
+        .expect("[kafka] shutdown_timeout");
     humantime::parse_duration(s).unwrap().as_secs()
+}
+
+/// A topic script creates every topic `config` names, for every role the
+/// service knows, with partition counts that work (outputs that follow the
+/// input partitions have as many) and the checkpoints compacted.
+fn script_creates_what_the_config_needs(script: &str, config: &str, what: &str) {
+    let created = deploy::created_topics(script);
+    let topics = deploy::topics_of(config);
+    for role in deploy::topic_roles() {
+        assert!(
+            topics.contains_key(&role),
+            "{what}: [kafka.topics] does not name the {role} topic (write every role, so the topic script can be checked against it)"
+        );
+    }
+    let find = |name: &str| {
+        created.iter().find(|c| c.name == name).unwrap_or_else(|| {
+            panic!("{what}: the topic script does not create {name} (created: {created:?})")
+        })
+    };
+    let mut input = 0;
+    for name in &topics["events"] {
+        let p = find(name).partitions;
+        assert!(
+            input == 0 || input == p,
+            "{what}: input topics differ in partitions"
+        );
+        input = p;
+    }
+    for (role, names) in &topics {
+        for name in names {
+            let c = find(name);
+            if ["effects", "ticks", "checkpoints"].contains(&role.as_str()) {
+                assert!(
+                    c.partitions >= input,
+                    "{what}: {name} ({role}) needs at least the input's {input} partitions"
+                );
+            }
+            let compacted = c.config.as_deref() == Some("cleanup.policy=compact");
+            assert_eq!(
+                compacted,
+                role == "checkpoints",
+                "{what}: {name} ({role}): only the checkpoints topic is compacted"
+            );
+        }
+    }
 }
 
 #[test]
 fn compose_stack_is_complete_and_consistent() {
     let dir = deploy();
-    let compose = yaml_doc(&dir.join("docker-compose.yml"));
+    let compose = deploy::compose();
     let services = compose["services"].as_object().unwrap();
     for s in ["kafka", "kafka-init", "simulator", "prometheus", "grafana"] {
         assert!(
@@ -644,16 +894,6 @@ fn compose_stack_is_complete_and_consistent() {
         .as_str()
         .unwrap()
         .starts_with("apache/kafka:"));
-    let init = services["kafka-init"]["command"].to_string();
-    for topic in [
-        "ccpulse.interactions",
-        "ccpulse.agents",
-        "ccpulse.surveys",
-        "ccpulse.effects",
-        "ccpulse.dead-letter",
-    ] {
-        assert!(init.contains(topic), "kafka-init does not create {topic}");
-    }
     // Compose interpolates ${...}; shell variables must be written $${...}.
     let raw = fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
     for (n, line) in raw.lines().enumerate() {
@@ -664,6 +904,23 @@ fn compose_stack_is_complete_and_consistent() {
             n + 1
         );
     }
+    // This is a demo stack with an open API: nothing published beyond the
+    // host's loopback.
+    for (name, s) in services {
+        for port in s["ports"].as_array().into_iter().flatten() {
+            assert!(
+                port.as_str().is_some_and(|p| p.starts_with("127.0.0.1:")),
+                "{name}: port {port} is published on every interface (write 127.0.0.1:host:container)"
+            );
+        }
+    }
+
+    let text = deploy::docker_toml();
+    script_creates_what_the_config_needs(
+        &deploy::compose_topic_script(),
+        &text,
+        "docker-compose.yml kafka-init",
+    );
 
     let mut instances = Vec::new();
     for (name, s) in services {
@@ -686,21 +943,27 @@ fn compose_stack_is_complete_and_consistent() {
                 .unwrap()
                 .iter()
                 .filter_map(Value::as_str)
-                .any(|v| v.split(':').nth(1) == Some(config));
-            assert!(mounted, "{name}: {config} is not mounted");
+                .find(|v| v.split(':').nth(1) == Some(config))
+                .unwrap_or_else(|| panic!("{name}: {config} is not mounted"));
+            assert_eq!(
+                mounted.split(':').next(),
+                Some("./ccpulse.docker.toml"),
+                "{name}"
+            );
             let grace = humantime::parse_duration(
                 s["stop_grace_period"].as_str().expect("stop_grace_period"),
             )
             .unwrap();
-            let text = fs::read_to_string(dir.join("ccpulse.docker.toml")).unwrap();
             assert!(
                 grace.as_secs() > shutdown_timeout_secs(&text),
-                "{name}: stop_grace_period <= shutdown_timeout"
+                "{name}: stop_grace_period <= kafka.shutdown_timeout"
             );
         }
         if cmd.first() == Some(&"simulate") {
             assert!(
-                cmd.contains(&"--brokers") && cmd.contains(&"--rate"),
+                cmd.contains(&"--brokers")
+                    && cmd.contains(&"--rate")
+                    && cmd.contains(&"--spike-at"),
                 "{name}: {cmd:?}"
             );
         }
@@ -749,46 +1012,32 @@ fn compose_stack_is_complete_and_consistent() {
         "{mounts}"
     );
 
-    let text = fs::read_to_string(dir.join("ccpulse.docker.toml")).unwrap();
-    assert!(
-        text.contains("listen = \"0.0.0.0:9900\""),
-        "containers must listen on 0.0.0.0:9900"
+    // The whole config, as shipped, through the service's own validation.
+    let cfg = validates_as_shipped(&text, "deploy/ccpulse.docker.toml", &[]);
+    assert_eq!(
+        cfg.http.listen.to_string(),
+        "0.0.0.0:9900",
+        "containers listen on all interfaces"
     );
-    engine_sections_validate(&text, "deploy/ccpulse.docker.toml");
+    assert_eq!(cfg.kafka.brokers, "kafka:9092");
 }
 
 #[test]
 fn kubernetes_manifests_are_consistent() {
     let dir = deploy().join("k8s");
-    let mut by_kind: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for f in files_in(&dir, ".yaml") {
-        for d in yaml_docs(&f) {
-            let kind = d["kind"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{}: no kind", f.display()))
-                .to_string();
-            assert!(
-                d["apiVersion"].is_string(),
-                "{}: no apiVersion",
-                f.display()
-            );
+    let by_kind = deploy::k8s();
+    for (kind, docs) in &by_kind {
+        for d in docs {
+            assert!(d["apiVersion"].is_string(), "{kind}: no apiVersion");
             if kind != "Kustomization" {
                 assert!(
                     d["metadata"]["name"].is_string(),
-                    "{}: no metadata.name",
-                    f.display()
+                    "{kind}: no metadata.name"
                 );
             }
-            by_kind.entry(kind).or_default().push(d);
         }
     }
-    let one = |k: &str| -> &Value {
-        let v = by_kind
-            .get(k)
-            .unwrap_or_else(|| panic!("no {k} in deploy/k8s"));
-        assert_eq!(v.len(), 1, "one {k}");
-        &v[0]
-    };
+    let one = |k: &str| deploy::one(&by_kind, k);
     let sts = one("StatefulSet");
     let pod = &sts["spec"]["template"];
     let pod_labels = pod["metadata"]["labels"].as_object().unwrap();
@@ -820,15 +1069,121 @@ fn kubernetes_manifests_are_consistent() {
         .iter()
         .any(|e| e["name"] == "POD_NAME"
             && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"));
-    let cm = one("ConfigMap");
-    let toml_text = cm["data"]["ccpulse.toml"].as_str().unwrap();
+    let toml_text = deploy::configmap_toml();
     assert!(toml_text.contains("group_instance_id = \"@POD_NAME@\""));
     assert!(
         c["args"].to_string().contains("@POD_NAME@"),
         "the container must render @POD_NAME@"
     );
-    assert!(toml_text.contains("listen = \"0.0.0.0:9900\""));
-    engine_sections_validate(toml_text, "deploy/k8s/configmap.yaml");
+
+    // Secrets: the token comes from the Secret through the environment, as
+    // the config reads it; the Secret is generated from a file that is
+    // never committed.
+    assert!(
+        toml_text.contains(&format!("api_token = \"${{{}}}\"", deploy::TOKEN_VAR)),
+        "configmap.yaml: http.api_token must read ${{{}}}",
+        deploy::TOKEN_VAR
+    );
+    let token_env = env
+        .iter()
+        .find(|e| e["name"] == deploy::TOKEN_VAR)
+        .unwrap_or_else(|| panic!("the container has no {} variable", deploy::TOKEN_VAR));
+    let secret_ref = &token_env["valueFrom"]["secretKeyRef"];
+    let k = one("Kustomization");
+    let generated = k["secretGenerator"]
+        .as_array()
+        .expect("kustomization.yaml generates the Secret")
+        .iter()
+        .find(|g| g["name"] == secret_ref["name"])
+        .unwrap_or_else(|| panic!("no secretGenerator named {}", secret_ref["name"]));
+    let file = generated["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|f| f.strip_prefix(&format!("{}=", secret_ref["key"].as_str().unwrap())))
+        .unwrap_or_else(|| panic!("the Secret has no key {}", secret_ref["key"]));
+    let ignore = fs::read_to_string(dir.join("secrets/.gitignore")).expect("secrets/.gitignore");
+    assert!(
+        file.starts_with("secrets/") && ignore.lines().any(|l| l.trim() == "*"),
+        "{file} must sit in secrets/, whose .gitignore keeps it out of git"
+    );
+    assert!(dir.join("secrets/README.md").is_file());
+    // The whole config, as shipped, with the token the pod has.
+    let cfg = validates_as_shipped(
+        &toml_text,
+        "deploy/k8s/configmap.yaml",
+        &[(deploy::TOKEN_VAR, "a-token-from-the-secret")],
+    );
+    assert_eq!(
+        cfg.http.api_token.as_deref(),
+        Some("a-token-from-the-secret")
+    );
+    assert_eq!(cfg.http.listen.to_string(), "0.0.0.0:9900");
+
+    // No Kubernetes API token in the pods.
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    let sa = one("ServiceAccount");
+    assert_eq!(pod["spec"]["serviceAccountName"], sa["metadata"]["name"]);
+    assert_eq!(sa["automountServiceAccountToken"], false);
+
+    // The NetworkPolicy covers the pods: in only on the HTTP port, out only
+    // to DNS and to the brokers' port.
+    let np = one("NetworkPolicy");
+    assert!(matches(
+        &np["spec"]["podSelector"]["matchLabels"],
+        pod_labels
+    ));
+    let types: BTreeSet<&str> = np["spec"]["policyTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(types, BTreeSet::from(["Ingress", "Egress"]));
+    let ports = |rules: &Value| -> BTreeSet<u64> {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["ports"].as_array().unwrap().iter())
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ports(&np["spec"]["ingress"]), BTreeSet::from([9900]));
+    let broker_port: u64 = cfg
+        .kafka
+        .brokers
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("broker port");
+    let egress = ports(&np["spec"]["egress"]);
+    assert!(
+        egress.contains(&53) && egress.contains(&broker_port),
+        "{egress:?}"
+    );
+
+    // The topics Job: same brokers as the config, creates what it needs,
+    // and its pod is none of the Services' or the PDB's.
+    let (script, bootstrap) = deploy::k8s_topic_script();
+    assert_eq!(
+        bootstrap, cfg.kafka.brokers,
+        "topics-job.yaml BOOTSTRAP = configmap.yaml brokers"
+    );
+    script_creates_what_the_config_needs(&script, &toml_text, "deploy/k8s/topics-job.yaml");
+    let job = one("Job");
+    let job_labels = job["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .unwrap();
+    assert!(
+        matches(&np["spec"]["podSelector"]["matchLabels"], job_labels),
+        "the Job is under the NetworkPolicy"
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+
     // Graceful shutdown fits: preStop sleep + shutdown_timeout < grace period.
     let pre_stop: u64 = c["lifecycle"]["preStop"]["exec"]["command"][1]
         .as_str()
@@ -839,20 +1194,25 @@ fn kubernetes_manifests_are_consistent() {
         .as_u64()
         .unwrap();
     assert!(
-        pre_stop + shutdown_timeout_secs(toml_text) < grace,
+        pre_stop + shutdown_timeout_secs(&toml_text) < grace,
         "grace {grace}s too short"
     );
     let ann = pod["metadata"]["annotations"].as_object().unwrap();
     assert_eq!(ann["prometheus.io/scrape"], "true");
     assert_eq!(ann["prometheus.io/port"], "9900");
 
-    // Services select the pods; the ServiceMonitor selects exactly one of
-    // them (else the pods are scraped twice) and names its port.
+    // Services select the pods (not the Job's); the ServiceMonitor selects
+    // exactly one of them (else the pods are scraped twice) and names its port.
     let services = &by_kind["Service"];
     for s in services {
         assert!(
             matches(&s["spec"]["selector"], pod_labels),
             "service {}",
+            s["metadata"]["name"]
+        );
+        assert!(
+            !matches(&s["spec"]["selector"], job_labels),
+            "service {} selects the Job",
             s["metadata"]["name"]
         );
     }
@@ -890,9 +1250,12 @@ fn kubernetes_manifests_are_consistent() {
 
     let pdb = one("PodDisruptionBudget");
     assert!(matches(&pdb["spec"]["selector"]["matchLabels"], pod_labels));
+    assert!(!matches(
+        &pdb["spec"]["selector"]["matchLabels"],
+        job_labels
+    ));
 
     // The kustomization lists every manifest except the ServiceMonitor.
-    let k = one("Kustomization");
     let listed: BTreeSet<&str> = k["resources"]
         .as_array()
         .unwrap()

@@ -1,18 +1,19 @@
-//! The HTTP server: probes, the snapshot API with filters and token, and
-//! `/metrics`; most checks on the router directly, one over a real socket
-//! with graceful shutdown.
+//! The HTTP server: probes, the snapshot API with filters and token, the
+//! security headers, and `/metrics`; most checks on the router directly,
+//! some over a real socket: graceful shutdown, the connection cap, and the
+//! header-read and idle deadlines.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use ccpulse::export::http::{self, AppState};
-use ccpulse::export::settings::ExportConfig;
+use ccpulse::export::settings::{ExportConfig, HttpLimits};
 use ccpulse::export::{
     ExportState, MetricsExporter, PartitionKey, PartitionPublisher, PartitionStatus,
 };
@@ -30,7 +31,7 @@ const TOKEN: &str = "t0ken-for-tests";
 /// published into the returned exporter.
 fn setup(token: Option<&str>) -> (AppState, MetricsExporter) {
     let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
-    let state = Arc::new(ExportState::new(100));
+    let state = Arc::new(ExportState::new());
     let mut s0 = Scenario::new();
     s0.agent(-60.0, "a1", AgentState::Available, &["billing"])
         .queued(0.0, "c1", "billing", Channel::Voice)
@@ -141,12 +142,14 @@ async fn healthz_is_ok_and_readyz_follows_partition_status() {
     );
     state.set_lag(&restoring, 100);
     assert_eq!(get(&router, "/readyz", None).await.0, StatusCode::OK);
-    state.set_lag(&restoring, 101);
-    assert_eq!(
-        get(&router, "/readyz", None).await.0,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "lag above ready_max_lag"
-    );
+    // A burst: the lag is reported, and does not make the instance unready
+    // (every pod would leave the Service at once).
+    state.set_lag(&restoring, 250_000);
+    let (st, _, body) = get(&router, "/readyz", None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let v = json(&body);
+    assert_eq!(v["partitions"][2]["lag"], 250_000, "{body}");
+    assert_eq!(v["reason"], Value::Null, "{body}");
 }
 
 #[tokio::test]
@@ -229,6 +232,28 @@ async fn the_api_needs_the_token_when_one_is_set_and_probes_do_not() {
     )
     .await;
     assert_eq!(right.0, StatusCode::OK);
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    for auth in [format!("bearer {TOKEN}"), format!("BEARER  {TOKEN} ")] {
+        let r = get(&router, "/api/v1/snapshot", Some(&auth)).await;
+        assert_eq!(r.0, StatusCode::OK, "{auth:?}");
+    }
+    let upper = get(
+        &router,
+        "/api/v1/snapshot",
+        Some(&format!("Bearer {}", TOKEN.to_uppercase())),
+    )
+    .await;
+    assert_eq!(upper.0, StatusCode::UNAUTHORIZED);
+    // Neither a prefix nor an extension of the token passes.
+    for guess in [&TOKEN[..TOKEN.len() - 1], &format!("{TOKEN}x")] {
+        let r = get(
+            &router,
+            "/api/v1/snapshot",
+            Some(&format!("Bearer {guess}")),
+        )
+        .await;
+        assert_eq!(r.0, StatusCode::UNAUTHORIZED, "{guess}");
+    }
     // Browsers (EventSource) send it as the RFC 6750 query parameter.
     let query = get(
         &router,
@@ -257,6 +282,50 @@ async fn the_api_needs_the_token_when_one_is_set_and_probes_do_not() {
             .and_then(|v| v.to_str().ok()),
         Some("Bearer")
     );
+}
+
+/// One response's headers.
+async fn headers_of(router: &Router, uri: &str) -> axum::http::HeaderMap {
+    router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("response")
+        .headers()
+        .clone()
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_the_api_is_not_cached() {
+    let (app, _exp) = setup(Some(TOKEN));
+    let router = http::router(app);
+    for uri in [
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/api/v1/snapshot",
+        &format!("/api/v1/snapshot?access_token={TOKEN}"),
+        "/no/such/route",
+    ] {
+        let h = headers_of(&router, uri).await;
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{uri}"
+        );
+        assert_eq!(
+            h.get("referrer-policy").map(|v| v.as_bytes()),
+            Some(&b"no-referrer"[..]),
+            "{uri}"
+        );
+        if uri.starts_with("/api/") {
+            assert_eq!(
+                h.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
+                Some(&b"no-store"[..]),
+                "{uri}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -325,6 +394,156 @@ async fn a_real_socket_serves_until_shutdown() {
         .expect("server stops on shutdown")
         .expect("join");
     assert!(stopped.is_ok(), "{stopped:?}");
+}
+
+/// A server with `limits` on a free port; stopped on drop of the token.
+async fn serve_limited(
+    limits: HttpLimits,
+) -> (std::net::SocketAddr, CancellationToken, MetricsExporter) {
+    let (app, exp) = setup(None);
+    let listener = http::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(http::serve_with(
+        listener,
+        http::router(app),
+        limits,
+        shutdown.clone(),
+    ));
+    (addr, shutdown, exp)
+}
+
+/// Blocking: whether the server closed `s` (reads the end of the stream,
+/// or a reset) within `within`.
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).expect("timeout");
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_get_503_and_slots_come_back() {
+    let limits = HttpLimits {
+        max_connections: 8,
+        ..HttpLimits::default()
+    };
+    let (addr, shutdown, _exp) = serve_limited(limits).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let held: Vec<std::net::TcpStream> = (0..8)
+            .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+            .collect();
+        // Give the server a moment to accept them all.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut extra = std::net::TcpStream::connect(addr).expect("connect");
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let _ = write!(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut over = String::new();
+        let _ = extra.read_to_string(&mut over);
+        // Hang up the held ones: their slots come back.
+        drop(held);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut again = std::net::TcpStream::connect(addr).expect("connect");
+        again
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(
+            again,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut ok = String::new();
+        again.read_to_string(&mut ok).expect("read");
+        (over, ok)
+    })
+    .await
+    .expect("join");
+    assert!(answer.0.starts_with("HTTP/1.1 503"), "{}", answer.0);
+    assert!(answer.0.contains("retry-after: 1"), "{}", answer.0);
+    assert!(answer.1.starts_with("HTTP/1.1 200"), "{}", answer.1);
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_idle_connections_are_closed_at_their_deadlines() {
+    let limits = HttpLimits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        max_connections: 64,
+    };
+    let (addr, shutdown, _exp) = serve_limited(limits).await;
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        // Connected, nothing sent: the first head is late after 1 s.
+        let mut silent = std::net::TcpStream::connect(addr).expect("connect");
+        // A head dribbled a byte at a time: never complete in time.
+        let mut slow = std::net::TcpStream::connect(addr).expect("connect");
+        let dribble = slow.try_clone().expect("clone");
+        let dribbler = std::thread::spawn(move || {
+            let mut d = dribble;
+            for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa" {
+                if d.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert!(
+            closed_within(&mut silent, Duration::from_secs(3)),
+            "a silent connection stays open"
+        );
+        assert!(
+            closed_within(&mut slow, Duration::from_secs(3)),
+            "a slow head stays open"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        let _ = dribbler.join();
+
+        // A kept-alive connection: served, then closed after the idle time.
+        let mut kept = std::net::TcpStream::connect(addr).expect("connect");
+        write!(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let mut buf = [0u8; 512];
+        kept.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let n = kept.read(&mut buf).expect("an answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        let served = Instant::now();
+        // Still usable within the idle time, whatever the header deadline.
+        std::thread::sleep(Duration::from_millis(1_300));
+        write!(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let n = kept.read(&mut buf).expect("a second answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(
+            closed_within(&mut kept, Duration::from_secs(4)),
+            "an idle connection stays open"
+        );
+        let idle = served.elapsed();
+        assert!(
+            idle >= Duration::from_secs(3) && idle < Duration::from_secs(6),
+            "{idle:?}"
+        );
+    })
+    .await
+    .expect("join");
+    shutdown.cancel();
 }
 
 #[tokio::test]

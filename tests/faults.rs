@@ -16,7 +16,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use support::broker::KafkaBroker;
-use support::converge::{assert_converges, replayed};
+use support::converge::{assert_converges, assert_converges_except, replayed, SLA_OUTCOMES};
 use support::kafka::*;
 use support::Scenario;
 
@@ -217,7 +217,7 @@ fn oversized_nested_and_future_records_are_dead_lettered_with_their_reason_and_r
         let cfg: &[(&str, &str)] = if t == INTERACTIONS {
             &[("max.message.bytes", "10000000")]
         } else {
-            &[]
+            topic_settings(t)
         };
         kafka.create_topic(t, n, cfg);
     }
@@ -370,13 +370,22 @@ fn oversized_nested_and_future_records_are_dead_lettered_with_their_reason_and_r
 fn through_a_45_second_broker_outage_the_service_stays_up_and_recovers_to_the_replay() {
     let c = cluster();
     let brokers = c.bootstrap_servers();
-    let first = calls("a", 0.0, 5);
+    // Event times near the wall clock: the partitions' watermarks follow it
+    // while idle, so this is what a live center looks like.
+    let at_now = |mut evs: Vec<Event>, ago_ms: i64| {
+        let shift = now_ms() - ago_ms - evs[0].occurred_at;
+        for e in &mut evs {
+            e.occurred_at += shift;
+        }
+        evs
+    };
+    let first = at_now(calls("a", 0.0, 5), 120_000);
     produce(&brokers, INTERACTIONS, &first);
     let dir = temp_dir("faults-outage");
     let port = free_port();
     let cfg = config(&brokers, port, "120s");
     let mut svc = start(&dir, "a", &cfg, port);
-    assert_converges(port, &cfg, &first, || svc.log_text());
+    assert_converges_except(port, &cfg, &first, &SLA_OUTCOMES, || svc.log_text());
 
     c.broker_down(1).expect("broker down");
     let down = Instant::now();
@@ -395,9 +404,12 @@ fn through_a_45_second_broker_outage_the_service_stays_up_and_recovers_to_the_re
     }
     c.broker_up(1).expect("broker up");
 
-    let second = calls("b", 100.0, 5);
+    let second = at_now(calls("b", 0.0, 5), 10_000);
     produce(&brokers, INTERACTIONS, &second);
     let all: Vec<Event> = first.iter().chain(&second).cloned().collect();
-    assert_converges(port, &cfg, &all, || svc.log_text());
+    // Events folded after an idle watermark passed them breach at once
+    // (ARCHITECTURE.md, late events); the SLA outcomes may differ from a
+    // file replay, every other figure may not.
+    assert_converges_except(port, &cfg, &all, &SLA_OUTCOMES, || svc.log_text());
     assert_eq!(svc.stop(Duration::from_secs(30)), Some(0));
 }

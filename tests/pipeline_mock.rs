@@ -314,8 +314,8 @@ fn with_http(cfg: &str, port: u16) -> String {
 /// Two instances split the partitions; one stops and leaves the group; the
 /// other takes its partitions over, restores them from the log up to the
 /// committed offsets, and its figures equal the replay of everything.
-/// (On the mock cluster: librdkafka's own group coordinator. tansu 0.6
-/// keeps a member that left in the assignment, see pipeline_tansu.rs.)
+/// (On the mock cluster: librdkafka's own group coordinator;
+/// tests/pipeline_kafka.rs does the same on Apache Kafka.)
 #[test]
 fn a_stopped_instance_hands_its_partitions_to_the_other() {
     let cluster = mock_cluster(4);

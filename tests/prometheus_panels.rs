@@ -50,9 +50,11 @@ fn panel_queries() -> Vec<(String, String, String)> {
     out
 }
 
-/// Grafana's variables as Grafana would expand "All".
+/// Grafana's variables as Grafana would expand "All" (the demo has no
+/// `cluster` label: "All" matches it, as on any Prometheus without one).
 fn expand(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
+        .replace("$cluster", ".*")
         .replace("${queue:regex}", ".*")
         .replace("${channel:regex}", ".*")
         .replace("$queue", ".*")

@@ -80,6 +80,53 @@ fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
     engine
 }
 
+/// The example plus `n` calls on `queue` queued and answered within the
+/// hour after its last event (waits of 10 s, 20 s, …): the 1 h window's
+/// wait histogram the wallboard draws as bars has data.
+fn answered_engine(queue: &str, n: usize) -> Engine {
+    let mut engine = example_engine();
+    let last = engine.max_event_time();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = format!("wallboard-answered-{i}");
+        let queued_at = last + 60_000 * (i as i64 + 1);
+        for (k, at, event) in [
+            (
+                "q",
+                queued_at,
+                InteractionEvent::Queued {
+                    queue: queue.into(),
+                    channel: Channel::Voice,
+                    priority: 0,
+                    customer_ref: None,
+                },
+            ),
+            (
+                "a",
+                queued_at + 10_000 * (i as i64 + 1),
+                InteractionEvent::Answered {
+                    agent_id: "agent-7".into(),
+                },
+            ),
+        ] {
+            let _ = engine.apply(
+                Event {
+                    event_id: format!("{id}-{k}"),
+                    occurred_at: at,
+                    tenant: None,
+                    kind: EventKind::Interaction {
+                        interaction_id: id.clone(),
+                        event,
+                    },
+                },
+                &mut out,
+            );
+        }
+    }
+    engine.flush(&mut out);
+    engine
+}
+
 fn publish(state: &ExportState, key: &PartitionKey, mut engine: Engine) {
     PartitionPublisher::from_zero().publish_to(engine.publication(), state, key);
 }
@@ -102,7 +149,7 @@ impl Server {
     fn start_with_token(token: Option<&str>) -> Server {
         let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
         let clock = ManualClock::new(WALL0);
-        let state = Arc::new(ExportState::with_clock(0, clock.clock()));
+        let state = Arc::new(ExportState::with_clock(clock.clock()));
         let key = PartitionKey::new("interactions", 0);
         state.set_status(&key, PartitionStatus::Live);
         publish(&state, &key, example_engine());
@@ -493,7 +540,8 @@ fn the_wallboard_shows_a_stale_banner_while_the_figures_are_stale() {
 
 /// With `http.api_token` set, the page opened as `/?access_token=<token>`
 /// passes the token to its EventSource (which cannot send headers) and goes
-/// live; opened without it, it shows no figures.
+/// live; opened without it, or with a wrong one, it shows no figures and
+/// says "unauthorised" instead of reconnecting forever.
 #[test]
 fn a_token_protected_wallboard_goes_live_with_the_token_in_its_url() {
     let token = "wallboard-secret";
@@ -507,15 +555,88 @@ fn a_token_protected_wallboard_goes_live_with_the_token_in_its_url() {
     );
     assert!(assert_tiles_match(&k, &server.snapshot()) >= 2);
 
-    let without = run_chromium(&["--timeout=3000", "--dump-dom"], &server.url("/"));
+    for url in [server.url("/"), server.url("/?access_token=wrong")] {
+        let mut without = String::new();
+        for _ in 0..10 {
+            without = run_chromium(&["--timeout=3000", "--dump-dom"], &url);
+            if without.contains("class=\"conn unauthorised\"") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(
+            !without.contains("data-updates="),
+            "figures shown without the token:\n{without}"
+        );
+        let k = kpis(&without);
+        assert_eq!(
+            k.get("connection").map(String::as_str),
+            Some("unauthorised"),
+            "{url}: {without}"
+        );
+        assert!(banner_shown(&without), "{without}");
+        assert!(
+            k.get("stale")
+                .is_some_and(|t| t.starts_with("Unauthorised")),
+            "{without}"
+        );
+        assert!(
+            k.get("stale_reason")
+                .is_some_and(|t| t.contains("access_token")),
+            "{without}"
+        );
+        assert!(
+            !without.contains(token),
+            "the page never holds the token it lacks"
+        );
+    }
+    server.stop();
+}
+
+/// The page is served with a Content-Security-Policy that forbids inline
+/// script and style, and works under it: the wait bars get their widths
+/// through the DOM.
+#[test]
+fn the_page_carries_its_security_headers_and_works_under_them() {
+    let _ = chromium();
+    let server = Server::start();
+    // Waits in the hour the wait bars show.
+    let key = PartitionKey::new("interactions", 0);
+    publish(&server.state, &key, answered_engine("billing", 3));
+    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let head = out
+        .split_once("\r\n\r\n")
+        .expect("head")
+        .0
+        .to_ascii_lowercase();
     assert!(
-        !without.contains("data-updates="),
-        "figures shown without the token:\n{without}"
+        head.contains(
+            "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'"
+        ),
+        "{head}"
     );
-    assert_ne!(
-        kpis(&without).get("connection").map(String::as_str),
-        Some("live"),
-        "{without}"
+    for h in [
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "x-frame-options: deny",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(h), "{h}: {head}");
+    }
+    assert!(!out.contains("style=\""), "no inline style in the page");
+    let dom = dump_dom(&server.url("/"));
+    assert!(
+        dom.contains("data-width=") && dom.contains("style=\"width:"),
+        "the wait bars have no width under the CSP:\n{dom}"
     );
     server.stop();
 }

@@ -4,6 +4,7 @@
 //! feeding it, and the full service with the wallboard.
 
 use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::pipeline::feed::{self, Feed};
 
 /// The demo's settings: short lateness so figures move quickly, frequent
 /// commits, and SLA policies that produce reassignments within a minute.
-const DEMO_CONFIG: &str = r#"
+pub const DEMO_CONFIG: &str = r#"
 [engine]
 allowed_lateness = "2s"
 
@@ -60,7 +61,7 @@ pub struct DemoOptions {
     /// Simulated seconds per real second.
     pub speed: f64,
     /// HTTP address for the wallboard, metrics and API.
-    pub http: String,
+    pub http: SocketAddr,
     /// Stop after this long (real time); `None`: until shutdown.
     pub duration: Option<Duration>,
     pub seed: u64,
@@ -74,12 +75,7 @@ pub async fn demo(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let mut cfg = Config::from_toml(DEMO_CONFIG, Path::new("(demo)"))?;
-    cfg.http.listen = opts.http.parse().map_err(|_| {
-        AppError::Usage(format!(
-            "--http {:?} is not an address like 127.0.0.1:9900",
-            opts.http
-        ))
-    })?;
+    cfg.http.listen = opts.http;
     // The embedded broker lives as long as this function.
     let _cluster;
     match opts.brokers {
@@ -91,7 +87,13 @@ pub async fn demo(
         None => {
             let c = rdkafka::mocking::MockCluster::new(1).map_err(AppError::EmbeddedBroker)?;
             let t = &cfg.kafka.topics;
-            for topic in t.events.iter().chain([&t.effects, &t.ticks]) {
+            // The mock cluster neither compacts nor describes topic configs:
+            // the checkpoints topic is a plain one here (fine for a demo).
+            for topic in t
+                .events
+                .iter()
+                .chain([&t.effects, &t.ticks, &t.checkpoints])
+            {
                 c.create_topic(topic, 3, 1)
                     .map_err(AppError::EmbeddedBroker)?;
             }
@@ -109,7 +111,7 @@ pub async fn demo(
     let feed = Feed {
         brokers: cfg.kafka.brokers.clone(),
         topics: cfg.kafka.topics.clone(),
-        sim: sim_config(opts.seed, opts.spike_at),
+        sim: sim_config(opts.seed, opts.spike_at, opts.speed),
         speed: opts.speed,
         duration: None,
     };
@@ -138,4 +140,65 @@ pub async fn demo(
     served?;
     fed?;
     Ok(())
+}
+
+/// A listening address written `ip:port` or `host:port` (e.g.
+/// `localhost:9900`): the host is resolved, and a loopback address is
+/// preferred when the name has several.
+pub fn listen_address(s: &str) -> Result<SocketAddr, AppError> {
+    let usage = |why: &str| {
+        AppError::Usage(format!(
+            "{s:?} is not a listening address ({why}); write ip:port or host:port, e.g. 127.0.0.1:9900, localhost:9900 or 0.0.0.0:9900"
+        ))
+    };
+    if let Ok(a) = s.trim().parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = s.trim().rsplit_once(':').ok_or_else(|| usage("no port"))?;
+    port.parse::<u16>().map_err(|_| usage("bad port"))?;
+    if host.is_empty() {
+        return Err(usage("no host"));
+    }
+    let found: Vec<SocketAddr> = s
+        .trim()
+        .to_socket_addrs()
+        .map_err(|_| usage("unknown host"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.ip().is_loopback() && a.is_ipv4())
+        .or_else(|| found.iter().find(|a| a.ip().is_loopback()))
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(|| usage("unknown host"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_take_names_and_ips() {
+        assert_eq!(
+            listen_address("localhost:9901").unwrap(),
+            "127.0.0.1:9901".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("0.0.0.0:9900").unwrap(),
+            "0.0.0.0:9900".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("[::1]:9900").unwrap(),
+            "[::1]:9900".parse().unwrap()
+        );
+        for bad in [
+            "localhost",
+            "localhost:x",
+            ":9900",
+            "no-such-host.invalid:9900",
+        ] {
+            let e = listen_address(bad).unwrap_err().to_string();
+            assert!(e.contains("localhost:9900"), "{e}");
+        }
+    }
 }

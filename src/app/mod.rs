@@ -15,6 +15,7 @@
 //! awaited before a command returns; shutdown is a future passed in (a
 //! signal in the binary), in the style of mini-redis.
 
+pub mod checkpoint;
 pub mod demo;
 pub mod replay;
 pub mod service;
@@ -23,6 +24,7 @@ pub mod simulate;
 mod error;
 mod lifecycle;
 
+pub use demo::listen_address;
 pub use error::AppError;
 pub use lifecycle::{block_on, runtime, shutdown_signal};
 pub use service::serve;

@@ -49,7 +49,7 @@ impl Folded {
         strict: bool,
     ) -> Result<Folded, AppError> {
         let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
-        let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+        let state = Arc::new(ExportState::new());
         let key = PartitionKey::new("replay", 0);
         state.set_status(&key, PartitionStatus::Restoring { done: 0, total: 0 });
 

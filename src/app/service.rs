@@ -14,7 +14,50 @@ use super::error::AppError;
 use super::lifecycle::{cancel_on, exit_within};
 use crate::config::Config;
 use crate::export::{self, ExportObserver, ExportState, InstancePublisher};
-use crate::pipeline::{self, PipelineSettings};
+use crate::pipeline::{self, PipelineError, PipelineSettings};
+use crate::telemetry::events::PipelineRestarting;
+use crate::telemetry::{InternalEvent, Observer};
+
+/// In-process restarts allowed within [`RESTART_WINDOW`] before the
+/// process exits (and its supervisor restarts it).
+const MAX_RESTARTS: u32 = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(600);
+
+/// The pipeline, started again after an error a fresh start recovers from
+/// (`PipelineError::restartable`: an aborted transaction, nothing left
+/// running), with backoff; any other error, too many restarts in a row,
+/// or `stop` ends it.
+async fn run_pipeline(
+    settings: PipelineSettings,
+    observer: Arc<dyn Observer>,
+    stop: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let mut restarts: Vec<std::time::Instant> = Vec::new();
+    loop {
+        let r = pipeline::run(settings.clone(), observer.clone(), stop.clone()).await;
+        let e = match r {
+            Err(e) if e.restartable() && !stop.is_cancelled() => e,
+            r => return r,
+        };
+        restarts.retain(|t| t.elapsed() < RESTART_WINDOW);
+        if restarts.len() as u32 >= MAX_RESTARTS {
+            return Err(e);
+        }
+        restarts.push(std::time::Instant::now());
+        let attempt = restarts.len() as u32;
+        let wait = Duration::from_secs(1 << (attempt - 1).min(4));
+        PipelineRestarting {
+            error: &e,
+            attempt,
+            in_s: wait.as_secs_f64(),
+        }
+        .emit();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}
 
 /// Run the service until `shutdown` resolves (or a fatal error), then
 /// drain, commit and stop the server.
@@ -23,7 +66,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
-    let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+    let state = Arc::new(ExportState::new());
     let leader_topic = cfg.kafka.topics.events.first().cloned().unwrap_or_default();
     let observer = Arc::new(ExportObserver::new(state.clone(), leader_topic));
     let listener = export::http::bind(cfg.http.listen).await?;
@@ -71,7 +114,7 @@ pub async fn serve(
             exit_within(exit_deadline);
         }
     });
-    let piped = pipeline::run(settings, observer, pipeline_stop.clone()).await;
+    let piped = run_pipeline(settings, observer, &pipeline_stop).await;
     if piped.is_err() {
         exit_within(exit_deadline);
     }

@@ -5,24 +5,38 @@
 //! | --- | --- |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /healthz` | 200 `ok` while the process serves (liveness: never depends on Kafka) |
-//! | `GET /readyz` | 200 when ready, else 503; JSON [`Readiness`](super::shared::Readiness): `ready`, `reason` (why not, e.g. `"no partitions assigned"`), each partition's status and `lag` (`null` until first reported) |
+//! | `GET /readyz` | 200 when ready, else 503; JSON [`Readiness`](super::shared::Readiness): `ready`, `reason` (why not, e.g. `"no partitions assigned"`), each partition's status and `lag` (`null` until first reported; informational, see [`shared`](super::shared)) |
 //! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?queue=` and `?channel=` filter `queues` |
 //! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
 //! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
-//! <token>` or, for browsers (whose `EventSource` cannot send headers), the
-//! `access_token` query parameter (RFC 6750 §2.3): open the wallboard as
-//! `/?access_token=<token>`. The other routes stay open (scrapers and
-//! probes carry no secrets). The wallboard (`/`) and `/api/v1/stream` (SSE) plug in via
-//! [`router_with`].
+//! <token>` (the scheme in any case, RFC 7235) or, for browsers (whose
+//! `EventSource` cannot send headers), the `access_token` query parameter
+//! (RFC 6750 §2.3): open the wallboard as `/?access_token=<token>`. The
+//! other routes stay open (scrapers and probes carry no secrets). A guess
+//! is compared by a keyed hash (a per-process random key) with the token's
+//! hash computed at start, then byte for byte: its timing depends on the
+//! guess alone, never on the token's content or length.
+//!
+//! Every response carries `X-Content-Type-Options: nosniff` and
+//! `Referrer-Policy: no-referrer` (the wallboard's URL can hold the token);
+//! `/api/*` responses `Cache-Control: no-store`. The wallboard page adds a
+//! Content-Security-Policy (see [`wallboard`](super::wallboard)).
+//!
+//! Connections are capped and have header-read and idle deadlines
+//! ([`serve_with`], [`super::conn`]). The wallboard (`/`) and
+//! `/api/v1/stream` (SSE) plug in via [`router_with`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, WWW_AUTHENTICATE,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,8 +47,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::conn::LimitedListener;
 use super::error::ExportError;
 use super::recorder::MetricsHandle;
+use super::settings::HttpLimits;
 use super::shared::ExportState;
 use ccpulse_core::event::Channel;
 
@@ -47,7 +63,7 @@ pub struct AppState {
     pub export: Arc<ExportState>,
     pub metrics: MetricsHandle,
     /// Required bearer token for `/api/*`; `None` leaves the API open.
-    pub api_token: Option<Arc<str>>,
+    pub api_token: Option<ApiToken>,
 }
 
 impl AppState {
@@ -59,8 +75,43 @@ impl AppState {
         AppState {
             export,
             metrics,
-            api_token: api_token.map(Arc::from),
+            api_token: api_token.map(ApiToken::new),
         }
+    }
+}
+
+/// The API token, kept with its keyed hash.
+#[derive(Clone)]
+pub struct ApiToken {
+    secret: Arc<[u8]>,
+    key: u64,
+    digest: u128,
+}
+
+impl ApiToken {
+    pub fn new(token: String) -> Self {
+        let key = rand::random::<u64>();
+        ApiToken {
+            digest: xxhash_rust::xxh3::xxh3_128_with_seed(token.as_bytes(), key),
+            secret: Arc::from(token.into_bytes()),
+            key,
+        }
+    }
+
+    /// Whether `guess` is the token. The guess is hashed with the key and
+    /// the digests compared in constant time; only equal digests (in
+    /// practice: the right token) go on to the byte comparison. So the
+    /// time depends on the guess's length, not on the token.
+    pub fn matches(&self, guess: &[u8]) -> bool {
+        let d = xxhash_rust::xxh3::xxh3_128_with_seed(guess, self.key);
+        let same = std::hint::black_box(d ^ self.digest) == 0;
+        same && guess == &*self.secret
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
     }
 }
 
@@ -76,14 +127,33 @@ pub fn router_with(state: AppState, public: Router<AppState>, api: Router<AppSta
     let api = Router::new()
         .route("/api/v1/snapshot", get(snapshot))
         .merge(api)
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn(no_store));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(api)
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Headers every response carries.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    r
+}
+
+/// API answers are live figures: never cached along the way.
+async fn no_store(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// Bind the listening socket (port 0 picks a free one).
@@ -93,17 +163,34 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ExportError> {
         .map_err(|source| ExportError::Bind { addr, source })
 }
 
-/// Serve `app` on `listener` until `shutdown` fires; in-flight requests
-/// finish first.
+/// [`serve_with`] the default [`HttpLimits`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
 ) -> Result<(), ExportError> {
+    serve_with(listener, app, HttpLimits::default(), shutdown).await
+}
+
+/// Serve `app` on `listener` until `shutdown` fires, with a connection cap
+/// and per-connection deadlines ([`super::conn`]); in-flight requests
+/// finish first (open streams end on `shutdown` themselves).
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) -> Result<(), ExportError> {
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, "http server listening");
+        info!(
+            %addr,
+            max_connections = limits.max_connections,
+            header_read_timeout_s = limits.header_read_timeout.as_secs_f64(),
+            idle_timeout_s = limits.idle_timeout.as_secs_f64(),
+            "http server listening"
+        );
     }
-    axum::serve(listener, app)
+    axum::serve(LimitedListener::new(listener, limits), app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .map_err(ExportError::Serve)?;
@@ -198,22 +285,32 @@ struct TokenQuery {
 }
 
 /// Whether a request may use the API: no token configured, or it carries
-/// the token as `Authorization: Bearer` or `?access_token=` (compared in
-/// constant time).
+/// the token as `Authorization: Bearer` (scheme in any case) or
+/// `?access_token=` (see [`ApiToken::matches`]).
 pub(crate) fn authorized(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
     let Some(token) = &s.api_token else {
         return true;
     };
-    let matches = |g: &str| same_secret(g.as_bytes(), token.as_bytes());
-    let bearer = headers
+    let header = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    bearer.is_some_and(matches)
+        .and_then(bearer);
+    header.is_some_and(|g| token.matches(g.as_bytes()))
         || Query::<TokenQuery>::try_from_uri(uri)
             .ok()
             .and_then(|q| q.0.access_token)
-            .is_some_and(|g| matches(&g))
+            .is_some_and(|g| token.matches(g.as_bytes()))
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value; the scheme
+/// is case-insensitive (RFC 7235 §2.1), spaces around the token are not
+/// part of it.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// `/api/*` guard.
@@ -231,20 +328,30 @@ async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> R
     r
 }
 
-/// Equality whose time does not depend on where the inputs differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn secrets_compare_by_content_and_length() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"a"));
+    fn tokens_compare_by_content_and_length() {
+        let t = ApiToken::new("abc".into());
+        assert!(t.matches(b"abc"));
+        assert!(!t.matches(b"abd"));
+        assert!(!t.matches(b"abcd"));
+        assert!(!t.matches(b"ab"));
+        assert!(!t.matches(b""));
+        assert_eq!(format!("{t:?}"), "ApiToken(<redacted>)");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER   abc  "), Some("abc"));
+        assert_eq!(bearer("Bearer\tabc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 }

@@ -10,16 +10,20 @@
 //!   view and status per partition, revoked partitions' kept figures and
 //!   their freshness, leader flag, readiness inputs).
 //! - [`http`]: the axum server (`/metrics`, `/healthz`, `/readyz`,
-//!   `/api/v1/snapshot`).
+//!   `/api/v1/snapshot`), the token check and the security headers.
+//! - `conn`: the listener under it: connection cap, header-read and idle
+//!   deadlines (`[http]` `max_connections`, `header_read_timeout`,
+//!   `idle_timeout`).
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
-//!   `/api/v1/stream`, plugged into [`http::router_with`] by [`run`].
+//!   `/api/v1/stream` (one snapshot serialised per tick, the same bytes sent
+//!   to every client), plugged into [`http::router_with`] by [`run`].
 //! - [`observer`]: the pipeline's [`Observer`](crate::telemetry::Observer)
 //!   on top of the above.
 //!
 //! # How a process uses it
 //! ```text
 //! startup:   let metrics = MetricsExporter::new(&cfg.export)?.install_global()?;
-//!            let state = Arc::new(ExportState::new(cfg.export.ready_max_lag));
+//!            let state = Arc::new(ExportState::new());
 //!            spawn export::run(listener, state.clone(), metrics, .., InstancePublisher::new(), stop)
 //!              (run applies the rest of [export] to the state: revoked_grace)
 //! pipeline:  ExportObserver::new(state, first events topic) as its Observer, or by hand:
@@ -46,6 +50,7 @@
 //! `ccpulse_figures_age_seconds`) until the partitions publish again or
 //! `export.revoked_grace` ends.
 
+mod conn;
 mod error;
 pub mod http;
 pub mod observer;
@@ -81,6 +86,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ExportError> {
     state.configure(export_cfg);
+    if http_cfg.beyond_loopback() && http_cfg.api_token.is_none() {
+        tracing::warn!(
+            listen = %http_cfg.listen,
+            "THE API IS OPEN: listening beyond loopback without http.api_token; anyone who reaches this port reads /api/v1/snapshot and the live stream (set http.api_token, e.g. \"${{CCPULSE_API_TOKEN}}\", unless the network is trusted)"
+        );
+    }
     let ticks = tokio::spawn(publish::run_ticks(
         state.clone(),
         metrics.clone(),
@@ -94,7 +105,7 @@ pub async fn run(
         public,
         api,
     );
-    let served = http::serve(listener, app, shutdown.clone()).await;
+    let served = http::serve_with(listener, app, http_cfg.limits, shutdown.clone()).await;
     // A failed server takes the tick down with it.
     shutdown.cancel();
     if let Err(e) = ticks.await {

@@ -20,7 +20,7 @@ use dashmap::DashMap;
 
 use super::publish::PartitionPublisher;
 use super::shared::{ExportState, PartitionKey};
-use crate::telemetry::{Observer, PartitionStatus};
+use crate::telemetry::{Observer, PartitionStatus, RestoreReport};
 use ccpulse_core::engine::{LabelledSample, View};
 use ccpulse_core::event::Millis;
 
@@ -89,6 +89,11 @@ impl Observer for ExportObserver {
         if self.is_leader_partition(&key) {
             self.state.set_leader(true);
         }
+    }
+
+    fn partition_restored(&self, topic: &str, partition: i32, report: &RestoreReport) {
+        self.state
+            .set_restored(&PartitionKey::new(topic, partition), report.clone());
     }
 
     fn partition_view(&self, topic: &str, partition: i32, view: Arc<View>) {

@@ -98,7 +98,9 @@ impl MetricsExporter {
             let duration_buckets = catalog::duration_buckets_seconds();
             let mut b = PrometheusBuilder::new().idle_timeout(MetricKindMask::ALL, ttl);
             for f in catalog::ALL.iter().filter(|f| f.kind == Kind::Histogram) {
-                let buckets: &[f64] = if f.name == catalog::EXPORT_TICK.name {
+                let buckets: &[f64] = if f.name == catalog::EXPORT_TICK.name
+                    || f.name == catalog::CHECKPOINT_WRITE.name
+                {
                     &TICK_BUCKETS
                 } else {
                     &duration_buckets

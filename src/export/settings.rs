@@ -1,5 +1,10 @@
 //! The export shell's settings: the `[http]` and `[export]` sections as
 //! written, and their validation.
+//!
+//! `http.api_token` holds a secret: it is usually written as
+//! `"${CCPULSE_API_TOKEN}"` or `"${file:/run/secrets/...}"` (expanded by
+//! [`crate::config`] before validation), and the `Debug` output of these
+//! types never shows it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,7 +12,7 @@ use std::time::Duration;
 use ccpulse_core::settings::{Dur, Issue};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     /// Address and port to serve on. The default keeps it local; use
@@ -16,9 +21,28 @@ pub struct HttpSection {
     pub listen: String,
     /// When set, `/api/*` requires `Authorization: Bearer <token>` (or
     /// `?access_token=<token>`: open the wallboard as `/?access_token=…`).
-    /// `/metrics`, `/healthz` and `/readyz` stay open.
+    /// `/metrics`, `/healthz` and `/readyz` stay open. Write it as
+    /// `"${ENV_VAR}"` or `"${file:/path}"` to keep it out of the file.
     #[serde(default)]
     pub api_token: Option<String>,
+    /// Listening beyond loopback without `api_token` is refused unless
+    /// this says the open API is intended (a trusted network, or a
+    /// container port published on the host's loopback only).
+    #[serde(default)]
+    pub allow_open_api: bool,
+    /// A request's head (request line and headers) must arrive within
+    /// this from its first byte (or from the connection's start); slower
+    /// clients are disconnected.
+    #[serde(default = "d_header_read_timeout")]
+    pub header_read_timeout: Dur,
+    /// A connection with nothing read or written for this long is closed
+    /// (kept-alive connections between requests, clients that stopped
+    /// reading a stream). Streams send at least one event a second.
+    #[serde(default = "d_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Connections served at once; more are answered 503 and closed.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for HttpSection {
@@ -26,7 +50,24 @@ impl Default for HttpSection {
         HttpSection {
             listen: d_listen(),
             api_token: None,
+            allow_open_api: false,
+            header_read_timeout: d_header_read_timeout(),
+            idle_timeout: d_idle_timeout(),
+            max_connections: d_max_connections(),
         }
+    }
+}
+
+impl std::fmt::Debug for HttpSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSection")
+            .field("listen", &self.listen)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("allow_open_api", &self.allow_open_api)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 
@@ -40,10 +81,10 @@ pub struct ExportSection {
     /// idle) are dropped from `/metrics`, so departed agents do not pile up.
     #[serde(default = "d_agent_ttl")]
     pub agent_series_ttl: Dur,
-    /// Readiness requires every assigned partition's consumer lag (records)
-    /// to be at most this.
-    #[serde(default = "d_ready_lag")]
-    pub ready_max_lag: u64,
+    /// Obsolete: readiness no longer depends on consumer lag (a burst made
+    /// every pod unready at once). Accepted only to say so.
+    #[serde(default)]
+    pub ready_max_lag: Option<u64>,
     /// How long a revoked partition's last figures are still served
     /// (marked stale, see [`super::shared`]) when the partition is not
     /// assigned and published here again first: through a broker outage
@@ -58,7 +99,7 @@ impl Default for ExportSection {
         ExportSection {
             tick_interval: d_tick(),
             agent_series_ttl: d_agent_ttl(),
-            ready_max_lag: d_ready_lag(),
+            ready_max_lag: None,
             revoked_grace: d_revoked_grace(),
         }
     }
@@ -73,8 +114,14 @@ fn d_tick() -> Dur {
 fn d_agent_ttl() -> Dur {
     Dur(3_600_000)
 }
-fn d_ready_lag() -> u64 {
-    1_000
+fn d_header_read_timeout() -> Dur {
+    Dur(10_000)
+}
+fn d_idle_timeout() -> Dur {
+    Dur(60_000)
+}
+fn d_max_connections() -> usize {
+    1_024
 }
 fn d_revoked_grace() -> Dur {
     Dur(300_000)
@@ -85,11 +132,35 @@ fn d_revoked_grace() -> Dur {
 const MAX_REVOKED_GRACE_MS: i64 = 86_400_000;
 
 /// Validated settings for the HTTP server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bearer token for `/api/*`; `None` leaves the API open.
     pub api_token: Option<String>,
+    /// The open API beyond loopback is intended (no warning refusal).
+    pub allow_open_api: bool,
+    pub limits: HttpLimits,
+}
+
+/// What one client may hold of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request head must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// Nothing read or written this long closes a connection.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are answered 503.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: d_header_read_timeout().std(),
+            idle_timeout: d_idle_timeout().std(),
+            max_connections: d_max_connections(),
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -97,7 +168,27 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9900)),
             api_token: None,
+            allow_open_api: false,
+            limits: HttpLimits::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("allow_open_api", &self.allow_open_api)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl HttpConfig {
+    /// Whether the listener accepts connections from other hosts.
+    pub fn beyond_loopback(&self) -> bool {
+        !self.listen.ip().is_loopback()
     }
 }
 
@@ -106,7 +197,6 @@ impl Default for HttpConfig {
 pub struct ExportConfig {
     pub tick_interval: Duration,
     pub agent_series_ttl: Duration,
-    pub ready_max_lag: u64,
     /// Revoked partitions' figures are served (stale) this long at most.
     pub revoked_grace: Duration,
 }
@@ -116,7 +206,6 @@ impl Default for ExportConfig {
         ExportConfig {
             tick_interval: Duration::from_millis(d_tick().0 as u64),
             agent_series_ttl: Duration::from_millis(d_agent_ttl().0 as u64),
-            ready_max_lag: d_ready_lag(),
             revoked_grace: d_revoked_grace().std(),
         }
     }
@@ -144,10 +233,48 @@ impl HttpSection {
                 ));
             }
         }
-        HttpConfig {
+        let limits = HttpLimits {
+            header_read_timeout: self.header_read_timeout.std(),
+            idle_timeout: self.idle_timeout.std(),
+            max_connections: self.max_connections,
+        };
+        if !(1_000..=300_000).contains(&self.header_read_timeout.0) {
+            issues.push(Issue::new(
+                "http.header_read_timeout",
+                format!("{} is outside 1s..5m", self.header_read_timeout),
+                "use e.g. \"10s\" (the default)",
+            ));
+        }
+        if !(1_000..=3_600_000).contains(&self.idle_timeout.0) {
+            issues.push(Issue::new(
+                "http.idle_timeout",
+                format!("{} is outside 1s..1h", self.idle_timeout),
+                "use e.g. \"60s\" (the default); longer than Prometheus' scrape interval keeps its connection alive",
+            ));
+        }
+        if !(8..=65_536).contains(&self.max_connections) {
+            issues.push(Issue::new(
+                "http.max_connections",
+                format!("{} is outside 8..65536", self.max_connections),
+                "use e.g. 1024 (the default): wallboards hold one connection each, scrapers and probes a few",
+            ));
+        }
+        let config = HttpConfig {
             listen,
             api_token: self.api_token.clone(),
+            allow_open_api: self.allow_open_api,
+            limits,
+        };
+        if config.beyond_loopback() && self.api_token.is_none() && !self.allow_open_api {
+            issues.push(Issue::new(
+                "http.api_token",
+                format!(
+                    "not set, while http.listen {listen} accepts connections from other hosts: anyone who reaches the port reads the API and the live stream"
+                ),
+                "set api_token = \"${CCPULSE_API_TOKEN}\" (from the environment) or \"${file:/run/secrets/ccpulse-api-token}\"; or, on a trusted network, set http.allow_open_api = true",
+            ));
         }
+        config
     }
 }
 
@@ -180,10 +307,16 @@ impl ExportSection {
                 "use e.g. \"5m\" (the default) or up to \"1d\"; \"0s\" drops a revoked partition's figures at once",
             ));
         }
+        if self.ready_max_lag.is_some() {
+            issues.push(Issue::new(
+                "export.ready_max_lag",
+                "is no longer used: /readyz means restored and live, whatever the consumer lag (a traffic burst made every pod unready at once); lag is a metric with an alert (ConsumerLagGrowing)",
+                "remove the line",
+            ));
+        }
         ExportConfig {
             tick_interval: self.tick_interval.std(),
             agent_series_ttl: self.agent_series_ttl.std(),
-            ready_max_lag: self.ready_max_lag,
             revoked_grace: self
                 .revoked_grace
                 .std()

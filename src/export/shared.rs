@@ -42,11 +42,14 @@
 //!
 //! # Readiness
 //! Ready iff the pipeline started, at least one partition is assigned, and
-//! every assigned partition is live with a *known* lag at most
-//! `export.ready_max_lag`. A partition's lag is unknown until the pipeline
-//! first reports it (librdkafka knows a partition's end only after its first
-//! fetch): a freshly assigned partition with 188k records unread is not
-//! ready just because nobody measured its lag yet.
+//! every assigned partition is restored, live, and has had its first lag
+//! report (librdkafka knows a partition's end only after its first fetch:
+//! until then the partition has not really started consuming). How large
+//! the lag is does not matter: a traffic burst must not make every
+//! instance unready at once (the wallboard would vanish exactly when it is
+//! needed, and node drains would block). Lag is a metric
+//! (`ccpulse_consumer_lag`) with alerts (`ConsumerLagGrowing`,
+//! `RestoreNotFinishing` for a restore that does not end).
 //!
 //! # Time
 //! Wall-clock times (publishes, revocations) come from the state's
@@ -64,7 +67,7 @@ use ccpulse_core::engine::{Snapshot, StateCounts, View};
 use ccpulse_core::event::{Channel, Millis};
 
 use super::settings::ExportConfig;
-use crate::telemetry::PartitionStatus;
+use crate::telemetry::{PartitionStatus, RestoreReport};
 
 /// An input partition: `(topic, partition)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -159,6 +162,8 @@ pub struct PartitionEntry {
     pub last_event_ms: Option<Millis>,
     /// Wall clock (Unix ms) of the latest publish.
     pub published_at_ms: Option<Millis>,
+    /// How its restore went (`None` while restoring).
+    pub restored: Option<RestoreReport>,
 }
 
 /// A revoked partition's last figures, kept for `revoked_grace`.
@@ -181,7 +186,6 @@ pub struct ExportState {
     kept: DashMap<PartitionKey, KeptEntry>,
     leader: AtomicBool,
     started: AtomicBool,
-    max_ready_lag: AtomicU64,
     revoked_grace_ms: AtomicU64,
     /// Newest publish of any partition (Unix ms), [`NEVER`] before the first.
     newest_publish_ms: AtomicI64,
@@ -196,7 +200,6 @@ pub struct Readiness {
     pub reason: Option<String>,
     /// The pipeline said it started (consumer up, assignment received).
     pub started: bool,
-    pub max_lag: u64,
     /// Every assigned partition, ordered by topic and partition.
     pub partitions: Vec<PartitionReadiness>,
 }
@@ -208,8 +211,12 @@ pub struct PartitionReadiness {
     #[serde(flatten)]
     pub status: PartitionStatus,
     pub progress: f64,
-    /// `null` until the pipeline first reports it.
+    /// Consumer lag (records); `null` until the pipeline first reports it.
+    /// Informational: only an unknown lag keeps a partition unready.
     pub lag: Option<u64>,
+    /// How it was restored: `{"path": {"from": "checkpoint", "id", "bytes"}
+    /// | {"from": "replay"}, "records", "millis"}`; `null` while restoring.
+    pub restored: Option<RestoreReport>,
     pub ready: bool,
     /// Why not ready (`null` when ready).
     pub reason: Option<String>,
@@ -314,22 +321,26 @@ struct Parts {
     parts: Vec<Part>,
 }
 
+impl Default for ExportState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ExportState {
-    /// `max_ready_lag`: consumer lag (records) a partition may have and
-    /// still count as ready. The system clock; the other settings at their
-    /// defaults until [`Self::configure`].
-    pub fn new(max_ready_lag: u64) -> Self {
-        Self::with_clock(max_ready_lag, Clock::system())
+    /// The system clock; the settings at their defaults until
+    /// [`Self::configure`].
+    pub fn new() -> Self {
+        Self::with_clock(Clock::system())
     }
 
     /// [`Self::new`] reading time from `clock`.
-    pub fn with_clock(max_ready_lag: u64, clock: Clock) -> Self {
+    pub fn with_clock(clock: Clock) -> Self {
         ExportState {
             partitions: DashMap::new(),
             kept: DashMap::new(),
             leader: AtomicBool::new(false),
             started: AtomicBool::new(false),
-            max_ready_lag: AtomicU64::new(max_ready_lag),
             revoked_grace_ms: AtomicU64::new(
                 ExportConfig::default().revoked_grace.as_millis() as u64
             ),
@@ -338,10 +349,9 @@ impl ExportState {
         }
     }
 
-    /// Apply the `[export]` settings it reads (`ready_max_lag`,
-    /// `revoked_grace`); [`super::run`] does this on start.
+    /// Apply the `[export]` settings it reads (`revoked_grace`);
+    /// [`super::run`] does this on start.
     pub fn configure(&self, cfg: &ExportConfig) {
-        self.set_max_ready_lag(cfg.ready_max_lag);
         self.set_revoked_grace(cfg.revoked_grace);
     }
 
@@ -363,10 +373,6 @@ impl ExportState {
 
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Acquire)
-    }
-
-    pub fn set_max_ready_lag(&self, lag: u64) {
-        self.max_ready_lag.store(lag, Ordering::Release);
     }
 
     /// How long a revoked partition's last figures are still served.
@@ -395,6 +401,7 @@ impl ExportState {
                     lag: None,
                     last_event_ms: None,
                     published_at_ms: None,
+                    restored: None,
                 });
             status == PartitionStatus::Live && e.view.is_some()
         };
@@ -404,7 +411,16 @@ impl ExportState {
     }
 
     /// Report a partition's consumer lag (records). Until the first report
-    /// the lag is unknown and the partition not ready.
+    /// the lag is unknown and the partition not ready; its size does not
+    /// matter to readiness.
+    /// How the partition's restore went (checkpoint or replay, records
+    /// replayed, time), reported by `/readyz`.
+    pub fn set_restored(&self, key: &PartitionKey, report: RestoreReport) {
+        if let Some(mut e) = self.partitions.get_mut(key) {
+            e.restored = Some(report);
+        }
+    }
+
     pub fn set_lag(&self, key: &PartitionKey, lag: u64) {
         if let Some(mut e) = self.partitions.get_mut(key) {
             e.lag = Some(lag);
@@ -585,10 +601,8 @@ impl ExportState {
     }
 
     /// Ready iff the pipeline started, some partition is assigned, and
-    /// every assigned partition is live with a reported lag at most the
-    /// threshold.
+    /// every assigned partition is live with its lag reported (module docs).
     pub fn readiness(&self) -> Readiness {
-        let max_lag = self.max_ready_lag.load(Ordering::Acquire);
         let started = self.started.load(Ordering::Acquire);
         let partitions: Vec<PartitionReadiness> = self
             .partitions()
@@ -601,9 +615,6 @@ impl ExportState {
                     (PartitionStatus::Live, None) => {
                         Some("lag unknown: no fetch reported yet".to_string())
                     }
-                    (PartitionStatus::Live, Some(l)) if l > max_lag => {
-                        Some(format!("lag {l} > ready_max_lag {max_lag}"))
-                    }
                     (PartitionStatus::Live, Some(_)) => None,
                 };
                 PartitionReadiness {
@@ -612,6 +623,7 @@ impl ExportState {
                     status: e.status,
                     progress: e.status.progress(),
                     lag: e.lag,
+                    restored: e.restored.clone(),
                     ready: reason.is_none(),
                     reason,
                 }
@@ -636,7 +648,6 @@ impl ExportState {
             ready: reason.is_none(),
             reason,
             started,
-            max_lag,
             partitions,
         }
     }
@@ -817,8 +828,8 @@ mod tests {
     }
 
     #[test]
-    fn ready_only_when_started_assigned_and_every_partition_is_live_and_caught_up() {
-        let s = ExportState::new(10);
+    fn ready_only_when_started_assigned_and_every_partition_is_restored_and_live() {
+        let s = ExportState::new();
         let (a, b) = (PartitionKey::new("t", 0), PartitionKey::new("t", 1));
         assert_eq!(
             s.readiness().reason.as_deref(),
@@ -845,13 +856,11 @@ mod tests {
         s.set_lag(&a, 3);
         assert!(s.readiness().ready);
         assert_eq!(s.readiness().reason, None);
-        s.set_lag(&b, 11);
-        assert_eq!(
-            s.readiness().reason.as_deref(),
-            Some("t/1: lag 11 > ready_max_lag 10")
-        );
-        s.set_lag(&b, 10);
-        assert!(s.readiness().ready);
+        // A burst: lag is reported, not gated on.
+        s.set_lag(&b, 188_000);
+        let r = s.readiness();
+        assert!(r.ready, "{r:?}");
+        assert_eq!(r.partitions[1].lag, Some(188_000));
         s.remove_partition(&a);
         assert_eq!(s.readiness().partitions.len(), 1);
     }
@@ -866,7 +875,7 @@ mod tests {
     #[test]
     fn merged_view_takes_live_and_kept_partitions() {
         let clock = ManualClock::new(1_000_000);
-        let s = ExportState::with_clock(0, clock.clock());
+        let s = ExportState::with_clock(clock.clock());
         s.set_revoked_grace(Duration::from_secs(60));
         let (a, b) = (PartitionKey::new("t", 0), PartitionKey::new("t", 1));
         let view = |open| {
@@ -894,7 +903,7 @@ mod tests {
 
     #[test]
     fn a_zero_grace_drops_revoked_figures_at_once() {
-        let s = ExportState::new(0);
+        let s = ExportState::new();
         s.set_revoked_grace(Duration::ZERO);
         let a = PartitionKey::new("t", 0);
         s.set_status(&a, PartitionStatus::Live);

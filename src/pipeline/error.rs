@@ -24,6 +24,15 @@ pub enum PipelineError {
     },
     #[error("the output to Kafka failed: {0} (the process exits so that a restart restores from the last commit)")]
     Output(String),
+    /// A transaction the broker refused for a reason a fresh start
+    /// recovers from (e.g. the group's generation changed while the
+    /// broker restarted): it was aborted, and `restartable` says the
+    /// pipeline may be started again in-process, from the last commit.
+    #[error("the transaction was aborted: {reason} (its partitions restore from the last commit)")]
+    TransactionAborted { reason: String, restartable: bool },
+    /// Tasks still ran at the shutdown deadline and were abandoned.
+    #[error(transparent)]
+    Abandoned(Box<PipelineError>),
     #[error("restoring {topic}/{partition} stalled at offset {at} of {end}: no record for {stalled_s}s (fix: check the brokers' health; kafka.retry_budget sets how long a stalled read waits before the process exits for a restart)")]
     Restore {
         topic: String,
@@ -51,6 +60,8 @@ pub enum PipelineError {
     FatalConsumer(String),
     #[error("a {task} task panicked (see the log above)")]
     Panicked { task: &'static str },
+    #[error("the checkpoints topic {topic} has cleanup.policy={policy:?}, not compact: its checkpoints would expire or pile up (fix: kafka-configs --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact)")]
+    NotCompacted { topic: String, policy: String },
     /// A wait ended because the pipeline is stopping (not a failure).
     #[error("stopped")]
     Stopped,
@@ -59,4 +70,19 @@ pub enum PipelineError {
 pub(crate) fn kerr(context: impl Into<String>) -> impl FnOnce(KafkaError) -> PipelineError {
     let context = context.into();
     move |cause| PipelineError::Kafka { context, cause }
+}
+
+impl PipelineError {
+    /// A fresh start of the pipeline in this process recovers from it:
+    /// nothing was left running, and nothing but the work since the last
+    /// commit is lost (and redone by the restore).
+    pub fn restartable(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::TransactionAborted {
+                restartable: true,
+                ..
+            }
+        )
+    }
 }

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -268,17 +269,53 @@ impl ClientContext for ErrorCapture {
         if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
             error.rdkafka_error_code()
         {
-            if let Ok(mut l) = self.last.lock() {
-                *l = Some((code, reason.to_string()));
-            }
+            self.remember(code, reason);
         }
         warn!(%error, %reason, "Kafka client error");
+    }
+
+    /// Error events reach [`Self::error`] only when the client is polled;
+    /// librdkafka logs the same failures from its own threads at once, so
+    /// they are recognised here too. Forwarded like rdkafka's default.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if message.contains("SASL authentication error")
+            || message.contains("Authentication failed")
+        {
+            self.remember(RDKafkaErrorCode::Authentication, message);
+        } else if message.contains("SSL handshake failed")
+            || message.contains("certificate verify failed")
+        {
+            self.remember(RDKafkaErrorCode::SSL, message);
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+        }
     }
 }
 
 impl ConsumerContext for ErrorCapture {}
 
 impl ErrorCapture {
+    fn remember(&self, code: RDKafkaErrorCode, reason: &str) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some((code, reason.to_string()));
+        }
+    }
+
     /// The configuration error behind a failed call, if the client saw one.
     fn cause(&self, brokers: &str) -> Option<PipelineError> {
         let (code, reason) = self.last.lock().ok()?.clone()?;
@@ -318,6 +355,8 @@ pub(super) async fn check_cluster(
                 match c.fetch_metadata(None, per_call(budget)) {
                     Ok(md) => break md,
                     Err(cause) => {
+                        // Serves the error events of the failed attempt.
+                        let _ = c.poll(Duration::from_millis(100));
                         if let Some(e) = c.context().cause(&kc.brokers) {
                             return Err(e);
                         }
@@ -348,6 +387,9 @@ pub(super) async fn check_cluster(
     let t = &k.topics;
     let mut wanted: Vec<&String> = t.events.iter().collect();
     wanted.extend([&t.agents, &t.effects, &t.ticks, &t.dead_letter]);
+    if k.checkpoint_interval > 0 {
+        wanted.push(&t.checkpoints);
+    }
     let missing: Vec<String> = wanted
         .iter()
         .filter(|n| !meta.contains_key(n.as_str()))
@@ -367,7 +409,11 @@ pub(super) async fn check_cluster(
     };
     for input in &t.events {
         let needs = meta.get(input).copied().unwrap_or(0);
-        for out in [&t.effects, &t.ticks] {
+        let mut outs = vec![&t.effects, &t.ticks];
+        if k.checkpoint_interval > 0 {
+            outs.push(&t.checkpoints);
+        }
+        for out in outs {
             let has = meta.get(out).copied().unwrap_or(0);
             if has < needs {
                 return Err(PipelineError::TooFewPartitions {
@@ -379,7 +425,44 @@ pub(super) async fn check_cluster(
             }
         }
     }
+    if k.checkpoint_interval > 0 {
+        check_compacted(k, &t.checkpoints).await?;
+    }
     Ok(())
+}
+
+/// The checkpoints topic must be compacted: with deletion by time, the
+/// last checkpoint of a quiet partition would expire, and with neither the
+/// topic would grow without bound.
+async fn check_compacted(k: &KafkaConfig, topic: &str) -> Result<(), PipelineError> {
+    let admin: AdminClient<DefaultClientContext> =
+        base(k).create().map_err(kerr("creating an admin client"))?;
+    // Brokers answer at once; a test broker that cannot describe configs
+    // should not hold the start for long.
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(3)));
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &opts)
+        .await;
+    let policy = match described.as_deref() {
+        Ok([Ok(r)]) => r
+            .get("cleanup.policy")
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default(),
+        other => {
+            // Brokers that cannot describe configs (some test brokers) are
+            // trusted; the topic was checked to exist.
+            warn!(topic, result = ?other.map(|r| r.len()), "could not read the checkpoints topic's cleanup.policy");
+            return Ok(());
+        }
+    };
+    if policy.split(',').any(|p| p.trim() == "compact") {
+        Ok(())
+    } else {
+        Err(PipelineError::NotCompacted {
+            topic: topic.to_string(),
+            policy,
+        })
+    }
 }
 
 async fn create_topics(k: &KafkaConfig, names: &[String]) -> Result<(), PipelineError> {
@@ -388,11 +471,16 @@ async fn create_topics(k: &KafkaConfig, names: &[String]) -> Result<(), Pipeline
     let topics: Vec<NewTopic> = names
         .iter()
         .map(|n| {
-            NewTopic::new(
+            let t = NewTopic::new(
                 n,
                 k.topic_partitions,
                 TopicReplication::Fixed(k.replication_factor),
-            )
+            );
+            if *n == k.topics.checkpoints {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
         })
         .collect();
     let results = admin

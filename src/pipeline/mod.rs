@@ -21,6 +21,8 @@
 //!   are produced and the consumed offsets committed, either in one Kafka
 //!   transaction (exactly-once) or after the broker acknowledged everything
 //!   (at-least-once). `records`: the records it writes.
+//! - [`checkpoints`]: engine checkpoints on the compacted checkpoints
+//!   topic (chunks and a manifest, two alternating slots).
 //! - `agents`: reads the whole agent topic (the replicated directory) and
 //!   feeds every task.
 //! - `kafka`: clients and start-up checks; `topic`: reading one partition
@@ -35,6 +37,7 @@ pub mod feed;
 pub mod settings;
 
 mod agents;
+pub mod checkpoints;
 mod context;
 mod error;
 mod fatal;

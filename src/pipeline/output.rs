@@ -4,8 +4,11 @@
 //!
 //! - exactly-once: records and the consumed offsets go into one
 //!   transaction, committed every `commit_interval` (and on demand before a
-//!   rebalance takes partitions away). A failed commit aborts and the
-//!   process exits, so the restart restores from the last commit.
+//!   rebalance takes partitions away). A failed commit aborts, and the
+//!   pipeline stops: its partitions restore from the last commit, in a
+//!   fresh pipeline when the producer survived (an abortable error, e.g.
+//!   the group's generation changed under a broker restart), else in a
+//!   restarted process.
 //! - at-least-once: records are produced by an idempotent producer; offsets
 //!   are committed only once every record before them is acknowledged.
 
@@ -238,8 +241,7 @@ impl Output {
         }
         match r.kind {
             OutKind::Effect(kind) => EffectProduced { kind }.emit(),
-            OutKind::DeadLetter => {}
-            OutKind::Tick => {}
+            OutKind::DeadLetter | OutKind::Tick | OutKind::Checkpoint => {}
         }
         Ok(())
     }
@@ -262,24 +264,33 @@ impl Output {
             let producer = self.producer.clone();
             let consumer = self.consumer.clone();
             let in_tx = self.in_tx;
-            let r = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            // Err: what failed, and whether the producer survived it (an
+            // abortable, not fatal, error: a fresh start recovers).
+            let r = tokio::task::spawn_blocking(move || -> Result<(), (String, bool)> {
                 let t = Timeout::After(Duration::from_secs(30));
+                let failed = |what: &str, e: KafkaError| {
+                    let abortable = match &e {
+                        KafkaError::Transaction(r) => !r.is_fatal(),
+                        _ => false,
+                    };
+                    (format!("{what}: {e}"), abortable)
+                };
                 if !in_tx {
                     producer
                         .begin_transaction()
-                        .map_err(|e| format!("begin transaction: {e}"))?;
+                        .map_err(|e| failed("begin transaction", e))?;
                 }
                 if tpl.count() > 0 {
                     let meta = consumer
                         .group_metadata()
-                        .ok_or("no consumer group metadata")?;
+                        .ok_or(("no consumer group metadata".to_string(), false))?;
                     producer
                         .send_offsets_to_transaction(&tpl, &meta, t)
-                        .map_err(|e| format!("send offsets to transaction: {e}"))?;
+                        .map_err(|e| failed("send offsets to transaction", e))?;
                 }
                 producer
                     .commit_transaction(t)
-                    .map_err(|e| format!("commit transaction: {e}"))
+                    .map_err(|e| failed("commit transaction", e))
             })
             .await
             .map_err(|e| PipelineError::Output(e.to_string()))?;
@@ -289,14 +300,17 @@ impl Output {
                     partitions: self.offsets.len(),
                 }
                 .emit(),
-                Err(e) => {
+                Err((e, abortable)) => {
                     TransactionAborted { error: &e }.emit();
                     let p = self.producer.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
+                    let aborted = tokio::task::spawn_blocking(move || {
                         p.abort_transaction(Duration::from_secs(30))
                     })
                     .await;
-                    return Err(PipelineError::Output(e));
+                    return Err(PipelineError::TransactionAborted {
+                        reason: e,
+                        restartable: abortable && matches!(aborted, Ok(Ok(()))),
+                    });
                 }
             }
         } else {

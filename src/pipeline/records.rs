@@ -29,6 +29,7 @@ pub(super) enum OutKind {
     Effect(&'static str),
     DeadLetter,
     Tick,
+    Checkpoint,
 }
 
 /// An input record, owned.

@@ -56,6 +56,11 @@ pub struct Topics {
     /// Records that failed to decode or validate, with the reason.
     #[serde(default = "d_dead_letter")]
     pub dead_letter: String,
+    /// Internal, compacted (`cleanup.policy=compact`): one engine
+    /// checkpoint per input partition (same partition number), so a restore
+    /// replays only what came after it.
+    #[serde(default = "d_checkpoints")]
+    pub checkpoints: String,
 }
 
 impl Default for Topics {
@@ -66,6 +71,7 @@ impl Default for Topics {
             effects: d_effects(),
             ticks: d_ticks(),
             dead_letter: d_dead_letter(),
+            checkpoints: d_checkpoints(),
         }
     }
 }
@@ -84,6 +90,9 @@ fn d_ticks() -> String {
 }
 fn d_dead_letter() -> String {
     "ccpulse.dead-letter".into()
+}
+fn d_checkpoints() -> String {
+    "ccpulse.checkpoints".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +130,11 @@ pub struct KafkaSection {
     /// slow or electing a leader for a moment costs a retry, not a restart.
     #[serde(default = "d_retry_budget")]
     pub retry_budget: Dur,
+    /// How often each partition writes a checkpoint of its engine (when
+    /// something changed since the last one); `"0s"` turns checkpoints off
+    /// (restores then replay the whole retention).
+    #[serde(default = "d_checkpoint_interval")]
+    pub checkpoint_interval: Dur,
     /// Records a partition task folds before yielding.
     #[serde(default = "d_batch")]
     pub batch_size: usize,
@@ -149,6 +163,7 @@ impl Default for KafkaSection {
             idle_timeout: d_idle(),
             shutdown_timeout: d_shutdown(),
             retry_budget: d_retry_budget(),
+            checkpoint_interval: d_checkpoint_interval(),
             batch_size: d_batch(),
             create_topics: false,
             topic_partitions: d_partitions(),
@@ -182,6 +197,9 @@ fn d_shutdown() -> Dur {
 fn d_retry_budget() -> Dur {
     Dur(120_000)
 }
+fn d_checkpoint_interval() -> Dur {
+    Dur(30_000)
+}
 fn d_batch() -> usize {
     500
 }
@@ -205,6 +223,7 @@ pub struct KafkaConfig {
     pub idle_timeout: Millis,
     pub shutdown_timeout: Millis,
     pub retry_budget: Millis,
+    pub checkpoint_interval: Millis,
     pub batch_size: usize,
     pub create_topics: bool,
     pub topic_partitions: i32,
@@ -285,6 +304,7 @@ impl KafkaSection {
             ("topics.effects", t.effects.as_str()),
             ("topics.ticks", t.ticks.as_str()),
             ("topics.dead_letter", t.dead_letter.as_str()),
+            ("topics.checkpoints", t.checkpoints.as_str()),
         ]);
         let mut seen = std::collections::BTreeSet::new();
         for (field, n) in &names {
@@ -337,6 +357,16 @@ impl KafkaSection {
                 "use at least 1s; the default is 2m",
             );
         }
+        if self.checkpoint_interval.0 != 0 && self.checkpoint_interval.0 < 1_000 {
+            bad(
+                "checkpoint_interval",
+                format!(
+                    "{} would write the whole state too often",
+                    self.checkpoint_interval
+                ),
+                "use at least 1s (the default is 30s), or \"0s\" to turn checkpoints off",
+            );
+        }
         if self.batch_size == 0 {
             bad(
                 "batch_size",
@@ -372,6 +402,7 @@ impl KafkaSection {
             idle_timeout: self.idle_timeout.0,
             shutdown_timeout: self.shutdown_timeout.0,
             retry_budget: self.retry_budget.0,
+            checkpoint_interval: self.checkpoint_interval.0,
             batch_size: self.batch_size.max(1),
             create_topics: self.create_topics,
             topic_partitions: self.topic_partitions.max(1),

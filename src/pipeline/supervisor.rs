@@ -156,6 +156,7 @@ pub async fn run(
                 deadline_ms = kcfg.shutdown_timeout,
                 "tasks still running at the shutdown deadline: abandoned"
             );
+            return Err(PipelineError::Abandoned(Box::new(e)));
         }
         return Err(e);
     }

@@ -24,6 +24,7 @@ use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::checkpoints::{self, Manifest};
 use super::context::Shared;
 use super::error::PipelineError;
 use super::kafka::cached_watermarks;
@@ -34,7 +35,7 @@ use super::records::{
     Tick,
 };
 use super::restore::{self, Restored};
-use crate::telemetry::events::BatchFolded;
+use crate::telemetry::events::{BatchFolded, CheckpointWritten};
 use crate::telemetry::InternalEvent;
 use crate::telemetry::PartitionStatus;
 
@@ -194,7 +195,7 @@ pub(super) async fn run(
     progress: Arc<Progress>,
     done: oneshot::Sender<()>,
 ) {
-    let task = match start(&ctx, &topic, partition).await {
+    let (task, checkpointed) = match start(&ctx, &topic, partition).await {
         Ok(t) => t,
         Err(e) => {
             ctx.fatal.raise("partition", e);
@@ -202,6 +203,7 @@ pub(super) async fn run(
             return;
         }
     };
+    let every = Duration::from_millis(ctx.kafka.checkpoint_interval.max(0) as u64);
     let mut live = Live {
         idle: Duration::from_millis(ctx.kafka.idle_timeout.max(0) as u64),
         batch: ctx.kafka.batch_size as u64,
@@ -209,6 +211,16 @@ pub(super) async fn run(
         progress,
         pending_tick: None,
         last_record: Instant::now(),
+        checkpoint: Checkpointing {
+            every,
+            // A restore that replayed the log is checkpointed at the first
+            // tick, so the next restore need not replay it again.
+            last: Instant::now()
+                .checked_sub(every)
+                .unwrap_or_else(Instant::now),
+            next_id: checkpointed.map_or(0, |id| id + 1),
+            changed: checkpointed.is_none(),
+        },
     };
     let mut agents_rx = ctx.agents.len.clone();
     let mut tick = tokio::time::interval(ctx.tick);
@@ -233,7 +245,11 @@ pub(super) async fn run(
 /// Restore the partition, publish the restored view as the export baseline
 /// (only growth beyond it is exported, so the replayed history is not
 /// counted twice), resume the partition and report it live.
-async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Result<Task, PipelineError> {
+async fn start(
+    ctx: &Arc<Shared>,
+    topic: &Arc<str>,
+    partition: i32,
+) -> Result<(Task, Option<u64>), PipelineError> {
     ctx.observer.partition_status(
         topic,
         partition,
@@ -255,6 +271,7 @@ async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Result<Ta
         engine,
         agent_seq,
         until,
+        checkpoint_id,
     } = restored.map_err(|_| PipelineError::Panicked { task: "restore" })??;
     let mut task = Task {
         ctx: ctx.clone(),
@@ -280,7 +297,17 @@ async fn start(ctx: &Arc<Shared>, topic: &Arc<str>, partition: i32) -> Result<Ta
     ctx.observer
         .partition_status(topic, partition, PartitionStatus::Live);
     info!(topic = %topic, partition, "partition live");
-    Ok(task)
+    Ok((task, checkpoint_id))
+}
+
+/// When a partition writes its next checkpoint.
+struct Checkpointing {
+    /// `kafka.checkpoint_interval`; zero: never.
+    every: Duration,
+    last: Instant,
+    next_id: u64,
+    /// Folded something since the last checkpoint.
+    changed: bool,
 }
 
 /// A live partition: its task and the state of the live loop. Each handler
@@ -294,6 +321,7 @@ struct Live {
     last_record: Instant,
     idle: Duration,
     batch: u64,
+    checkpoint: Checkpointing,
 }
 
 impl Live {
@@ -344,12 +372,14 @@ impl Live {
         .emit();
         let sent = task.send(outs, task.last_offset).await;
         self.last_record = Instant::now();
+        self.checkpoint.changed = true;
         sent
     }
 
     /// New agent-directory entries: fold them (they may decide picks).
     async fn on_agents(&mut self) -> bool {
         self.task.feed_agents();
+        self.checkpoint.changed = true;
         let mut outs = Vec::new();
         self.task.drain_effects(&mut outs);
         self.task.send(outs, None).await
@@ -390,7 +420,53 @@ impl Live {
             }
         }
         publish(&ctx, &topic, partition, &mut task.engine);
-        true
+        self.maybe_checkpoint().await
+    }
+
+    /// Every `kafka.checkpoint_interval`, when something changed: the
+    /// engine's checkpoint, with the held-back tick (so the ticks topic
+    /// and the checkpoint agree), in one output batch.
+    async fn maybe_checkpoint(&mut self) -> bool {
+        let c = &mut self.checkpoint;
+        if c.every.is_zero() || !c.changed || c.last.elapsed() < c.every {
+            return true;
+        }
+        let task = &mut self.task;
+        let mut outs = Vec::new();
+        if let Some(t) = self.pending_tick.take() {
+            outs.push(task.recorded(&t));
+        }
+        task.drain_effects(&mut outs);
+        let started = Instant::now();
+        let bytes = task.engine.checkpoint();
+        let now = wall_ms();
+        let watermark = task.engine.watermark();
+        let manifest = Manifest {
+            id: c.next_id,
+            input: task.topic.to_string(),
+            partition: task.partition,
+            offset: task.last_offset.unwrap_or(-1),
+            chunks: 0,
+            bytes: 0,
+            xxh3: 0,
+            written_at_ms: now,
+            watermark: (watermark != Millis::MIN).then_some(watermark),
+        };
+        outs.extend(checkpoints::records(&task.ctx.kafka, manifest, &bytes));
+        CheckpointWritten {
+            topic: &task.topic,
+            partition: task.partition,
+            id: c.next_id,
+            bytes: bytes.len(),
+            offset: task.last_offset.unwrap_or(-1),
+            seconds: started.elapsed().as_secs_f64(),
+            at_seconds: now as f64 / 1000.0,
+        }
+        .emit();
+        c.next_id += 1;
+        c.changed = false;
+        c.last = Instant::now();
+        task.send(outs, task.last_offset).await
     }
 
     /// Revoked or shutting down (the channel is closed and drained): write

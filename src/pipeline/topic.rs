@@ -46,25 +46,51 @@ impl Reads<'_> {
         })
     }
 
-    /// Call `f` for every record of `topic/partition` from the beginning up
-    /// to (excluding) offset `until`, or to the end when `until` is `None`.
-    /// Returns the number of records read. Read errors are retried, and so
-    /// is a read that makes no progress, for the retry budget each time.
+    /// The first offset of `topic/partition` with a record timestamp at or
+    /// after `at_ms` (the end if there is none).
+    pub(super) fn offset_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        at_ms: i64,
+    ) -> Result<i64, PipelineError> {
+        let c = reader(self.kafka, "restore-times")?;
+        let what = format!("finding the offset of {topic}/{partition} at a time");
+        let tpl = blocking(&what, self.budget, self.stop, || {
+            let mut q = TopicPartitionList::new();
+            q.add_partition_offset(topic, partition, Offset::Offset(at_ms))?;
+            c.offsets_for_times(q, per_call(self.budget))
+        })?;
+        let found = tpl.elements().first().map(|e| e.offset());
+        match found {
+            Some(Offset::Offset(o)) => Ok(o),
+            // No record that late: start at the end.
+            _ => Ok(self.watermarks_with(&c, topic, partition)?.1),
+        }
+    }
+
+    /// Call `f` for every record of `topic/partition` from offset `from`
+    /// (the beginning when `None`) up to (excluding) offset `until`, or to
+    /// the end when `until` is `None`. Returns the number of records read.
+    /// Read errors are retried, and so is a read that makes no progress,
+    /// for the retry budget each time.
     pub(super) fn read(
         &self,
         topic: &str,
         partition: i32,
+        from: Option<i64>,
         until: Option<i64>,
         mut f: impl FnMut(&BorrowedMessage<'_>),
     ) -> Result<u64, PipelineError> {
         let c = reader(self.kafka, "restore")?;
         let (low, high) = self.watermarks_with(&c, topic, partition)?;
         let end = until.map_or(high, |u| u.min(high));
-        if end <= low {
+        let start = from.map_or(low, |f| f.max(low));
+        if end <= start {
             return Ok(0);
         }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        tpl.add_partition_offset(topic, partition, Offset::Offset(start))
             .map_err(kerr("building an assignment"))?;
         c.assign(&tpl)
             .map_err(kerr(format!("assigning {topic}/{partition}")))?;
@@ -113,7 +139,7 @@ impl Reads<'_> {
                         return Err(PipelineError::Restore {
                             topic: topic.to_string(),
                             partition,
-                            at: position(&c).unwrap_or(low),
+                            at: position(&c).unwrap_or(start),
                             end,
                             stalled_s: self.budget.as_secs(),
                         });

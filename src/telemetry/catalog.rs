@@ -603,6 +603,41 @@ family!(
     "Revoked input partitions whose last figures this instance still serves, marked stale, until the partition publishes here again or export.revoked_grace ends."
 );
 family!(
+    CHECKPOINTS_WRITTEN,
+    "ccpulse_checkpoints_written_total",
+    Counter,
+    &["topic"],
+    "Engine checkpoints written to the checkpoints topic (one per input partition every kafka.checkpoint_interval while it changes)."
+);
+family!(
+    CHECKPOINT_BYTES,
+    "ccpulse_checkpoint_bytes",
+    Gauge,
+    &["topic", "partition"],
+    "Size of the partition's last checkpoint, in bytes (split into chunks below the producer's message.max.bytes)."
+);
+family!(
+    CHECKPOINT_LAST_WRITTEN,
+    "ccpulse_checkpoint_last_written_timestamp_seconds",
+    Gauge,
+    &["topic", "partition"],
+    "When the partition's last checkpoint was written (Unix time); its age is time() minus this. A restore replays only the input after it."
+);
+family!(
+    CHECKPOINT_WRITE,
+    "ccpulse_checkpoint_write_seconds",
+    Histogram,
+    &[],
+    "Time to encode one partition's checkpoint (the partition task pauses folding meanwhile)."
+);
+family!(
+    PIPELINE_RESTARTS,
+    "ccpulse_pipeline_restarts_total",
+    Counter,
+    &[],
+    "In-process restarts of the Kafka pipeline after an aborted transaction it can recover from (e.g. the group's generation changed under a broker restart); its partitions restore from the last commit."
+);
+family!(
     EXPORT_TICK,
     "ccpulse_export_tick_seconds",
     Histogram,
@@ -695,6 +730,7 @@ pub const ALL: &[Family] = &[
     EFFECTS_EMITTED,
     TRANSACTIONS,
     COMMITS,
+    PIPELINE_RESTARTS,
     CONSUMER_LAG,
     RESTORE_PROGRESS,
     PARTITIONS_ASSIGNED,
@@ -704,6 +740,10 @@ pub const ALL: &[Family] = &[
     FIGURES_STALE,
     PARTITIONS_KEPT,
     EXPORT_TICK,
+    CHECKPOINTS_WRITTEN,
+    CHECKPOINT_BYTES,
+    CHECKPOINT_LAST_WRITTEN,
+    CHECKPOINT_WRITE,
     BUILD_INFO,
 ];
 

@@ -9,7 +9,7 @@
 
 use std::fmt::Display;
 
-use metrics::{counter, gauge};
+use metrics::{counter, gauge, histogram};
 use tracing::{debug, info, warn};
 
 use ccpulse_core::event::codec::DecodeError;
@@ -65,6 +65,7 @@ impl InternalEvent for ProcessorSeriesRegistered<'_> {
         for outcome in ["ok", "error"] {
             counter!(catalog::COMMITS.name, "outcome" => outcome).increment(0);
         }
+        counter!(catalog::PIPELINE_RESTARTS.name).increment(0);
         for kind in EFFECT_KINDS {
             counter!(catalog::EFFECTS_EMITTED.name, "kind" => kind).increment(0);
         }
@@ -154,6 +155,27 @@ impl InternalEvent for TransactionAborted<'_> {
     }
 }
 
+/// The pipeline stopped on an error a fresh start recovers from and is
+/// started again in this process after `in_s` seconds.
+pub struct PipelineRestarting<'a> {
+    pub error: &'a dyn Display,
+    /// Restarts in the current run of failures, this one included.
+    pub attempt: u32,
+    pub in_s: f64,
+}
+
+impl InternalEvent for PipelineRestarting<'_> {
+    fn emit(self) {
+        counter!(catalog::PIPELINE_RESTARTS.name).increment(1);
+        warn!(
+            error = %self.error,
+            attempt = self.attempt,
+            restart_in_s = self.in_s,
+            "pipeline stopped; starting it again in-process (its partitions restore from the last commit)"
+        );
+    }
+}
+
 /// At-least-once: consumed offsets committed after the broker acknowledged
 /// every output record before them.
 pub struct OffsetsCommitted;
@@ -197,5 +219,42 @@ impl InternalEvent for PartitionsChanged<'_> {
         } else {
             info!(target: GROUP, topic, partition, owned = self.owned, "partition revoked");
         }
+    }
+}
+
+/// A partition's engine checkpoint was encoded and handed to the output.
+pub struct CheckpointWritten<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub id: u64,
+    pub bytes: usize,
+    pub offset: i64,
+    pub seconds: f64,
+    /// Unix time it was taken.
+    pub at_seconds: f64,
+}
+
+impl InternalEvent for CheckpointWritten<'_> {
+    fn emit(self) {
+        let labels = || {
+            [
+                ("topic", self.topic.to_string()),
+                ("partition", self.partition.to_string()),
+            ]
+        };
+        counter!(catalog::CHECKPOINTS_WRITTEN.name, "topic" => self.topic.to_string()).increment(1);
+        gauge!(catalog::CHECKPOINT_BYTES.name, &labels()).set(self.bytes as f64);
+        gauge!(catalog::CHECKPOINT_LAST_WRITTEN.name, &labels()).set(self.at_seconds);
+        histogram!(catalog::CHECKPOINT_WRITE.name).record(self.seconds);
+        debug!(
+            target: TASK,
+            topic = self.topic,
+            partition = self.partition,
+            id = self.id,
+            bytes = self.bytes,
+            offset = self.offset,
+            ms = (self.seconds * 1000.0) as u64,
+            "checkpoint written"
+        );
     }
 }

@@ -15,4 +15,4 @@ pub mod events;
 pub mod observer;
 
 pub use events::InternalEvent;
-pub use observer::{NoObserver, Observer, PartitionStatus};
+pub use observer::{NoObserver, Observer, PartitionStatus, RestorePath, RestoreReport};

@@ -31,6 +31,34 @@ impl PartitionStatus {
     }
 }
 
+/// How a partition was restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum RestorePath {
+    /// From a checkpoint, then the records after it.
+    Checkpoint { id: u64, bytes: u64 },
+    /// From the start of the partition's retained log.
+    Replay,
+}
+
+impl std::fmt::Display for RestorePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestorePath::Checkpoint { id, bytes } => write!(f, "checkpoint {id} ({bytes} bytes)"),
+            RestorePath::Replay => f.write_str("replay of the log"),
+        }
+    }
+}
+
+/// What a restore did: which path, how many records it replayed, how
+/// long it took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreReport {
+    pub path: RestorePath,
+    pub records: u64,
+    pub millis: u64,
+}
+
 /// What the pipeline tells the rest of the process (export, HTTP).
 pub trait Observer: Send + Sync + 'static {
     fn started(&self) {}
@@ -48,6 +76,8 @@ pub trait Observer: Send + Sync + 'static {
     ) {
     }
     fn partition_removed(&self, _topic: &str, _partition: i32) {}
+    /// The partition's restore finished (it goes live next).
+    fn partition_restored(&self, _topic: &str, _partition: i32, _report: &RestoreReport) {}
     /// A broker call of the partition's restore failed and is being
     /// retried (`what`, attempts so far).
     fn partition_retrying(&self, _topic: &str, _partition: i32, _what: &str, _attempts: u32) {}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ccpulse::config::Config;
-use ccpulse_core::event::{Event, EventKind};
+use ccpulse_core::event::{Effect, Event, EventKind};
 use serde_json::Value;
 
 use super::kafka::*;
@@ -25,6 +25,66 @@ pub fn scenario(n: usize, seed: u64) -> Vec<Event> {
         ..Default::default()
     }));
     evs
+}
+
+/// The default input topic an event goes to (what [`produce_all`] does).
+pub fn topic_of(e: &Event) -> &'static str {
+    match e.kind {
+        EventKind::Agent(_) => AGENTS,
+        EventKind::Survey(_) => SURVEYS,
+        EventKind::Interaction { .. } => INTERACTIONS,
+    }
+}
+
+/// Produce `evs` in order, spread evenly over `over` (in steps of 100 ms),
+/// on a thread: input that keeps arriving while a test kills, restarts or
+/// cuts off the service, as upstream systems keep producing. Returns once
+/// every record is acknowledged (the producer retries through a broker
+/// outage of up to two minutes).
+pub fn produce_over(brokers: &str, evs: Vec<Event>, over: Duration) -> std::thread::JoinHandle<()> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let brokers = brokers.to_string();
+    std::thread::spawn(move || {
+        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "120000")
+            .create()
+            .expect("producer");
+        let step = Duration::from_millis(100);
+        let steps = (over.as_millis() / step.as_millis()).max(1) as usize;
+        let per_step = evs.len().div_ceil(steps).max(1);
+        let started = std::time::Instant::now();
+        for (i, chunk) in evs.chunks(per_step).enumerate() {
+            for e in chunk {
+                let value = ccpulse_core::event::codec::encode_json(e);
+                let mut rec = BaseRecord::to(topic_of(e)).key(e.key()).payload(&value);
+                loop {
+                    match p.send(rec) {
+                        Ok(()) => break,
+                        Err((
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull,
+                            ),
+                            back,
+                        )) => {
+                            // The broker is away or slow: wait for room.
+                            rec = back;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        Err((e, _)) => panic!("produce: {e}"),
+                    }
+                }
+            }
+            let next = step * (i as u32 + 1);
+            if let Some(wait) = next.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        p.flush(Duration::from_secs(150))
+            .expect("every paced record acknowledged");
+    })
 }
 
 pub fn produce_all(brokers: &str, evs: &[Event]) {
@@ -92,6 +152,23 @@ pub fn replayed(cfg: &str, evs: &[Event], as_of: i64) -> Value {
     e.flush(&mut out);
     e.advance(as_of, &mut out);
     serde_json::to_value(e.snapshot()).expect("snapshot json")
+}
+
+/// The effects the oracle decides for `evs` (the same fold as
+/// [`replayed`], up to `as_of`): the effect ids a service must publish,
+/// each exactly once.
+pub fn replayed_effects(cfg: &str, evs: &[Event], as_of: i64) -> Vec<Effect> {
+    let engine_cfg = Config::from_toml(cfg, std::path::Path::new("t.toml"))
+        .expect("config")
+        .engine;
+    let mut e = ccpulse_core::engine::Engine::new(engine_cfg);
+    let mut out = Vec::new();
+    for ev in evs {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.flush(&mut out);
+    e.advance(as_of, &mut out);
+    out
 }
 
 pub fn served(port: u16) -> Option<Value> {

@@ -23,10 +23,11 @@ pub const AGENTS: &str = "ccpulse.agents";
 pub const EFFECTS: &str = "ccpulse.effects";
 pub const TICKS: &str = "ccpulse.ticks";
 pub const DEAD_LETTER: &str = "ccpulse.dead-letter";
+pub const CHECKPOINTS: &str = "ccpulse.checkpoints";
 
 /// The default topics with their partition counts: `partitions` for the
 /// input topics and the partition-aligned outputs, 1 for the others.
-pub fn default_topics(partitions: i32) -> [(&'static str, i32); 6] {
+pub fn default_topics(partitions: i32) -> [(&'static str, i32); 7] {
     [
         (INTERACTIONS, partitions),
         (SURVEYS, partitions),
@@ -34,7 +35,18 @@ pub fn default_topics(partitions: i32) -> [(&'static str, i32); 6] {
         (EFFECTS, partitions),
         (TICKS, partitions),
         (DEAD_LETTER, 1),
+        (CHECKPOINTS, partitions),
     ]
+}
+
+/// The topic settings a real broker needs for `topic`: the checkpoints
+/// topic is compacted (the service checks it at start).
+pub fn topic_settings(topic: &str) -> &'static [(&'static str, &'static str)] {
+    if topic == CHECKPOINTS {
+        &[("cleanup.policy", "compact")]
+    } else {
+        &[]
+    }
 }
 
 /// A mock cluster with the default topics (`partitions` per input topic).
@@ -54,6 +66,28 @@ pub fn produce(brokers: &str, topic: &str, events: &[Event]) {
         .map(|e| (e.key().as_bytes().to_vec(), encode_json(e).into_bytes()))
         .collect();
     produce_raw(brokers, topic, &raws);
+}
+
+/// Produce events as JSON to one chosen partition (not by key): for
+/// records every partition must see, e.g. an event that moves each
+/// partition's event-time watermark.
+pub fn produce_to_partition(brokers: &str, topic: &str, partition: i32, events: &[Event]) {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for e in events {
+        let value = encode_json(e);
+        p.send(
+            BaseRecord::to(topic)
+                .partition(partition)
+                .key(e.key())
+                .payload(&value),
+        )
+        .unwrap_or_else(|(err, _)| panic!("produce to {topic}/{partition}: {err}"));
+    }
+    p.flush(Duration::from_secs(30)).expect("flush");
 }
 
 pub fn produce_raw(brokers: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
@@ -91,12 +125,24 @@ pub struct Read {
 /// fast the broker answers (a quiet-period read returns nothing when the
 /// first fetch is slow on a loaded machine).
 pub fn read_all(brokers: &str, topic: &str) -> Vec<Read> {
+    read_to_end(brokers, topic, "read_committed")
+}
+
+/// Every record of `topic`, those of aborted and still open transactions
+/// included (read_uncommitted). Only for counting what transactions that
+/// never committed left in the log (a process killed inside one); what a
+/// consumer sees is [`read_all`].
+pub fn read_all_uncommitted(brokers: &str, topic: &str) -> Vec<Read> {
+    read_to_end(brokers, topic, "read_uncommitted")
+}
+
+fn read_to_end(brokers: &str, topic: &str, isolation: &str) -> Vec<Read> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("test-reader-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .create()
         .expect("reader");
     let md = c
@@ -278,97 +324,11 @@ pub fn committed_total(brokers: &str, group: &str, topic: &str, partitions: i32)
         .sum()
 }
 
-/// A tansu broker (a real Kafka-protocol broker) on a free local port, with
-/// in-memory storage; killed on drop.
-pub struct Tansu {
-    child: Child,
-    pub brokers: String,
-}
-
-/// Where `scripts/install-test-deps` puts tansu.
-pub fn tansu_path() -> PathBuf {
-    if let Ok(p) = std::env::var("CCPULSE_TANSU") {
-        return PathBuf::from(p);
-    }
-    let tools = std::env::var("CCPULSE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/ccpulse/tools")
-        });
-    tools.join("bin/tansu")
-}
-
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-impl Tansu {
-    pub fn start(dir: &Path) -> Tansu {
-        let bin = tansu_path();
-        assert!(
-            bin.exists(),
-            "tansu not found at {}: run scripts/install-test-deps (it builds tansu 0.6.0 from crates.io)",
-            bin.display()
-        );
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.join("tansu.log")).expect("tansu log");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
-        let brokers = format!("127.0.0.1:{port}");
-        let up = wait_until(Duration::from_secs(30), || {
-            std::net::TcpStream::connect(&brokers).is_ok()
-        });
-        assert!(up, "tansu did not start listening on {brokers}");
-        Tansu { child, brokers }
-    }
-
-    /// Create topics through the Kafka admin API.
-    pub fn create_topics(&self, topics: &[(&str, i32)]) {
-        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-        use rdkafka::client::DefaultClientContext;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .expect("admin client");
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|(n, p)| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
-            .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let res = rt
-            .block_on(admin.create_topics(&new, &AdminOptions::new()))
-            .expect("create topics");
-        for r in res {
-            r.expect("topic created");
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// GET a URL on localhost, returning (status, body).

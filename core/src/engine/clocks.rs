@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::types::NONE;
 use crate::event::{Millis, SlaTarget};
@@ -26,7 +26,7 @@ pub(super) const BREACH: u64 = 1;
 pub(super) const PAUSE_STATUS: u8 = 1;
 pub(super) const PAUSE_HOLD: u8 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum State {
     Off,
     Running,
@@ -34,7 +34,7 @@ pub(super) enum State {
     Breached,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Clock {
     pub(super) state: State,
     /// Start of the current running period; `NONE` while paused.
@@ -76,7 +76,7 @@ pub(super) struct Clocks {
 }
 
 /// Cumulative SLA outcomes per queue × policy × target.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaOutcomes {
     pub met: u64,
     pub breached: u64,

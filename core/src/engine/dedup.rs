@@ -63,6 +63,32 @@ impl Dedup {
     pub fn len(&self) -> usize {
         self.buckets.iter().map(|(_, s)| s.len()).sum()
     }
+
+    /// The buckets as `(slice index, hashes)`, slices ascending and hashes
+    /// sorted (a canonical form for checkpoints: the sets' iteration order
+    /// is not part of the state).
+    pub fn buckets(&self) -> impl ExactSizeIterator<Item = (i64, Vec<u64>)> + '_ {
+        self.buckets.iter().map(|(s, set)| {
+            let mut hashes: Vec<u64> = set.iter().copied().collect();
+            hashes.sort_unstable();
+            (*s, hashes)
+        })
+    }
+
+    /// Rebuild from [`Dedup::buckets`] under `horizon`; slices must ascend.
+    pub fn from_buckets(
+        horizon: Millis,
+        buckets: impl IntoIterator<Item = (i64, Vec<u64>)>,
+    ) -> Result<Self, String> {
+        let mut d = Dedup::new(horizon);
+        for (s, hashes) in buckets {
+            if d.buckets.back().is_some_and(|(last, _)| *last >= s) {
+                return Err(format!("dedup slices out of order at slice {s}"));
+            }
+            d.buckets.push_back((s, hashes.into_iter().collect()));
+        }
+        Ok(d)
+    }
 }
 
 #[cfg(test)]

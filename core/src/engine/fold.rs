@@ -10,7 +10,6 @@ use std::hash::BuildHasher;
 use compact_str::CompactString;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
-use slab::Slab;
 
 use super::clocks::{Clocks, SlaDetail};
 use super::dedup::Dedup;
@@ -18,6 +17,7 @@ use super::local_time::LocalClock;
 use super::records::{Agent, Customer, Interaction, Phase, Resolved};
 use super::reorder::Pending;
 use super::settings::EngineConfig;
+use super::slots::Slots;
 use super::stats::{self, AgentStats, HistKind, QueueStats};
 use super::types::{
     LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, HOUR, NONE, NO_AGENT, OTHER,
@@ -35,7 +35,7 @@ pub struct Engine {
     pub(super) max_any: Millis,
     pub(super) watermark: Millis,
     pub(super) dedup: Dedup,
-    pub(super) interactions: Slab<Interaction>,
+    pub(super) interactions: Slots<Interaction>,
     pub(super) index: HashTable<u32>,
     pub(super) queue_ids: FxHashMap<CompactString, u32>,
     pub(super) queue_names: Vec<CompactString>,
@@ -49,7 +49,7 @@ pub struct Engine {
     pub(super) stats: ProcessingStats,
     pub(super) housekeeping_hour: i64,
     pub(super) sla_wheel: TimerWheel<u64>,
-    pub(super) sla_clocks: Slab<Clocks>,
+    pub(super) sla_clocks: Slots<Clocks>,
     pub(super) sla_detail: SlaDetail,
     /// Duration samples since the last drain, when the shell asked for them.
     pub(super) tap: Option<Vec<Sample>>,
@@ -68,7 +68,7 @@ impl Engine {
             max_seen: NONE,
             max_any: NONE,
             watermark: NONE,
-            interactions: Slab::new(),
+            interactions: Slots::new(),
             index: HashTable::new(),
             queue_ids: FxHashMap::default(),
             queue_names: Vec::new(),
@@ -81,7 +81,7 @@ impl Engine {
             stats: ProcessingStats::default(),
             housekeeping_hour: NONE,
             sla_wheel: TimerWheel::new(0),
-            sla_clocks: Slab::new(),
+            sla_clocks: Slots::new(),
             sla_detail: Default::default(),
             tap: None,
             recorded: FxHashMap::default(),

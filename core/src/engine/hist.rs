@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::de::{self, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
 
 use crate::event::Millis;
 
@@ -58,7 +60,7 @@ pub const BOUNDS_MS: [Millis; 29] = [
 const NB: usize = BOUNDS_MS.len() + 1;
 
 /// Fixed-bucket histogram of durations in ms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Buckets {
     counts: [u32; NB],
     sum_ms: u64,
@@ -207,6 +209,36 @@ impl Hdr {
 }
 
 /// Quantile summary as shown in the snapshot.
+/// Serialized (for checkpoints) as its non-empty buckets: `(value, count)`
+/// pairs, `value` the highest value of the bucket, ascending. Recording
+/// them into a fresh histogram of the same bounds rebuilds the same counts
+/// (hence the same quantiles, minimum and maximum); the copy-on-write
+/// sharing does not survive, which nothing observes.
+impl Serialize for Hdr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(u64, u32)> = self
+            .0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        pairs.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hdr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(u64, u32)>::deserialize(deserializer)?;
+        let mut h = Hdr::default();
+        let inner = Arc::make_mut(&mut h.0);
+        for (value, count) in pairs {
+            inner.record_n(value, count).map_err(|e| {
+                de::Error::custom(format!("HDR histogram value {value} out of range: {e:?}"))
+            })?;
+        }
+        Ok(h)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Quantiles {
     pub p50_seconds: Option<f64>,
@@ -283,6 +315,44 @@ mod tests {
         // HDR reports the top of the value's ±1 % bucket.
         let max = published.quantile(1.0).unwrap_or(0);
         assert!((1_000..=1_010).contains(&max), "max = {max}");
+    }
+
+    #[test]
+    fn an_hdr_histogram_survives_a_round_trip_exactly() {
+        let mut h = Hdr::default();
+        for v in [
+            1,
+            2,
+            999,
+            1_000,
+            1_001,
+            65_000,
+            3_600_000,
+            HDR_MAX_MS as Millis,
+            0,
+            -5,
+        ] {
+            h.record(v);
+        }
+        h.record(12_345);
+        h.record(12_345);
+        let bytes = serde_json::to_vec(&h).unwrap();
+        let back: Hdr = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(serde_json::to_vec(&back).unwrap(), bytes);
+        assert_eq!(back.len(), h.len());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(back.quantile(q), h.quantile(q), "q = {q}");
+        }
+        assert_eq!((back.0.max(), back.0.min_nz()), (h.0.max(), h.0.min_nz()));
+        let mut merged = Hdr::default();
+        merged.record(7);
+        let mut merged2 = merged.clone();
+        merged.merge_from(&h);
+        merged2.merge_from(&back);
+        assert_eq!(
+            serde_json::to_vec(&merged).unwrap(),
+            serde_json::to_vec(&merged2).unwrap()
+        );
     }
 
     #[test]

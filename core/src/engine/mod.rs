@@ -14,13 +14,17 @@
 //! them).
 //!
 //! # State
-//! Open interactions live in a slab addressed by `u32` slots, indexed by id
-//! in a `HashTable<u32>` (the id is stored once). Per queue × channel and
-//! per agent stats are in `stats`; their windows in `window`.
+//! Open interactions live in a slab (`slots`) addressed by `u32` slots,
+//! indexed by id in a `HashTable<u32>` (the id is stored once). Per queue ×
+//! channel and per agent stats are in `stats`; their windows in `window`.
 //! Everything is bounded: queues and agents with own series are capped
 //! (overflow folds into `other`), resolved interactions and customers are
 //! remembered only for the repeat window and up to a cap, idle interactions
 //! expire.
+//!
+//! The whole state can be saved as a [`checkpoint`] and restored, exactly
+//! equivalent to having folded the log ([`Engine::checkpoint`],
+//! [`Engine::restore`]).
 
 //!
 //! # Layout
@@ -41,7 +45,10 @@
 //! | `view` | [`View`], the raw mergeable read side, and [`Publication`] |
 //! | `snapshot` | [`Snapshot`]: every derived figure (`erlang`: Erlang C) |
 //! | `dedup`, `local_time` | the dedup horizon; local hour / weekday / month |
+//! | `slots` | the slab of interactions and SLA clocks (slots and their reuse order can be saved) |
+//! | `checkpoint` | the checkpoint format: save, restore, inspect |
 
+pub mod checkpoint;
 pub mod settings;
 pub mod snapshot;
 pub mod view;
@@ -58,11 +65,13 @@ mod records;
 mod reorder;
 mod repeats;
 mod sla;
+mod slots;
 mod stats;
 mod surveys;
 mod types;
 mod window;
 
+pub use checkpoint::{CheckpointError, CheckpointInfo};
 pub use clocks::SlaOutcomes;
 pub use fold::Engine;
 pub use hist::{Buckets, Hdr, Quantiles, BOUNDS_MS};

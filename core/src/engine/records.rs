@@ -4,10 +4,11 @@
 //! be millions of open interactions. A leaf.
 
 use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{AgentState, Channel, Millis};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Phase {
     /// In a queue; the customer waits.
     Waiting,
@@ -79,7 +80,7 @@ pub(super) struct Customer {
 }
 
 /// Directory entry of one agent (every agent seen, capped or not).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Agent {
     pub(super) id: CompactString,
     pub(super) state: AgentState,

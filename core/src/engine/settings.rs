@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::window::WindowSpec;
 use crate::event::Millis;
@@ -138,7 +138,7 @@ fn d_max_tracked() -> usize {
 }
 
 /// Validated per-queue settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueSettings {
     pub service_level_threshold: Millis,
     pub service_level_target: f64,
@@ -202,6 +202,62 @@ impl EngineConfig {
     /// Settings of one queue: its override, else the defaults.
     pub fn queue(&self, name: &str) -> &QueueSettings {
         self.queues.get(name).unwrap_or(&self.queue_defaults)
+    }
+
+    /// A canonical text of every setting (one per line): equal settings
+    /// give equal texts, whatever the order they were written in. Every
+    /// field is in it: each one changes the state's layout (windows, caps)
+    /// or what the state means (lateness, horizons, time zone, queue
+    /// thresholds, SLA policies), so state folded under one text is only
+    /// valid under the same text. Strings are length-prefixed, fractions
+    /// written as IEEE bits. Changing this text's shape changes every
+    /// fingerprint (checkpoints taken before then are refused, and rebuilt
+    /// from the log), so it carries its own version line.
+    pub fn canonical_text(&self) -> String {
+        use std::fmt::Write;
+        fn queue(s: &QueueSettings) -> String {
+            format!(
+                "service_level_threshold={} service_level_target={:016x} short_abandon_threshold={} cost_per_agent_hour={:016x}",
+                s.service_level_threshold,
+                s.service_level_target.to_bits(),
+                s.short_abandon_threshold,
+                s.cost_per_agent_hour.to_bits(),
+            )
+        }
+        let mut s = String::from("ccpulse engine settings, canonical text v1\n");
+        for w in &self.windows {
+            let _ = writeln!(
+                s,
+                "window {}:{} length={} slice={}",
+                w.name.len(),
+                w.name,
+                w.length,
+                w.slice
+            );
+        }
+        let _ = writeln!(s, "allowed_lateness={}", self.allowed_lateness);
+        let _ = writeln!(s, "dedup_horizon={}", self.dedup_horizon);
+        let _ = writeln!(s, "time_zone={}", self.time_zone.name());
+        let _ = writeln!(s, "repeat_window={}", self.repeat_window);
+        let _ = writeln!(s, "idle_ttl={}", self.idle_ttl);
+        let _ = writeln!(s, "max_queues={}", self.max_queues);
+        let _ = writeln!(s, "max_agents={}", self.max_agents);
+        let _ = writeln!(s, "max_tracked_customers={}", self.max_tracked_customers);
+        let _ = writeln!(s, "max_tracked_resolved={}", self.max_tracked_resolved);
+        let _ = writeln!(s, "queue_defaults {}", queue(&self.queue_defaults));
+        for (name, q) in &self.queues {
+            let _ = writeln!(s, "queue {}:{name} {}", name.len(), queue(q));
+        }
+        for p in &self.policies.list {
+            let _ = writeln!(s, "policy {}", p.canonical_text());
+        }
+        s
+    }
+
+    /// xxh3-64 of [`EngineConfig::canonical_text`]: what a checkpoint
+    /// records of the settings it was taken under.
+    pub fn fingerprint(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.canonical_text().as_bytes())
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::hist::{Buckets, Hdr};
 use super::settings::QueueSettings;
@@ -18,7 +18,7 @@ use crate::event::Millis;
 macro_rules! counters {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
         pub struct $name { $($(#[$fm])* pub $f: u64,)* }
         impl $name {
             pub fn merge_from(&mut self, o: &Self) {
@@ -157,7 +157,7 @@ impl HistKind {
 }
 
 /// One pane (or the cumulative total) of a queue × channel.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QueuePane {
     pub c: QueueCounters,
     pub h: [Buckets; 5],
@@ -176,7 +176,7 @@ impl PaneData for QueuePane {
 }
 
 /// One pane (or the total) of an agent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AgentPane {
     pub c: AgentCounters,
     pub handle: Buckets,
@@ -190,7 +190,7 @@ impl PaneData for AgentPane {
 }
 
 /// Offered volume bucketed by local time of the event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     pub by_hour: [u64; 24],
     /// Monday first.
@@ -199,8 +199,10 @@ pub struct Volume {
     pub by_month: [u64; 12],
 }
 
-/// Everything kept for one queue × channel.
-#[derive(Debug, Clone)]
+/// Everything kept for one queue × channel. Serde: for checkpoints
+/// (`checkpoint.rs`); a change of fields is a change of the checkpoint
+/// format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueueStats {
     pub settings: QueueSettings,
     pub total: QueuePane,
@@ -208,10 +210,48 @@ pub struct QueueStats {
     pub tiers: Vec<Ring<QueuePane>>,
     /// Interactions waiting now, by (queue entry time, slot): the first is
     /// the oldest waiting.
+    #[serde(with = "waiting_set")]
     pub waiting: BTreeSet<(Millis, u32)>,
     /// In queue + in progress now.
     pub concurrent: u64,
     pub volume: Volume,
+}
+
+/// A waiting set in its order, each time written as the difference from
+/// the previous one (small, so a short varint), and read back by bulk
+/// building (linear for sorted input) rather than one insert at a time.
+mod waiting_set {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::event::Millis;
+
+    pub fn serialize<S: Serializer>(
+        set: &BTreeSet<(Millis, u32)>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut prev: Millis = 0;
+        serializer.collect_seq(set.iter().map(|&(t, slot)| {
+            let d = t.wrapping_sub(prev);
+            prev = t;
+            (d, slot)
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeSet<(Millis, u32)>, D::Error> {
+        let deltas = Vec::<(Millis, u32)>::deserialize(deserializer)?;
+        let mut prev: Millis = 0;
+        Ok(deltas
+            .into_iter()
+            .map(|(d, slot)| {
+                prev = prev.wrapping_add(d);
+                (prev, slot)
+            })
+            .collect())
+    }
 }
 
 impl QueueStats {
@@ -277,7 +317,7 @@ impl QueueStats {
 }
 
 /// Windowed and cumulative stats of one agent (or of the `other` bucket).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentStats {
     pub total: AgentPane,
     pub tiers: Vec<Ring<AgentPane>>,

@@ -2,7 +2,7 @@
 //! the shells, what `apply` reports, and the fold's own counters. A leaf.
 
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats::HistKind;
 use crate::event::{AgentState, Channel, Millis};
@@ -56,7 +56,7 @@ pub enum Outcome {
 }
 
 /// Counters about the fold itself (not KPIs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessingStats {
     pub events_received: u64,
     pub events_applied: u64,

@@ -7,7 +7,7 @@
 //! slice boundaries; tests and the brute-force oracle use the same rule.
 //! Memory per window is `n` panes, whatever the traffic.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::Millis;
 
@@ -65,7 +65,7 @@ pub trait PaneData: Default {
 }
 
 /// A ring of panes for one window tier.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ring<T> {
     slice: Millis,
     /// `(slice index, data)`; the tag says which slice a pane holds now.
@@ -86,6 +86,12 @@ impl<T: PaneData> Ring<T> {
 
     fn n(&self) -> i64 {
         self.panes.len() as i64
+    }
+
+    /// Whether this ring has the shape `spec` gives (a restored checkpoint
+    /// is checked against the settings).
+    pub fn fits(&self, spec: &WindowSpec) -> bool {
+        self.slice == spec.slice && self.panes.len() == spec.panes()
     }
 
     /// The pane for event time `t`, or `None` when `t` is older than the

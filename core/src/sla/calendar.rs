@@ -254,6 +254,33 @@ impl BusinessCalendar {
                 .map(|t| t.timestamp_millis()),
         }
     }
+
+    /// A canonical one-line text of everything the calendar decides by
+    /// (time zone, opening ranges per weekday, holidays): equal calendars
+    /// give equal texts. Part of the engine settings' fingerprint that
+    /// checkpoints carry.
+    pub fn canonical_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "tz={} always_open={} week=",
+            self.tz.name(),
+            self.always_open
+        );
+        for (d, ranges) in self.week.iter().enumerate() {
+            let _ = write!(s, "{d}:");
+            for (a, b) in ranges {
+                let _ = write!(s, "{a}-{b},");
+            }
+            s.push(';');
+        }
+        s.push_str(" holidays=");
+        for (a, b) in &self.holidays {
+            let _ = write!(s, "{a}..{b},");
+        }
+        s
+    }
 }
 
 fn clamp(at: Millis) -> Millis {

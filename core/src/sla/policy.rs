@@ -105,6 +105,41 @@ impl Policy {
     pub fn reassigns_on(&self, t: SlaTarget) -> bool {
         self.reassign_on.contains(&t)
     }
+
+    /// A canonical one-line text of everything the policy decides by:
+    /// equal policies give equal texts. Strings are length-prefixed
+    /// (`5:sales`), numbers plain, fractions as their IEEE bits. Part of the
+    /// engine settings' fingerprint that checkpoints carry.
+    pub fn canonical_text(&self) -> String {
+        fn text(s: &str) -> String {
+            format!("{}:{s}", s.len())
+        }
+        fn list<T>(l: &Option<Vec<T>>, f: impl Fn(&T) -> String) -> String {
+            match l {
+                None => "any".into(),
+                Some(v) => format!("[{}]", v.iter().map(f).collect::<Vec<_>>().join(",")),
+            }
+        }
+        let targets: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| t.map_or("-".into(), |ms| ms.to_string()))
+            .collect();
+        format!(
+            "name={} queues={} channels={} priorities={} targets={} calendar=({}) at_risk={:016x} max_reassignments={} escalate_to={} reassign_on={} pause_statuses={}",
+            text(&self.name),
+            list(&self.queues, |q| text(q)),
+            list(&self.channels, |c| c.as_str().to_string()),
+            list(&self.priorities, |p| p.to_string()),
+            targets.join(","),
+            self.calendar.canonical_text(),
+            self.at_risk.to_bits(),
+            self.max_reassignments,
+            text(&self.escalate_to),
+            list(&Some(self.reassign_on.clone()), |t| t.as_str().to_string()),
+            list(&Some(self.pause_statuses.clone()), |s| text(s)),
+        )
+    }
 }
 
 /// All policies, in file order.

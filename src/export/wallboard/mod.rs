@@ -14,6 +14,28 @@
 //! seconds (the server is unreachable), so a wallboard never silently
 //! freezes.
 //!
+//! With `http.api_token` set and the page opened without the right token,
+//! the stream is refused (401): the page then says "unauthorised" (and how
+//! to open it) instead of reconnecting forever. Other failures are retried
+//! with a growing pause.
+//!
+//! # One snapshot for every client
+//! The stream's events are built by one publisher task: once per
+//! [`STREAM_INTERVAL`], while at least one client is connected, it merges
+//! the figures, serialises the snapshot and frames it as one SSE event;
+//! every client sends those same bytes (a reference-counted buffer). A
+//! client that connects gets the latest event at once (or, if the
+//! publisher was idle, the one it builds for it). So a hundred wallboards
+//! cost one snapshot a second plus their sockets, not a hundred snapshots.
+//! Between events the stream sends nothing; an SSE comment keeps an idle
+//! proxy from cutting a stream whose events stopped.
+//!
+//! # Security headers
+//! The page is served with a Content-Security-Policy that allows only its
+//! own script, style and stream (`'self'`), no inline script or style, no
+//! framing, no forms; the bars of the wait histogram get their widths from
+//! script (CSSOM), not from inline `style` attributes.
+//!
 //! [`wallboard_routes`] returns `(public, api)` for
 //! [`http::router_with`](super::http::router_with); the stream sits on the
 //! `api` side, so a configured bearer token applies to it. A stream ends
@@ -21,24 +43,33 @@
 //! token fires, so graceful shutdown is not held up by open wallboards.
 
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, Uri};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_FRAME_OPTIONS};
+use axum::http::{HeaderMap, HeaderName, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream::{self, Stream};
-use tokio::time::MissedTickBehavior;
+use futures_util::stream;
+use tokio::sync::{watch, Notify};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use super::http::AppState;
+use super::shared::ExportState;
 
 /// How often the stream sends a snapshot (the export tick's default).
 pub const STREAM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// An SSE comment, sent when no event went out for this long.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The page's Content-Security-Policy.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("wallboard.js");
@@ -48,6 +79,7 @@ const APP_CSS: &str = include_str!("wallboard.css");
 /// `/`, `/wallboard.js`, `/wallboard.css` (public) and `/api/v1/stream`
 /// (api). Open streams end when `shutdown` fires.
 pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Router<AppState>) {
+    let hub = Arc::new(Hub::new(shutdown));
     let public = Router::new()
         .route("/", get(index))
         .route(
@@ -61,8 +93,8 @@ pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Route
     let api = Router::new().route(
         "/api/v1/stream",
         get(move |State(s): State<AppState>| {
-            let stop = shutdown.clone();
-            async move { Sse::new(snapshots(s, stop)).keep_alive(KeepAlive::default()) }
+            let hub = hub.clone();
+            async move { hub.stream(&s.export) }
         }),
     );
     (public, api)
@@ -92,7 +124,13 @@ async fn index(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> impl 
     (
         [
             (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (CACHE_CONTROL, "no-cache"),
+            // The page can embed figures (with the token): not for caches.
+            (CACHE_CONTROL, "no-store"),
+            (
+                HeaderName::from_static("content-security-policy"),
+                CONTENT_SECURITY_POLICY,
+            ),
+            (X_FRAME_OPTIONS, "DENY"),
         ],
         html,
     )
@@ -105,45 +143,121 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
-/// One event per tick with the merged snapshot, until `stop` fires. The
-/// first is sent at once.
-fn snapshots(
-    s: AppState,
-    stop: CancellationToken,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let mut ticks = tokio::time::interval(STREAM_INTERVAL);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    stream::unfold((s, ticks, stop), |(s, mut ticks, stop)| async move {
-        tokio::select! {
-            _ = stop.cancelled() => None,
-            _ = ticks.tick() => {
-                let event = snapshot_event(&s).await;
-                Some((Ok(event), (s, ticks, stop)))
-            }
-        }
-    })
+/// The latest event, framed, and when it was built.
+#[derive(Clone)]
+struct Frame {
+    bytes: Bytes,
+    built: Instant,
 }
 
-async fn snapshot_event(s: &AppState) -> Event {
-    let export = s.export.clone();
+/// The stream's publisher and its clients' shared view of it.
+struct Hub {
+    latest: watch::Sender<Option<Frame>>,
+    /// A client found no recent event: build one now.
+    wanted: Notify,
+    started: OnceLock<()>,
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    fn new(shutdown: CancellationToken) -> Self {
+        Hub {
+            latest: watch::Sender::new(None),
+            wanted: Notify::new(),
+            started: OnceLock::new(),
+            shutdown,
+        }
+    }
+
+    /// A client's stream: the latest event at once, then every new one.
+    fn stream(self: &Arc<Self>, export: &Arc<ExportState>) -> Response {
+        self.started.get_or_init(|| {
+            tokio::spawn(publish(self.clone(), export.clone()));
+        });
+        let mut rx = self.latest.subscribe();
+        let first = rx
+            .borrow_and_update()
+            .clone()
+            .filter(|f| f.built.elapsed() < STREAM_INTERVAL * 2)
+            .map(|f| f.bytes);
+        if first.is_none() {
+            self.wanted.notify_one();
+        }
+        let stop = self.shutdown.clone();
+        let mut keep_alive = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let events = stream::unfold(
+            (rx, first, keep_alive, stop),
+            |(mut rx, first, mut keep_alive, stop)| async move {
+                if let Some(bytes) = first {
+                    keep_alive.reset();
+                    return Some((Ok::<_, Infallible>(bytes), (rx, None, keep_alive, stop)));
+                }
+                let bytes = tokio::select! {
+                    _ = stop.cancelled() => return None,
+                    changed = rx.changed() => {
+                        changed.ok()?;
+                        keep_alive.reset();
+                        rx.borrow_and_update().as_ref()?.bytes.clone()
+                    }
+                    _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                };
+                Some((Ok(bytes), (rx, None, keep_alive, stop)))
+            },
+        );
+        (
+            [
+                (CONTENT_TYPE, "text/event-stream"),
+                (CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(events),
+        )
+            .into_response()
+    }
+}
+
+/// Build one framed event per tick while anyone listens (and at once when
+/// a client wants one), until shutdown.
+async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
+    let mut ticks = tokio::time::interval(STREAM_INTERVAL);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let listened = hub.latest.receiver_count() > 0;
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = hub.wanted.notified() => {}
+            _ = ticks.tick(), if listened => {}
+        }
+        if hub.latest.receiver_count() == 0 {
+            continue;
+        }
+        let bytes = snapshot_event(&export).await;
+        hub.latest.send_replace(Some(Frame {
+            bytes,
+            built: Instant::now(),
+        }));
+        ticks.reset();
+    }
+}
+
+/// The merged snapshot as one SSE event (`event: snapshot`).
+async fn snapshot_event(export: &Arc<ExportState>) -> Bytes {
+    let export = export.clone();
     // Deriving figures (quantiles) is CPU work: off the I/O threads.
     let json = tokio::task::spawn_blocking(move || {
         serde_json::to_string(&export.figures().snapshot(None, None))
     })
     .await;
     match json {
-        Ok(Ok(body)) => Event::default().event("snapshot").data(body),
+        // serde_json writes one line: it is a valid `data:` field as is.
+        Ok(Ok(body)) => Bytes::from(format!("event: snapshot\ndata: {body}\n\n")),
         Ok(Err(e)) => {
             error!(error = %e, "serializing the stream snapshot failed");
-            Event::default()
-                .event("snapshot_error")
-                .data("serializing the snapshot failed")
+            Bytes::from_static(b"event: snapshot_error\ndata: serializing the snapshot failed\n\n")
         }
         Err(e) => {
             error!(error = %e, "building the stream snapshot failed");
-            Event::default()
-                .event("snapshot_error")
-                .data("building the snapshot failed")
+            Bytes::from_static(b"event: snapshot_error\ndata: building the snapshot failed\n\n")
         }
     }
 }

@@ -9,6 +9,14 @@
 // N s old — not updating", the time in the browser's zone, the age counted
 // on locally while the stream is down; body[data-stale] says "true"
 // meanwhile.
+//
+// Refused (401: http.api_token is set and the page was opened without the
+// right ?access_token=), the page says "unauthorised" and stops; other
+// failures are retried with a growing pause (EventSource gives up by itself
+// on any non-200 answer).
+//
+// The page runs under a strict Content-Security-Policy (no inline script or
+// style): bar widths are set through the DOM, never as style attributes.
 "use strict";
 (function () {
   var SL_WINDOW = "5m", HIST_WINDOW = "1h", AGENT_WINDOW = "1h";
@@ -90,7 +98,7 @@
       function bar(cls, x) {
         if (!isNum(x)) return "";
         var w = max > 0 ? Math.max(1, (x / max) * 100) : 0;
-        return '<div class="' + cls + '" style="width:' + w.toFixed(1) + '%">' + cls + " " +
+        return '<div class="' + cls + '" data-width="' + w.toFixed(1) + '">' + cls + " " +
           '<span data-kpi="wait_' + cls + ":" + esc(r.id) + '">' + secs(x) + "</span>s</div>";
       }
       html += '<div class="row"><div class="name">' + esc(r.id.replace(":", " ")) +
@@ -98,7 +106,12 @@
         '<div class="bars">' + (isNum(r.p50) ? bar("p50", r.p50) + bar("p90", r.p90) + bar("p99", r.p99)
           : '<span class="empty">no waits</span>') + "</div></div>";
     });
-    document.getElementById("wait-hist").innerHTML = html || '<div class="empty">no waits yet</div>';
+    var hist = document.getElementById("wait-hist");
+    hist.innerHTML = html || '<div class="empty">no waits yet</div>';
+    // Widths through the CSSOM: the CSP forbids inline style attributes.
+    Array.prototype.forEach.call(hist.querySelectorAll("[data-width]"), function (el) {
+      el.style.width = el.getAttribute("data-width") + "%";
+    });
   }
 
   function renderAgents(snap) {
@@ -215,6 +228,7 @@
   }
 
   var updates = 0, lastSnap = null, lastAt = 0, streamOpen = false, loadedAt = Date.now();
+  var refused = false;
   function setConn(state) {
     var el = document.getElementById("conn");
     el.className = "conn " + state;
@@ -222,7 +236,7 @@
     streamOpen = state === "live";
   }
   // The age keeps counting, and a lost stream shows, between snapshots.
-  setInterval(renderFreshness, 1000);
+  setInterval(function () { if (!refused) renderFreshness(); }, 1000);
 
   // The page arrives with the current snapshot embedded: draw it at once.
   var initial = document.getElementById("initial-snapshot");
@@ -230,18 +244,49 @@
     try { render(JSON.parse(initial.textContent)); } catch (err) { /* the stream will draw */ }
   }
 
+  // The token refused: say so and how to open the page; stop trying.
+  function unauthorised() {
+    refused = true;
+    setConn("unauthorised");
+    document.body.setAttribute("data-stale", "true");
+    var banner = document.getElementById("stale-banner");
+    banner.querySelector('[data-kpi="stale"]').textContent = "Unauthorised — no figures";
+    banner.querySelector('[data-kpi="stale_reason"]').textContent =
+      "this ccpulse needs its API token: open the wallboard as /?access_token=<token> " +
+      "(http.api_token); the token in this address was missing or wrong";
+    banner.hidden = false;
+  }
+
   // With http.api_token set, open the page as /?access_token=<token>: an
   // EventSource cannot send an Authorization header, so the token rides
   // along as the query parameter the API also accepts.
   var token = new URLSearchParams(window.location.search).get("access_token");
-  var es = new EventSource("/api/v1/stream" + (token ? "?access_token=" + encodeURIComponent(token) : ""));
-  es.addEventListener("open", function () { setConn("live"); });
-  es.addEventListener("snapshot", function (e) {
-    var snap;
-    try { snap = JSON.parse(e.data); } catch (err) { return; }
-    setConn("live");
-    render(snap);
-  });
-  // EventSource reconnects by itself; say so until the next snapshot.
-  es.addEventListener("error", function () { setConn("reconnecting"); });
+  var query = token ? "?access_token=" + encodeURIComponent(token) : "";
+  var retryMs = 1000, es = null;
+  function connect() {
+    es = new EventSource("/api/v1/stream" + query);
+    es.addEventListener("open", function () { setConn("live"); retryMs = 1000; });
+    es.addEventListener("snapshot", function (e) {
+      var snap;
+      try { snap = JSON.parse(e.data); } catch (err) { return; }
+      setConn("live");
+      render(snap);
+    });
+    es.addEventListener("error", function () {
+      // Connection lost: EventSource reconnects by itself (CONNECTING).
+      if (es.readyState !== EventSource.CLOSED) { setConn("reconnecting"); return; }
+      // It gave up: the server answered something other than a stream.
+      // Ask the API why: 401 means the token, anything else is retried.
+      es.close();
+      fetch("/api/v1/snapshot" + query, { cache: "no-store" }).then(function (r) {
+        return r.status;
+      }, function () { return 0; }).then(function (status) {
+        if (status === 401) { unauthorised(); return; }
+        setConn("reconnecting");
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 30000);
+      });
+    });
+  }
+  connect();
 })();
