@@ -4,7 +4,7 @@
 //! The partition: `CCPULSE_BENCH_OPEN` (default 1,000,000) interactions
 //! queued and still open, spread over 24 h of event time on 20 queues × 3
 //! channels, plus one completed interaction (queued, answered 20 s later,
-//! ended 3 min after that) per 5 open ones, so every window (5m, 15m, 1h,
+//! ended 3 min after that, wrapped up and resolved) per 5 open ones, so every window (5m, 15m, 1h,
 //! 24h) and histogram holds data, and an SLA policy whose clocks run on
 //! every open interaction. This is what a restore must rebuild.
 //!
@@ -13,6 +13,10 @@
 //! - **checkpoint**: `Engine::checkpoint()` of that state (what a partition
 //!   task does every `checkpoint_interval`), its size, and
 //!   `Engine::restore` from the bytes (after the read from Kafka).
+//!
+//! Measured twice: with the open interactions' log as above, and with four
+//! status changes in each one's history (a ticket's life), since replay
+//! grows with the log while the checkpoint grows only with the state.
 //!
 //! Printed: both times and their ratio (goal ≥ 10×), checkpoint bytes per
 //! open interaction (whole and the interactions part alone), and the
@@ -27,7 +31,7 @@ use std::time::Instant;
 
 use ccpulse::config::Config;
 use ccpulse_core::engine::checkpoint;
-use ccpulse_core::engine::Engine;
+use ccpulse_core::engine::{Engine, EngineConfig};
 use ccpulse_core::event::codec::{decode_protobuf, encode_protobuf, Limits};
 use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
 
@@ -56,10 +60,12 @@ fn event(id: String, at: i64, interaction: &str, event: InteractionEvent) -> Eve
     }
 }
 
-/// The partition's log, in event-time order, as protobuf records.
-fn log(open: usize) -> Vec<Vec<u8>> {
+/// The partition's log, in event-time order, as protobuf records; each
+/// open interaction has `history` status changes after its queueing (a
+/// ticket's life before it is resolved: triage, waiting, updates).
+fn log(open: usize, history: usize) -> Vec<Vec<u8>> {
     let step = DAY_MS / open as i64;
-    let mut evs = Vec::with_capacity(open + open / 5 * 3);
+    let mut evs = Vec::with_capacity(open + open / 5 * 5);
     for i in 0..open {
         let at = T0 + i as i64 * step;
         let queue = format!("queue-{:02}", i % 20);
@@ -76,6 +82,16 @@ fn log(open: usize) -> Vec<Vec<u8>> {
                 customer_ref: None,
             },
         ));
+        for h in 0..history {
+            evs.push(event(
+                format!("{id}-s{h}"),
+                at + 1_000 * (h as i64 + 1),
+                &id,
+                InteractionEvent::StatusChanged {
+                    status: ["triage", "in_progress", "updated"][h % 3].to_string(),
+                },
+            ));
+        }
         if i % 5 == 0 {
             let id = format!("done-{i:09}");
             evs.push(event(
@@ -103,25 +119,31 @@ fn log(open: usize) -> Vec<Vec<u8>> {
                 &id,
                 InteractionEvent::Ended,
             ));
+            evs.push(event(
+                format!("{id}-w"),
+                at + 230_000,
+                &id,
+                InteractionEvent::WrapUpDone { agent_id: None },
+            ));
+            evs.push(event(
+                format!("{id}-r"),
+                at + 231_000,
+                &id,
+                InteractionEvent::Resolved { agent_id: None },
+            ));
         }
     }
     evs.sort_by_key(|e| e.occurred_at);
     evs.iter().map(encode_protobuf).collect()
 }
 
-fn main() {
-    let open: usize = std::env::var("CCPULSE_BENCH_OPEN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let cfg = Config::from_toml(CONFIG, std::path::Path::new("bench.toml"))
-        .expect("bench config")
-        .engine;
+/// One side-by-side measurement; its table row.
+fn measure(cfg: &EngineConfig, open: usize, history: usize) -> String {
     let limits = Limits::default();
-    let records = log(open);
+    let records = log(open, history);
     let bytes_in: usize = records.iter().map(Vec::len).sum();
     println!(
-        "partition: {} records ({:.1} MB protobuf), {open} interactions open at the end",
+        "partition: {} records ({:.1} MB protobuf), {history} status changes per open interaction, {open} interactions open at the end",
         records.len(),
         bytes_in as f64 / 1e6
     );
@@ -137,6 +159,7 @@ fn main() {
     }
     engine.flush(&mut sink);
     let replay = started.elapsed();
+    drop(records);
 
     // Checkpoint: encode, then restore from the bytes.
     let started = Instant::now();
@@ -153,38 +176,56 @@ fn main() {
     assert_eq!(info.open_interactions as usize, open, "open interactions");
 
     let ratio = replay.as_secs_f64() / restore.as_secs_f64();
-    let interval_s = 30.0;
-    let cost = encode.as_secs_f64() / interval_s;
-    println!("replay (decode + fold):  {:>8.3} s", replay.as_secs_f64());
-    println!("restore from checkpoint: {:>8.3} s", restore.as_secs_f64());
+    let cost = encode.as_secs_f64() / INTERVAL_S;
     println!(
-        "restore is {ratio:.1}x faster than replay (goal >= 10x): {}",
+        "  replay (decode + fold) {:.3} s, restore from checkpoint {:.3} s: {ratio:.1}x (goal >= 10x: {})",
+        replay.as_secs_f64(),
+        restore.as_secs_f64(),
         if ratio >= 10.0 { "met" } else { "NOT met" }
     );
     println!(
-        "checkpoint: {:.1} MB, {:.1} bytes per open interaction ({:.1} in the interactions part); sizes {:?}",
+        "  checkpoint {:.1} MB, {:.1} B per open interaction ({:.1} in the interactions part); {:?}",
         bytes.len() as f64 / 1e6,
         bytes.len() as f64 / open as f64,
         info.sizes.interactions as f64 / open as f64,
         info.sizes
     );
     println!(
-        "checkpoint encode: {:.3} s = {:.2} % of a {interval_s:.0} s interval folded nothing (goal <= 5 %): {}",
+        "  encode {:.3} s = {:.2} % of a {INTERVAL_S:.0} s interval folded nothing (goal <= 5 %: {})",
         encode.as_secs_f64(),
         cost * 100.0,
         if cost <= 0.05 { "met" } else { "NOT met" }
     );
-    println!();
-    println!("| open interactions | replay s | restore s | ratio | checkpoint MB | B/open | encode s | cost @30s |");
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {open} | {:.3} | {:.3} | {ratio:.1}x | {:.1} | {:.1} | {:.3} | {:.2} % |",
+    format!(
+        "| {open} | {history} | {:.3} | {:.3} | {ratio:.1}x | {:.1} | {:.1} | {:.3} | {:.2} % |",
         replay.as_secs_f64(),
         restore.as_secs_f64(),
         bytes.len() as f64 / 1e6,
         bytes.len() as f64 / open as f64,
         encode.as_secs_f64(),
         cost * 100.0
-    );
+    )
+}
+
+/// `kafka.checkpoint_interval`'s default.
+const INTERVAL_S: f64 = 30.0;
+
+fn main() {
+    let open: usize = std::env::var("CCPULSE_BENCH_OPEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let cfg = Config::from_toml(CONFIG, std::path::Path::new("bench.toml"))
+        .expect("bench config")
+        .engine;
+    // The replay grows with the log, the checkpoint with the state: the
+    // same open interactions with a longer history before them.
+    let rows: Vec<String> = [0, 4].iter().map(|&h| measure(&cfg, open, h)).collect();
+    println!();
+    println!("| open interactions | status changes each | replay s | restore s | ratio | checkpoint MB | B/open | encode s | cost @30s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
     println!("reproduce: cargo bench --bench checkpoint");
 }

@@ -469,3 +469,31 @@ proptest! {
         prop_assert!(wheel.is_empty());
     }
 }
+
+/// Stepping to `next_deadline_bound` (what the engine does) fires every
+/// timer in deadline order even after the earliest timers of a far slot
+/// were cancelled, when the bound is below the true earliest deadline.
+#[test]
+fn stepping_to_the_bound_fires_in_deadline_order_after_the_earliest_are_cancelled() {
+    let mut wheel = TimerWheel::new(T0);
+    // Pairs with equal deadlines three days out, one of each cancelled:
+    // the cancelled one was its slot's earliest.
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let d = T0 + 3 * DAY + i * 7 * SEC;
+        let cancelled = wheel.schedule(d, u32::MAX);
+        wheel.schedule(d, i as u32);
+        wheel.cancel(cancelled);
+        expected.push((d, i as u32));
+    }
+    let bound = wheel.next_deadline_bound().expect("a bound");
+    let exact = wheel.next_deadline().expect("a deadline");
+    assert!(bound <= exact, "a lower bound: {bound} > {exact}");
+    let until = T0 + 4 * DAY;
+    let mut fired = Vec::new();
+    while let Some(d) = wheel.next_deadline_bound().filter(|&d| d <= until) {
+        fired.extend(advance(&mut wheel, d));
+    }
+    fired.extend(advance(&mut wheel, until));
+    assert_eq!(fired, expected);
+}

@@ -210,7 +210,9 @@ impl Engine {
     pub(super) fn sla_fire(&mut self, until: Millis, out: &mut Vec<Effect>) {
         let now = until.saturating_sub(1);
         let mut fired = Vec::new();
-        while let Some(d) = self.sla_wheel.next_deadline().filter(|&d| d <= now) {
+        // The bound, not the exact next deadline: no slot scans (a lower
+        // bound only makes a step fire nothing and refine the wheel).
+        while let Some(d) = self.sla_wheel.next_deadline_bound().filter(|&d| d <= now) {
             self.sla_wheel
                 .advance(d, |_, deadline, p| fired.push((deadline, p)));
             for (deadline, p) in fired.drain(..) {

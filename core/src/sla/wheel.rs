@@ -269,6 +269,23 @@ impl<T> TimerWheel<T> {
         Some(self.list_min(level * SLOTS + slot))
     }
 
+    /// A lower bound of the earliest pending deadline, in O(1) always: the
+    /// exact one unless the earliest timer of the earliest slot was
+    /// cancelled or rescheduled. [`advance`](Self::advance) to it fires
+    /// only timers at it, in order, and brings the slot down to exact
+    /// lists; so a caller that advances step by step to this bound (and
+    /// never past its own clock) fires every timer in deadline order
+    /// without ever scanning a slot. [`next_deadline`](Self::next_deadline)
+    /// may scan a whole slot per call, which with a million timers in
+    /// one far slot made each watermark step cost a million reads.
+    pub fn next_deadline_bound(&self) -> Option<Millis> {
+        if self.lists[DUE as usize].head != NIL {
+            return Some(self.lists[DUE as usize].min);
+        }
+        let (level, slot) = self.earliest_slot()?;
+        Some(self.lists[level * SLOTS + slot].min)
+    }
+
     /// Moves the clock to `now` and fires every timer with a deadline at or
     /// before it, calling `fire(id, deadline, payload)` in (deadline,
     /// schedule order) order. A `now` before [`now`](Self::now) does not
