@@ -600,7 +600,8 @@ async fn readiness_is_false_with_no_partitions_and_before_the_first_lag_report_w
                 "started": true,
                 "partitions": [{ "topic": TOPIC, "partition": 0, "status": "live",
                                  "progress": 1.0, "lag": null, "ready": false,
-                                 "reason": "lag unknown: no fetch reported yet" }] })
+                                 "reason": "lag unknown: no fetch reported yet",
+                                 "restored": null }] })
     );
     let s = i.scrape();
     assert!(
