@@ -38,6 +38,39 @@ enum LogFormat {
     Json,
 }
 
+/// How `replay` reads its files.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    /// ccpulse events: JSON Lines (.jsonl, .ndjson) or length-delimited
+    /// protobuf (.pb, .bin), picked by extension.
+    Events,
+    /// Asterisk app_queue queue_log (time|callid|queue|agent|event|data...);
+    /// give rotated files oldest first.
+    AsteriskQueueLog,
+    /// Vendor JSON records (JSON Lines, or a JSON array per file) through
+    /// the declarative mapping given with --mapping (shipped ones in
+    /// examples/mappings/).
+    JsonMapping,
+}
+
+/// The replay input format, with the mapping loaded for `json-mapping`.
+fn replay_input(
+    f: InputFormat,
+    mapping: Option<&std::path::Path>,
+) -> anyhow::Result<app::replay::InputFormat> {
+    Ok(match (f, mapping) {
+        (InputFormat::Events, None) => app::replay::InputFormat::Events,
+        (InputFormat::AsteriskQueueLog, None) => app::replay::InputFormat::AsteriskQueueLog,
+        (InputFormat::JsonMapping, Some(path)) => app::replay::json_mapping(path)?,
+        (InputFormat::JsonMapping, None) => anyhow::bail!(
+            "--input-format json-mapping needs --mapping FILE (e.g. examples/mappings/twilio-taskrouter.toml)"
+        ),
+        (_, Some(_)) => anyhow::bail!(
+            "--mapping is read only with --input-format json-mapping (fix: add it, or drop --mapping)"
+        ),
+    })
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
     /// The snapshot as JSON (as the HTTP API serves it).
@@ -68,9 +101,16 @@ enum Command {
         /// Write emitted effects (SLA breaches, reassignments) here as JSON Lines.
         #[arg(long)]
         effects: Option<PathBuf>,
-        /// Fail (exit 1) if any record cannot be decoded.
+        /// Fail (exit 1) if any record cannot be decoded (or queue_log line
+        /// mapped).
         #[arg(long)]
         strict: bool,
+        /// How the files are read.
+        #[arg(long, value_enum, default_value_t = InputFormat::Events)]
+        input_format: InputFormat,
+        /// The mapping (TOML) for --input-format json-mapping.
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
         /// After folding, keep serving /metrics, probes and the JSON API of
         /// the final state on this address (e.g. 127.0.0.1:9900 or
         /// localhost:9900) until Ctrl-C or SIGTERM. Everything in the files
@@ -135,6 +175,48 @@ enum Command {
         /// Topic names from this config's [kafka.topics] (defaults otherwise).
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Follow a live Asterisk queue_log (like tail -F: rotation and
+    /// truncation handled) and produce the mapped events to the input
+    /// topics, until SIGTERM/SIGINT. The position is kept in --state, so a
+    /// restart resumes where the last acknowledged batch ended.
+    FollowQueueLog {
+        /// Configuration file: [kafka] brokers, properties and topics,
+        /// [input] limits.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Kafka bootstrap brokers (overrides kafka.brokers).
+        #[arg(long, value_name = "HOST:PORT")]
+        brokers: Option<String>,
+        /// The queue_log to follow.
+        #[arg(long, default_value = "/var/log/asterisk/queue_log")]
+        file: PathBuf,
+        /// Where the position (file identity, offset, mapper state) is kept.
+        #[arg(long)]
+        state: PathBuf,
+        /// Without a saved position, start at the start of the file (by
+        /// default: its end, only new lines).
+        #[arg(long)]
+        from_start: bool,
+    },
+    /// Consume vendor events (webhook payloads, event streams) from Kafka,
+    /// map them with a declarative mapping and produce ccpulse events to
+    /// the input topics, until SIGTERM/SIGINT. At-least-once: a vendor
+    /// offset is committed after its events are acknowledged; unmappable
+    /// records go to the dead-letter topic with the reason.
+    Bridge {
+        /// Configuration file: [kafka] brokers, properties and topics.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The mapping (TOML), e.g. examples/mappings/amazon-connect.toml.
+        #[arg(long, value_name = "FILE")]
+        mapping: PathBuf,
+        /// Vendor topic to read (repeat for several).
+        #[arg(long = "topic", value_name = "TOPIC", required = true)]
+        topics: Vec<String>,
+        /// Consumer group (default: ccpulse-bridge-<mapping name>).
+        #[arg(long)]
+        group_id: Option<String>,
     },
     /// Consume from Kafka, fold, and produce SLA effects until SIGTERM/SIGINT.
     Run {
@@ -287,9 +369,12 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             window,
             effects,
             strict,
+            input_format,
+            mapping,
             serve,
             files,
         } => {
+            let input_format = replay_input(input_format, mapping.as_deref())?;
             let cfg = load(config.as_ref())?;
             if window != "total" && !cfg.engine.windows.iter().any(|w| w.name == window) {
                 let names: Vec<&str> = cfg.engine.windows.iter().map(|w| w.name.as_str()).collect();
@@ -299,10 +384,12 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 );
             }
             let Some(addr) = serve else {
-                let snap = app::replay::replay(&cfg, &files, effects.as_deref(), strict)?;
+                let snap =
+                    app::replay::replay(&cfg, &input_format, &files, effects.as_deref(), strict)?;
                 return print_snapshot(&snap, format, &window);
             };
-            let folded = app::replay::Folded::fold(cfg, &files, effects.as_deref(), strict)?;
+            let folded =
+                app::replay::Folded::fold(cfg, &input_format, &files, effects.as_deref(), strict)?;
             print_snapshot(folded.snapshot(), format, &window)?;
             app::block_on(folded.serve(addr, app::shutdown_signal()))?;
             Ok(())
@@ -345,6 +432,39 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 spike_at: spike_at.map(Into::into),
             };
             app::block_on(app::demo::demo(opts, app::shutdown_signal()))?;
+            Ok(())
+        }
+        Command::FollowQueueLog {
+            config,
+            brokers,
+            file,
+            state,
+            from_start,
+        } => {
+            let cfg = load(config.as_ref())?;
+            let opts = app::follow::FollowOptions {
+                file,
+                state,
+                from_start,
+                brokers,
+                poll_interval: std::time::Duration::from_millis(250),
+            };
+            app::block_on(app::follow::follow(opts, &cfg, app::shutdown_signal()))?;
+            Ok(())
+        }
+        Command::Bridge {
+            config,
+            mapping,
+            topics,
+            group_id,
+        } => {
+            let cfg = load(config.as_ref())?;
+            let opts = app::bridge::BridgeOptions {
+                mapping,
+                topics,
+                group_id,
+            };
+            app::block_on(app::bridge::bridge(opts, &cfg, app::shutdown_signal()))?;
             Ok(())
         }
         Command::Run { config } => {

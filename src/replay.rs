@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use crate::sources::file;
+use crate::sources::{asterisk, file, mapped};
+use ccpulse_core::adapters::asterisk::{Outcome, QueueLogMapper};
+use ccpulse_core::adapters::asterisk_error::QueueLogError;
+use ccpulse_core::adapters::mapping::Mapping;
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::snapshot::{Figures, Snapshot};
 use ccpulse_core::engine::Engine;
@@ -25,6 +28,10 @@ use ccpulse_core::event::Effect;
 pub enum ReplayError {
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    QueueLog(#[from] asterisk::QueueLogFileError),
+    #[error(transparent)]
+    Mapped(#[from] mapped::MappedError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("{bad} of {total} records could not be decoded (strict mode)")]
@@ -34,9 +41,30 @@ pub enum ReplayError {
 /// What a replay did, besides the snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
+    /// Records (event files) or lines (queue_log) read.
     pub records: u64,
     pub bad_records: u64,
     pub effects: u64,
+    /// Known queue_log lines that carry no figure (QUEUESTART, DID, …), and
+    /// mapped vendor records no rule turns into an event.
+    pub ignored_lines: u64,
+    /// Events the queue_log lines mapped to.
+    pub mapped_events: u64,
+}
+
+/// How the input files are read.
+#[derive(Debug, Clone, Default)]
+pub enum InputFormat {
+    /// ccpulse event files, the layout from the extension (`.jsonl`,
+    /// `.ndjson`: JSON Lines; `.pb`, `.bin`: length-delimited protobuf).
+    #[default]
+    Events,
+    /// Asterisk app_queue `queue_log` files, mapped by
+    /// [`ccpulse_core::adapters::asterisk`].
+    AsteriskQueueLog,
+    /// Vendor JSON records (JSON Lines or one JSON array per file) through
+    /// a declarative mapping ([`ccpulse_core::adapters::mapping`]).
+    JsonMapping(Box<Mapping>),
 }
 
 /// A record that failed to decode, with where it was.
@@ -60,8 +88,28 @@ pub fn replay(
     effects: Option<&Path>,
     strict: bool,
 ) -> Result<(Snapshot, ReplayReport), ReplayError> {
+    replay_format(cfg, limits, &InputFormat::Events, files, effects, strict)
+}
+
+/// [`replay`] of files in `format`.
+pub fn replay_format(
+    cfg: &EngineConfig,
+    limits: &Limits,
+    format: &InputFormat,
+    files: &[PathBuf],
+    effects: Option<&Path>,
+    strict: bool,
+) -> Result<(Snapshot, ReplayReport), ReplayError> {
     let mut engine = Engine::new(cfg.clone());
-    let report = replay_into(&mut engine, limits, files, effects, strict, &mut |_| {})?;
+    let report = replay_into_format(
+        &mut engine,
+        limits,
+        format,
+        files,
+        effects,
+        strict,
+        &mut |_| {},
+    )?;
     Ok((engine.snapshot(), report))
 }
 
@@ -74,6 +122,30 @@ pub const PROGRESS_EVERY: u64 = 10_000;
 pub fn replay_into(
     engine: &mut Engine,
     limits: &Limits,
+    files: &[PathBuf],
+    effects: Option<&Path>,
+    strict: bool,
+    progress: &mut dyn FnMut(&mut Engine),
+) -> Result<ReplayReport, ReplayError> {
+    replay_into_format(
+        engine,
+        limits,
+        &InputFormat::Events,
+        files,
+        effects,
+        strict,
+        progress,
+    )
+}
+
+/// [`replay_into`] of files in `format`. A queue_log's lines are mapped
+/// in order across all `files` by one mapper (give rotated files oldest
+/// first, so a call that spans a rotation is one call); a line that cannot
+/// be mapped counts as a bad record, reported with its file and line.
+pub fn replay_into_format(
+    engine: &mut Engine,
+    limits: &Limits,
+    format: &InputFormat,
     files: &[PathBuf],
     effects: Option<&Path>,
     strict: bool,
@@ -96,7 +168,58 @@ pub fn replay_into(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let mut mapper = QueueLogMapper::new(limits.clone());
     for path in files {
+        if let InputFormat::JsonMapping(mapping) = format {
+            let reader = mapped::open(path, mapping.as_ref().clone(), limits.clone())?;
+            for item in reader {
+                report.records += 1;
+                match item.outcome {
+                    Ok(m) if m.events.is_empty() => report.ignored_lines += 1,
+                    Ok(m) => {
+                        report.mapped_events += m.events.len() as u64;
+                        for ev in m.events {
+                            engine.apply(ev, &mut out);
+                        }
+                    }
+                    Err(error) => {
+                        report.bad_records += 1;
+                        warn!(file = %path.display(), position = %item.at, %error, "skipping unmappable record");
+                    }
+                }
+                write_effects(&mut sink, &mut out, &mut report)?;
+                if report.records % PROGRESS_EVERY == 0 {
+                    progress(engine);
+                }
+            }
+            continue;
+        }
+        if matches!(format, InputFormat::AsteriskQueueLog) {
+            let mut lines = asterisk::open(path)?;
+            while let Some(line) = lines.next_line()? {
+                report.records += 1;
+                match mapper.map_line(line.number, &line.bytes, Some(now)) {
+                    Ok(Outcome::Events(events)) => {
+                        report.mapped_events += events.len() as u64;
+                        for ev in events {
+                            engine.apply(ev, &mut out);
+                        }
+                    }
+                    Ok(Outcome::Ignored(_)) => report.ignored_lines += 1,
+                    Err(error) => bad_line(path, &error, &mut report),
+                }
+                write_effects(&mut sink, &mut out, &mut report)?;
+                if report.records % PROGRESS_EVERY == 0 {
+                    progress(engine);
+                }
+                if last_progress.elapsed() >= Duration::from_secs(2) {
+                    last_progress = Instant::now();
+                    let rate = report.records as f64 / started.elapsed().as_secs_f64();
+                    info!(file = %path.display(), lines = report.records, rate = format!("{rate:.0}/s"), "replaying");
+                }
+            }
+            continue;
+        }
         for rec in file::open_with(path, limits.clone())?.not_after(now) {
             let rec = rec?;
             report.records += 1;
@@ -132,6 +255,8 @@ pub fn replay_into(
     info!(
         records = report.records,
         bad_records = report.bad_records,
+        ignored_lines = report.ignored_lines,
+        mapped_events = report.mapped_events,
         effects = report.effects,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "replay done"
@@ -143,6 +268,13 @@ pub fn replay_into(
         });
     }
     Ok(report)
+}
+
+/// A queue_log line that could not be mapped: logged with its file and
+/// line, counted as a bad record.
+fn bad_line(path: &Path, error: &QueueLogError, report: &mut ReplayReport) {
+    report.bad_records += 1;
+    warn!(file = %path.display(), position = %format!("line {}", error.line), reason = error.reason_code(), problem = %error.problem, "skipping bad queue_log line");
 }
 
 fn write_effects(

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod adapters;
 pub mod engine;
 pub mod event;
 pub mod settings;

@@ -16,6 +16,10 @@ pub enum AppError {
     Export(#[from] ExportError),
     #[error("replay failed: {0}")]
     Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Mapping(#[from] crate::sources::mapped::MappedError),
+    #[error("following the queue_log failed: {0}")]
+    Follow(#[from] crate::sources::follow::FollowError),
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("starting the embedded broker: {0}")]

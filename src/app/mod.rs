@@ -10,13 +10,17 @@
 //! - [`simulate`]: `ccpulse simulate`: the simulator feeding a Kafka.
 //! - [`replay`]: `ccpulse replay --serve`: fold files, then serve the final
 //!   state.
+//! - [`follow`]: `ccpulse follow-queue-log`: a live Asterisk queue_log,
+//!   mapped and produced to the input topics.
 //!
 //! Every task is spawned on a [`TaskTracker`] with a cancellation token and
 //! awaited before a command returns; shutdown is a future passed in (a
 //! signal in the binary), in the style of mini-redis.
 
+pub mod bridge;
 pub mod checkpoint;
 pub mod demo;
+pub mod follow;
 pub mod replay;
 pub mod service;
 pub mod simulate;

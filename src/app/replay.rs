@@ -16,18 +16,26 @@ use super::lifecycle::cancel_on;
 use crate::config::Config;
 use crate::export::{self, publish, ExportState, MetricsHandle, PartitionKey, PartitionStatus};
 
-pub use crate::replay::table;
+pub use crate::replay::{table, InputFormat};
 
-/// `ccpulse replay` without `--serve`: fold `files` and return the final
-/// snapshot (effects to `effects` when given).
+/// The `json-mapping` input format with the mapping at `path` loaded and
+/// validated (every problem reported at once).
+pub fn json_mapping(path: &Path) -> Result<InputFormat, AppError> {
+    let mapping = crate::sources::mapped::load(path)?;
+    Ok(InputFormat::JsonMapping(Box::new(mapping)))
+}
+
+/// `ccpulse replay` without `--serve`: fold `files` (read as `format`) and
+/// return the final snapshot (effects to `effects` when given).
 pub fn replay(
     cfg: &Config,
+    format: &InputFormat,
     files: &[PathBuf],
     effects: Option<&Path>,
     strict: bool,
 ) -> Result<Snapshot, AppError> {
     let (snapshot, _report) =
-        crate::replay::replay(&cfg.engine, &cfg.input, files, effects, strict)?;
+        crate::replay::replay_format(&cfg.engine, &cfg.input, format, files, effects, strict)?;
     Ok(snapshot)
 }
 
@@ -44,6 +52,7 @@ impl Folded {
     /// metrics recorder installed, so every figure is exported.
     pub fn fold(
         cfg: Config,
+        format: &InputFormat,
         files: &[PathBuf],
         effects: Option<&Path>,
         strict: bool,
@@ -56,9 +65,10 @@ impl Folded {
         let mut engine = Engine::new(cfg.engine.clone());
         engine.set_sample_tap(true);
         let mut publisher = export::PartitionPublisher::from_zero();
-        let report = crate::replay::replay_into(
+        let report = crate::replay::replay_into_format(
             &mut engine,
             &cfg.input,
+            format,
             files,
             effects,
             strict,
