@@ -16,7 +16,7 @@
 //!   while C + A is 0 (`recalc_holdtime`); talktime likewise at each C with
 //!   the call time, the first C setting it.
 //!
-//! ccpulse deliberately differs in two places (docs-asterisk-section.md):
+//! ccpulse deliberately differs in two places (README.md, "Connect your PBX / helpdesk"):
 //! its abandoned count includes EXITWITHKEY (the caller left the queue
 //! unanswered), and its average wait (ASA) and talk time are arithmetic
 //! means over the whole period, where app_queue shows exponentially

@@ -248,10 +248,8 @@ async fn run(
             .commit(&tpl, CommitMode::Async)
             .map_err(kafka("committing a vendor offset"))?;
     }
-    // A last synchronous commit of what was stored, best effort.
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(error = %e, "final commit");
-    }
+    // Every acknowledged record's offset was committed as it was
+    // acknowledged: nothing is left to commit here.
     Ok(counts)
 }
 
