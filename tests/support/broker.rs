@@ -489,6 +489,11 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 # The log cleaner's buffer defaults to 128 MB of a 512 MB heap.
 log.cleaner.dedupe.buffer.size=16777216
+# No time retention by default: test and bench events carry fixed event
+# times (record timestamps) weeks in the past, and the retention check
+# (every 5 minutes) would delete a topic under a run that lasts longer.
+# A test that wants retention sets it on its topic.
+log.retention.ms=-1
 "
             ),
         );
