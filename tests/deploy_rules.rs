@@ -1292,3 +1292,43 @@ fn the_metric_name_scanner_finds_what_it_should() {
         r#"rate(x{q=~".*", c=~".*"}[5m])"#
     );
 }
+
+#[test]
+fn the_dashboard_provider_loads_the_shipped_dashboards_from_where_compose_mounts_them() {
+    let p = yaml_doc(&deploy().join("grafana/provisioning/dashboards/ccpulse.yml"));
+    assert_eq!(p["apiVersion"], 1);
+    let providers = p["providers"].as_array().expect("providers");
+    assert_eq!(providers.len(), 1, "one provider: {providers:?}");
+    let provider = &providers[0];
+    assert_eq!(provider["type"], "file");
+    let path = provider["options"]["path"].as_str().expect("options.path");
+
+    // Compose mounts the provisioning folder where Grafana reads it, and
+    // the shipped dashboards at the provider's path.
+    let compose = yaml_doc(&deploy().join("docker-compose.yml"));
+    let grafana = &compose["services"]["grafana"];
+    let volumes: Vec<&str> = grafana["volumes"]
+        .as_array()
+        .expect("grafana volumes")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        volumes.contains(&"./grafana/provisioning:/etc/grafana/provisioning:ro"),
+        "{volumes:?}"
+    );
+    let dashboards = format!("./grafana/dashboards:{path}:ro");
+    assert!(volumes.contains(&dashboards.as_str()), "{volumes:?}");
+
+    // The home dashboard is one of the files the provider loads.
+    let home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+        .as_str()
+        .expect("home dashboard");
+    let name = home
+        .strip_prefix(&format!("{path}/"))
+        .unwrap_or_else(|| panic!("{home} is not under {path}"));
+    assert!(
+        deploy().join("grafana/dashboards").join(name).is_file(),
+        "{name} is not a shipped dashboard"
+    );
+}
