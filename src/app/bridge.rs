@@ -31,12 +31,10 @@ use tokio_util::task::TaskTracker;
 use super::error::AppError;
 use super::lifecycle::cancel_on;
 use crate::config::Config;
-use crate::pipeline::PipelineError;
+use crate::pipeline::{input, PipelineError};
 use crate::sources::mapped::{self, Counts};
 use ccpulse_core::adapters::mapping::Mapping;
 use ccpulse_core::adapters::mapping_error::MapError;
-use ccpulse_core::event::codec::encode_json;
-use ccpulse_core::event::{Event, EventKind};
 
 /// What `ccpulse bridge` was asked for.
 #[derive(Debug, Clone)]
@@ -124,16 +122,6 @@ pub async fn bridge(
     Ok(counts)
 }
 
-/// The topic an event goes to.
-fn topic_of<'a>(cfg: &'a Config, ev: &Event) -> &'a str {
-    let t = &cfg.kafka.topics;
-    match &ev.kind {
-        EventKind::Agent(_) => &t.agents,
-        EventKind::Survey(_) => t.events.get(1).unwrap_or(&t.events[0]),
-        EventKind::Interaction { .. } => &t.events[0],
-    }
-}
-
 async fn run(
     mapping: &Mapping,
     cfg: &Config,
@@ -145,10 +133,7 @@ async fn run(
     let mut stream = consumer.stream();
     let mut summary = tokio::time::interval(Duration::from_secs(60));
     summary.tick().await;
-    let json = OwnedHeaders::new().insert(Header {
-        key: "content-type",
-        value: Some("application/json"),
-    });
+    let json = input::json_headers();
     let dlq = &cfg.kafka.topics.dead_letter;
     let max_dead_letter = cfg
         .kafka
@@ -177,13 +162,10 @@ async fn run(
         match &outcome {
             Ok(m) => {
                 for ev in &m.events {
-                    let payload = encode_json(ev);
-                    let rec = FutureRecord::to(topic_of(cfg, ev))
-                        .key(ev.key().as_bytes())
-                        .payload(payload.as_bytes())
-                        .timestamp(ev.occurred_at)
-                        .headers(json.clone());
-                    pending.push(produce(producer, rec).await?);
+                    let delivery = input::send_event(producer, &cfg.kafka.topics, &json, ev)
+                        .await
+                        .map_err(produce_error)?;
+                    pending.push(delivery);
                 }
                 if m.rule.is_none() {
                     tracing::debug!(
@@ -219,7 +201,7 @@ async fn run(
                 if let Some(k) = msg.key() {
                     rec = rec.key(k);
                 }
-                pending.push(produce(producer, rec).await?);
+                pending.push(input::send(producer, rec).await.map_err(produce_error)?);
             }
         }
         for f in pending {
@@ -253,30 +235,8 @@ async fn run(
     Ok(counts)
 }
 
-/// Hand a record to the producer, waiting while its queue is full.
-async fn produce(
-    producer: &FutureProducer,
-    mut rec: FutureRecord<'_, [u8], [u8]>,
-) -> Result<rdkafka::producer::DeliveryFuture, AppError> {
-    loop {
-        match producer.send_result(rec) {
-            Ok(f) => return Ok(f),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                back,
-            )) => {
-                rec = back;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err((e, _)) => {
-                return Err(AppError::Pipeline(PipelineError::Output(format!(
-                    "bridge produce: {e}"
-                ))))
-            }
-        }
-    }
+fn produce_error(e: rdkafka::error::KafkaError) -> AppError {
+    AppError::Pipeline(PipelineError::Output(format!("bridge produce: {e}")))
 }
 
 /// The pipeline's dead-letter headers, plus the mapping, the rule and the

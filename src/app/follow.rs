@@ -1,7 +1,6 @@
 //! `ccpulse follow-queue-log`: follow a live Asterisk queue_log
 //! ([`crate::sources::follow`]) and produce the mapped events to the input
-//! topics, as `ccpulse run` reads them: interaction events to the first
-//! events topic, agent events to the agents topic, keyed by
+//! topics, as `ccpulse run` reads them ([`crate::pipeline::input`]): keyed by
 //! [`Event::key`](ccpulse_core::event::Event::key), proto3 JSON values with
 //! the event time as the record time. The position is saved to the state
 //! file only after the broker acknowledged every event before it, so a
@@ -13,18 +12,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::error::AppError;
 use super::lifecycle::cancel_on;
 use crate::config::Config;
-use crate::pipeline::PipelineError;
+use crate::pipeline::{input, PipelineError};
 use crate::sources::follow::{FollowState, Follower};
-use ccpulse_core::event::codec::encode_json;
-use ccpulse_core::event::EventKind;
 
 /// What `ccpulse follow-queue-log` was asked for.
 #[derive(Debug, Clone)]
@@ -80,10 +76,7 @@ pub async fn follow(
         cause,
     })?;
     let topics = &cfg.kafka.topics;
-    let headers = OwnedHeaders::new().insert(Header {
-        key: "content-type",
-        value: Some("application/json"),
-    });
+    let headers = input::json_headers();
     let saved = FollowState::load(&opts.state)?;
     if let Some(s) = &saved {
         tracing::info!(
@@ -110,31 +103,10 @@ pub async fn follow(
         }
         let mut pending = Vec::with_capacity(batch.events.len());
         for ev in &batch.events {
-            let topic = match &ev.kind {
-                EventKind::Agent(_) => &topics.agents,
-                _ => &topics.events[0],
-            };
-            let value = encode_json(ev);
-            loop {
-                let rec = FutureRecord::to(topic)
-                    .key(ev.key())
-                    .payload(&value)
-                    .timestamp(ev.occurred_at)
-                    .headers(headers.clone());
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
-                        _,
-                    )) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    Err((e, _)) => {
-                        return Err(PipelineError::Output(format!("queue_log produce: {e}")).into())
-                    }
+            match input::send_event(&producer, topics, &headers, ev).await {
+                Ok(delivery) => pending.push(delivery),
+                Err(e) => {
+                    return Err(PipelineError::Output(format!("queue_log produce: {e}")).into())
                 }
             }
         }

@@ -6,16 +6,15 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::error::{kerr, PipelineError};
+use super::input;
 use super::settings::Topics;
 use crate::sim::{SimConfig, Simulator};
-use ccpulse_core::event::codec::encode_json;
-use ccpulse_core::event::{EventKind, Millis};
+use ccpulse_core::event::Millis;
 
 /// How a feed runs.
 #[derive(Debug, Clone)]
@@ -44,10 +43,7 @@ pub async fn run(f: Feed, stop: CancellationToken) -> Result<u64, PipelineError>
     let mut buf = Vec::new();
     let mut produced = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let headers = OwnedHeaders::new().insert(Header {
-        key: "content-type",
-        value: Some("application/json"),
-    });
+    let headers = input::json_headers();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -61,35 +57,10 @@ pub async fn run(f: Feed, stop: CancellationToken) -> Result<u64, PipelineError>
         sim.advance_to(target, &mut buf);
         let mut pending = Vec::with_capacity(buf.len());
         for ev in buf.drain(..) {
-            let topic = match &ev.kind {
-                EventKind::Agent(_) => &f.topics.agents,
-                EventKind::Survey(_) => f.topics.events.get(1).unwrap_or(&f.topics.events[0]),
-                EventKind::Interaction { .. } => &f.topics.events[0],
-            };
-            let value = encode_json(&ev);
-            loop {
-                let rec = FutureRecord::to(topic)
-                    .key(ev.key())
-                    .payload(&value)
-                    .timestamp(ev.occurred_at)
-                    .headers(headers.clone());
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    // Queue full: backpressure until the broker catches up.
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
-                        _,
-                    )) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    Err((e, _)) => {
-                        return Err(PipelineError::Output(format!("simulator produce: {e}")))
-                    }
-                }
-            }
+            let delivery = input::send_event(&producer, &f.topics, &headers, &ev)
+                .await
+                .map_err(|e| PipelineError::Output(format!("simulator produce: {e}")))?;
+            pending.push(delivery);
             produced += 1;
         }
         for f in pending {

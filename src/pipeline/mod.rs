@@ -27,13 +27,15 @@
 //!   feeds every task.
 //! - `kafka`: clients and start-up checks; `topic`: reading one partition
 //!   of a topic from its beginning.
-//! - [`feed`]: simulated traffic to Kafka (`simulate`, `demo`).
+//! - [`feed`]: simulated traffic to Kafka (`simulate`, `demo`); [`input`]:
+//!   how every feeder writes events to the input topics.
 //!
 //! Every task is spawned on a `TaskTracker` and stops on a
 //! `CancellationToken`; shutdown drains, commits and closes within
 //! `kafka.shutdown_timeout`.
 
 pub mod feed;
+pub mod input;
 pub mod settings;
 
 mod agents;
