@@ -10,8 +10,9 @@
 //!   input makes `restore` panic.
 //! - A committed checkpoint of the current format version
 //!   (`tests/data/checkpoint-v1.bin`) restores to figures worked out by hand.
-//! - `measure_checkpoints` (ignored; run it in release) prints the bytes per
-//!   open interaction and checkpoint / restore times against a replay.
+//!
+//! Sizes and restore-vs-replay times are measured by `cargo bench --bench
+//! checkpoint` (the service crate's benches).
 
 use ccpulse_core::engine::checkpoint::{self, CheckpointError, FORMAT_VERSION, HEADER_LEN, MAGIC};
 use ccpulse_core::engine::settings::EngineConfig;
@@ -637,7 +638,8 @@ proptest! {
 // The committed checkpoint
 // ---------------------------------------------------------------------------
 
-/// A checkpoint of the current format, written by [`regenerate_golden`].
+/// A checkpoint of the current format, written by
+/// `this_binary_writes_the_committed_checkpoint_byte_for_byte`.
 const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v1.bin");
 
 /// First response 60 s on every queue; no reassignment (only breaches).
@@ -688,21 +690,6 @@ fn golden_engine() -> Engine {
     assert_eq!(e.apply(late.events[0].clone(), &mut out), Outcome::Late);
     assert!(out.is_empty());
     e
-}
-
-/// Writes `tests/data/checkpoint-v{FORMAT_VERSION}.bin`. Run it when the
-/// format changes (after raising `FORMAT_VERSION`, and pointing `GOLDEN`
-/// at the new file):
-/// `cargo test -p ccpulse-core --test checkpoint -- --ignored regenerate_golden`.
-#[test]
-#[ignore = "writes the committed golden checkpoint"]
-#[allow(clippy::disallowed_methods)] // a test writing its own data file
-fn regenerate_golden() {
-    let path = format!(
-        "{}/tests/data/checkpoint-v{FORMAT_VERSION}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::write(&path, golden_engine().checkpoint()).expect("write the golden checkpoint");
 }
 
 #[test]
@@ -814,150 +801,23 @@ fn the_committed_checkpoint_restores_to_the_figures_worked_out_by_hand() {
     );
 }
 
+/// If this fails, the checkpoint format (or what the golden scenario folds
+/// to) changed: raise `FORMAT_VERSION` when the format changed, point
+/// `GOLDEN` at the new file, and write it with
+/// `CCPULSE_WRITE_GOLDEN=1 cargo test -p ccpulse-core --test checkpoint byte_for_byte`.
 #[test]
+#[allow(clippy::disallowed_methods)] // a test that may write its own data file
 fn this_binary_writes_the_committed_checkpoint_byte_for_byte() {
-    // If this fails, the checkpoint format (or what the golden scenario
-    // folds to) changed: raise FORMAT_VERSION when the format changed, and
-    // regenerate (see `regenerate_golden`).
+    if std::env::var_os("CCPULSE_WRITE_GOLDEN").is_some() {
+        let path = format!(
+            "{}/tests/data/checkpoint-v{FORMAT_VERSION}.bin",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::write(&path, golden_engine().checkpoint()).expect("write the golden checkpoint");
+        return;
+    }
     assert!(
         golden_engine().checkpoint() == GOLDEN,
         "the golden scenario no longer checkpoints to tests/data/checkpoint-v{FORMAT_VERSION}.bin"
     );
-}
-
-// ---------------------------------------------------------------------------
-// Measurement
-// ---------------------------------------------------------------------------
-
-/// Bytes per open interaction, and checkpoint / restore time against a
-/// replay of the same events from memory (already decoded: a replay from
-/// Kafka also reads and decodes them). Checkpoint and restore times are the
-/// best of three. Run in release:
-/// `cargo test -p ccpulse-core --release --test checkpoint -- --ignored measure --nocapture`.
-#[test]
-#[ignore = "a measurement (minutes in debug); run in release with --nocapture"]
-#[allow(clippy::disallowed_methods)] // a measurement reads the clock
-fn measure_checkpoints() {
-    use std::time::{Duration, Instant};
-    const SLA: &str = r#"
-[[sla.policies]]
-name = "p"
-first_response = "2m"
-resolution = "8h"
-"#;
-    let cases = [
-        ("no SLA", "", 100_000, 0),
-        ("no SLA", "", 1_000_000, 0),
-        ("no SLA", "", 1_000_000, 1_000_000),
-        ("SLA on", SLA, 100_000, 0),
-        ("SLA on", SLA, 1_000_000, 0),
-    ];
-    for (label, toml_text, open, closed) in cases {
-        let cfg = engine_config_from_toml(toml_text);
-        let events = traffic(open, closed);
-        let n_events = events.len();
-        let t = Instant::now();
-        let mut e = Engine::new(cfg.clone());
-        let mut out = Vec::new();
-        for ev in events {
-            e.apply(ev, &mut out);
-        }
-        let replay = t.elapsed();
-        // The newest few seconds of resolutions may still be buffered.
-        let open = e.open_interactions();
-        let (mut save, mut restore) = (Duration::MAX, Duration::MAX);
-        let mut bytes = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            bytes = e.checkpoint();
-            save = save.min(t.elapsed());
-            let t = Instant::now();
-            let r = Engine::restore(cfg.clone(), &bytes).expect("restores");
-            restore = restore.min(t.elapsed());
-            assert_eq!(r.open_interactions(), open);
-        }
-        let info = checkpoint::inspect(&bytes).unwrap();
-        let s = info.sizes;
-        let per = |b: u64| b as f64 / open as f64;
-        println!(
-            "{label}, {open} open + {closed} closed, {n_events} events: {} bytes = {:.1} B per open \
-             (interactions {:.1}, sla {:.1}, queues {}, agents {}, dedup {}, tracking {}, buffer {}, other {}); \
-             replay {:.3} s, checkpoint {:.3} s, restore {:.3} s: restore {:.1}x faster than replay, checkpoint + restore {:.1}x",
-            bytes.len(),
-            per(bytes.len() as u64),
-            per(s.interactions),
-            per(s.sla),
-            s.queues,
-            s.agents,
-            s.dedup,
-            s.tracking,
-            s.buffer,
-            s.other,
-            replay.as_secs_f64(),
-            save.as_secs_f64(),
-            restore.as_secs_f64(),
-            replay.as_secs_f64() / restore.as_secs_f64(),
-            replay.as_secs_f64() / (save + restore).as_secs_f64(),
-        );
-    }
-}
-
-/// `open` interactions that stay open: queued every 20 ms across 20 queues
-/// × 2 channels (a third with a customer), two thirds answered 30 s later
-/// by one of 200 agents, half of those ended (in wrap-up). Between them,
-/// `closed` interactions that are queued, answered and resolved (history
-/// a replay folds again, of which the state keeps only their figures and
-/// the resolutions remembered for the repeat window). 16-byte ids.
-fn traffic(open: usize, closed: usize) -> Vec<Event> {
-    let mut evs = Vec::with_capacity(open * 2 + closed * 3);
-    let mut k = 0u64;
-    let mut push = |evs: &mut Vec<Event>, t: Millis, id: &str, event: InteractionEvent| {
-        k += 1;
-        evs.push(ix(format!("ev-{k:012}"), t, id, event));
-    };
-    let total = open + closed;
-    for i in 0..total {
-        // Exactly `closed` of them, spread evenly.
-        let is_open = i * closed / total == (i + 1) * closed / total;
-        let id = format!("int-{i:012}");
-        let t = T0 + i as i64 * 20;
-        push(
-            &mut evs,
-            t,
-            &id,
-            InteractionEvent::Queued {
-                queue: format!("queue-{}", i % 20),
-                channel: if i % 2 == 0 {
-                    Channel::Voice
-                } else {
-                    Channel::Chat
-                },
-                priority: 0,
-                customer_ref: (i % 3 == 0).then(|| format!("cust-{}", i / 3)),
-            },
-        );
-        if !is_open || i % 3 != 2 {
-            push(
-                &mut evs,
-                t + 30_000,
-                &id,
-                InteractionEvent::Answered {
-                    agent_id: format!("agent-{}", i % 200),
-                },
-            );
-        }
-        if !is_open {
-            let agent = Some(format!("agent-{}", i % 200));
-            push(
-                &mut evs,
-                t + 300_000,
-                &id,
-                InteractionEvent::Resolved { agent_id: agent },
-            );
-        } else if i % 3 == 1 {
-            push(&mut evs, t + 90_000, &id, InteractionEvent::Ended);
-        }
-    }
-    evs.sort_by_key(|e| e.occurred_at);
-    evs
 }
