@@ -227,10 +227,12 @@ enum Command {
     /// Operate on the engine checkpoints (see README, Checkpoints).
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
-    /// Validate a configuration file and report every problem (syntax,
-    /// types, unresolved ${...} secrets, values) with its place and fix.
+    /// Validate a configuration file (or a vendor mapping for --mapping)
+    /// and report every problem (syntax, types, unresolved ${...} secrets,
+    /// values) with its place and fix.
     CheckConfig {
-        /// The configuration file (ccpulse.toml).
+        /// The configuration file (ccpulse.toml), or a mapping (a file
+        /// with [[rules]], e.g. examples/mappings/twilio-taskrouter.toml).
         file: PathBuf,
     },
 }
@@ -490,8 +492,8 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             print_stdout(&text)
         }
         Command::CheckConfig { file } => {
-            Config::load(&file)?;
-            println!("{}: ok", file.display());
+            let kind = app::check::check(&file)?;
+            println!("{}: ok ({})", file.display(), kind.as_str());
             Ok(())
         }
     }

@@ -408,3 +408,52 @@ fn a_json_array_file_is_read_with_record_positions() {
     assert!(e.starts_with("rule \"task wrapup\": occurred_at"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn every_shipped_mapping_passes_check_config_as_shipped_and_a_broken_one_names_its_field() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mappings");
+    let mut shipped: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/mappings")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    shipped.sort();
+    assert_eq!(shipped.len(), 2, "{shipped:?}");
+    for path in &shipped {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccpulse"))
+            .arg("check-config")
+            .arg(path)
+            .output()
+            .expect("run ccpulse");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.ends_with(": ok (mapping)\n"), "{stdout}");
+    }
+
+    let broken = std::env::temp_dir().join(format!(
+        "ccpulse-broken-mapping-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(
+        &broken,
+        "name = \"x\"\noccurred_at = \"at\"\n[[rules]]\nemit = \"queued\"\ninteraction_id = \"id\"\nchannel = \"ch\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccpulse"))
+        .arg("check-config")
+        .arg(&broken)
+        .output()
+        .expect("run ccpulse");
+    let _ = std::fs::remove_file(&broken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rules[0].queue: required by emit = \"queued\""),
+        "{stderr}"
+    );
+}

@@ -12,12 +12,15 @@
 //!   state.
 //! - [`follow`]: `ccpulse follow-queue-log`: a live Asterisk queue_log,
 //!   mapped and produced to the input topics.
+//! - [`check`]: `ccpulse check-config`: a configuration or a mapping
+//!   validated with every problem at once.
 //!
 //! Every task is spawned on a [`TaskTracker`] with a cancellation token and
 //! awaited before a command returns; shutdown is a future passed in (a
 //! signal in the binary), in the style of mini-redis.
 
 pub mod bridge;
+pub mod check;
 pub mod checkpoint;
 pub mod demo;
 pub mod follow;
