@@ -260,7 +260,11 @@ enum CheckpointCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("CCPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The pipeline closes its group consumer itself, within a deadline;
+    // the rdkafka crate's drop then tries to close it again and logs that
+    // attempt's refusal as an error on every stop. Hidden by default.
+    let filter = EnvFilter::try_from_env("CCPULSE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka::consumer::base_consumer=off"));
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let sub = tracing_subscriber::fmt()

@@ -26,8 +26,10 @@ pub enum PipelineError {
     Output(String),
     /// A transaction the broker refused for a reason a fresh start
     /// recovers from (e.g. the group's generation changed while the
-    /// broker restarted): it was aborted, and `restartable` says the
-    /// pipeline may be started again in-process, from the last commit.
+    /// broker restarted): it was aborted (or the abort failed with the
+    /// broker away, which the next producer's initialisation finishes),
+    /// and `restartable` says the pipeline may be started again
+    /// in-process, from the last commit.
     #[error("the transaction was aborted: {reason} (its partitions restore from the last commit)")]
     TransactionAborted { reason: String, restartable: bool },
     /// Tasks still ran at the shutdown deadline and were abandoned.

@@ -1,7 +1,7 @@
 //! Kafka clients as ccpulse configures them, and start-up checks.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -27,9 +27,20 @@ pub(super) trait RebalanceHandler: Send + Sync {
     fn assign(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
 }
 
+/// Weak: the handler holds the consumer (through the tasks' shared
+/// context), so a strong reference here would be a cycle and the consumer
+/// would never be destroyed; an undestroyed consumer keeps heartbeating and
+/// can stay in the group as a member nobody polls, holding partitions. The
+/// poll thread owns the handler for as long as it polls.
 #[derive(Default)]
 pub(super) struct GroupCtx {
-    pub(super) handler: OnceLock<Arc<dyn RebalanceHandler>>,
+    pub(super) handler: OnceLock<Weak<dyn RebalanceHandler>>,
+}
+
+impl GroupCtx {
+    fn handler(&self) -> Option<Arc<dyn RebalanceHandler>> {
+        self.handler.get().and_then(Weak::upgrade)
+    }
 }
 
 impl ClientContext for GroupCtx {}
@@ -47,7 +58,7 @@ fn parts(r: &Rebalance<'_>) -> Vec<(String, i32)> {
 
 impl ConsumerContext for GroupCtx {
     fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let (Rebalance::Revoke(_), Some(h)) = (r, self.handler.get()) {
+        if let (Rebalance::Revoke(_), Some(h)) = (r, self.handler()) {
             h.revoke(c, &parts(r));
         }
         if let Rebalance::Error(e) = r {
@@ -56,7 +67,7 @@ impl ConsumerContext for GroupCtx {
     }
 
     fn post_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let (Rebalance::Assign(_), Some(h)) = (r, self.handler.get()) {
+        if let (Rebalance::Assign(_), Some(h)) = (r, self.handler()) {
             h.assign(c, &parts(r));
         }
     }

@@ -307,9 +307,23 @@ impl Output {
                         p.abort_transaction(Duration::from_secs(30))
                     })
                     .await;
+                    // A failed abort (the broker still away) does not
+                    // change what a restart does: the new producer's
+                    // InitProducerId with the same transactional id aborts
+                    // whatever is left open. Only a fatal error ends the
+                    // process.
+                    match aborted {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "abort transaction failed; the restart's producer aborts it")
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "abort transaction did not run; the restart's producer aborts it")
+                        }
+                    }
                     return Err(PipelineError::TransactionAborted {
                         reason: e,
-                        restartable: abortable && matches!(aborted, Ok(Ok(()))),
+                        restartable: abortable,
                     });
                 }
             }

@@ -223,7 +223,8 @@ pub(super) fn spawn(
         ctx: ctx.clone(),
         tasks: Mutex::new(HashMap::new()),
     });
-    let _ = consumer.context().handler.set(handler.clone());
+    let weak: std::sync::Weak<Handler> = Arc::downgrade(&handler);
+    let _ = consumer.context().handler.set(weak);
     let topics: Vec<&str> = ctx.kafka.topics.events.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(kerr("subscribing"))?;
     std::thread::Builder::new()
@@ -287,7 +288,32 @@ pub(super) fn spawn(
                 .unwrap_or_default();
             handler.revoke(&consumer, &all);
             consumer.unsubscribe();
-            info!("left the consumer group");
+            close(&consumer, Duration::from_millis(ctx.kafka.shutdown_timeout.max(1000) as u64));
         })
         .map_err(|e| PipelineError::Output(format!("spawning the poll thread: {e}")))
+}
+
+/// Close the consumer here, on the poll thread, within `deadline`: leave
+/// the group and let librdkafka finish what is in flight (a JoinGroup sent
+/// before `unsubscribe` must not complete into a membership nobody polls,
+/// which would hold partitions from the next pipeline in this process).
+/// Dropping the consumer would close it too, but wherever the last
+/// reference happens to go and without a deadline.
+fn close(consumer: &GroupConsumer, deadline: Duration) {
+    if let Err(e) = consumer.close_queue() {
+        warn!(error = %e, "closing the consumer failed");
+        return;
+    }
+    let until = std::time::Instant::now() + deadline;
+    while !consumer.closed() {
+        if std::time::Instant::now() > until {
+            warn!(
+                deadline_ms = deadline.as_millis() as u64,
+                "the consumer did not close in time; the broker drops it after session.timeout.ms"
+            );
+            return;
+        }
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    info!("left the consumer group");
 }
