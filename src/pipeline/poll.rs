@@ -288,7 +288,10 @@ pub(super) fn spawn(
                 .unwrap_or_default();
             handler.revoke(&consumer, &all);
             consumer.unsubscribe();
-            close(&consumer, Duration::from_millis(ctx.kafka.shutdown_timeout.max(1000) as u64));
+            close(
+                &consumer,
+                Duration::from_millis(ctx.kafka.shutdown_timeout.max(1000) as u64),
+            );
         })
         .map_err(|e| PipelineError::Output(format!("spawning the poll thread: {e}")))
 }
