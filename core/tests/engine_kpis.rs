@@ -352,3 +352,62 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         vec![(SampleKind::Queue(HistKind::QueueWait), "billing", 3_000)]
     );
 }
+
+#[test]
+fn a_late_event_beyond_a_window_is_counted_once_and_fcr_retractions_apart() {
+    const DAY: f64 = 86_400.0;
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(1000.0, "c2", "billing", Voice)
+        .queued(1010.0, "c4", "billing", Voice) // applies c2 (watermark 1005 s)
+        // Late and older than the 5m ring holds (ten 30 s slices back from
+        // slice 33 at 1000 s: slices 24..=33):
+        // one late event beyond a window, though it records twice (offered
+        // and the repeat-contact count).
+        .queued(100.0, "c3", "billing", Voice);
+    // Y resolves at 2000 s and contacts again two days later: the repeat
+    // retracts the FCR candidate at its resolution time, which no tier of
+    // support holds any more (D, a day later, moved its 24h ring, the
+    // longest, past it). Nothing is late.
+    s.queued_by(1990.0, "B", "support", Voice, "Y")
+        .answered(1995.0, "B", "a1")
+        .resolved(2000.0, "B", "a1")
+        .queued(DAY, "D", "support", Voice)
+        .queued_by(2.0 * DAY, "C", "support", Voice, "Y");
+    let snap = s.run(cfg());
+    let p = &snap.processing.stats;
+    assert_eq!((p.late, p.late_beyond_window), (1, 1));
+    assert_eq!(p.fcr_retractions_beyond_window, 1);
+    let t = &queue(&snap, "support", Voice).total.counts;
+    assert_eq!((t.fcr_candidates, t.fcr_retracted), (1, 1));
+    // The 24h window read two days on holds C only: no candidate, no
+    // retraction there.
+    let w = &queue(&snap, "support", Voice).windows["24h"].counts;
+    assert_eq!((w.offered, w.fcr_candidates, w.fcr_retracted), (1, 0, 0));
+}
+
+#[test]
+fn every_mean_comes_with_its_raw_sum() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(0.0, "c2", "billing", Voice)
+        .answered(12.0, "c1", "a1") // waited 12 s
+        .answered(20.0, "c2", "a2") // waited 20 s
+        .ended(50.0, "c1")
+        .wrapped(60.0, "c1"); // handled 12..60 = 48 s
+    let snap = s.run(cfg());
+    let t = &queue(&snap, "billing", Voice).total;
+    assert_eq!((t.queue_wait.count, t.queue_wait.sum_ms), (2, 32_000));
+    approx(t.asa_seconds, 32.0 / 2.0);
+    assert_eq!((t.handle_time.count, t.handle_time.sum_ms), (1, 48_000));
+    assert_eq!(t.counts.handle_ms, 48_000);
+    // Quantiles stay within the samples: both waits lie in the (10 s,
+    // 15 s] and (15 s, 20 s] buckets, and p99 interpolates to at most
+    // 20 s, the largest wait; the one handle time of 48 s (bucket (45 s,
+    // 60 s]) is every quantile of its distribution.
+    let w = &queue(&snap, "billing", Voice).windows["5m"];
+    assert!(w.queue_wait.quantiles.p99_seconds.unwrap() <= 20.0);
+    assert_eq!(w.handle_time.quantiles.p50_seconds, Some(48.0));
+    assert_eq!(w.handle_time.quantiles.p99_seconds, Some(48.0));
+    assert_eq!(t.handle_time.quantiles.p99_seconds, Some(48.0));
+}

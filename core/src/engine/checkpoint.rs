@@ -84,12 +84,20 @@
 //! that includes a field added to any state type that derives serde for
 //! this (`stats`, `window`, `hist`, `records`, `clocks`, `types`,
 //! `settings::QueueSettings`, the timer wheel, the events). This binary
-//! reads its own version only; an older checkpoint is refused
+//! writes [`FORMAT_VERSION`] and reads every version from
+//! [`OLDEST_READABLE_VERSION`] on: an older form is read through mirrors
+//! of the types that changed (`checkpoint_v1.rs`: format 1 had fewer
+//! processing counters and no extremes in the fixed-bucket histograms) and
+//! converted; anything else is refused
 //! ([`CheckpointError::UnsupportedVersion`]) and the partition is rebuilt
-//! from its log. `core/tests/data/checkpoint-v{N}.bin` is a committed
-//! checkpoint of the current version that must keep restoring to
+//! from its log. `core/tests/data/checkpoint-v{N}.bin` are committed
+//! checkpoints, one per readable version, that must keep restoring to
 //! hand-checked figures: a test fails when the format changes without a
 //! new version.
+//!
+//! Format 2 (from format 1): the processing counters gained
+//! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
+//! smallest and largest sample.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -102,6 +110,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint_v1::{AgentStatsV1, ProcessingV1, QueueStatsV1};
 use super::clocks::{Clock, Clocks, SlaOutcomes, State, OFF};
 use super::dedup::Dedup;
 use super::fold::Engine;
@@ -118,8 +127,11 @@ use crate::sla::wheel::{TimerId, TimerWheel};
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = [0x89, b'C', b'C', b'P', b'K', b'\r', b'\n', 0x1a];
 
-/// The format this binary writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this binary writes.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format this binary still reads (see the module docs).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 40;
@@ -143,7 +155,8 @@ pub enum CheckpointError {
     #[error("not a ccpulse checkpoint: the first bytes are not the checkpoint magic")]
     BadMagic,
     #[error(
-        "checkpoint format version {found} is not supported: this binary reads version {supported}"
+        "checkpoint format version {found} is not supported: this binary reads versions {} to {supported}",
+        OLDEST_READABLE_VERSION
     )]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("checkpoint truncated: {needed} bytes needed, {found} present")]
@@ -273,13 +286,38 @@ struct Counts {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Summary {
+struct Summary<P = ProcessingStats> {
     watermark: Millis,
     max_seen: Millis,
     max_any: Millis,
     housekeeping_hour: i64,
-    processing: ProcessingStats,
+    processing: P,
     counts: Counts,
+}
+
+impl Summary<ProcessingV1> {
+    fn upgrade(self) -> Summary {
+        Summary {
+            watermark: self.watermark,
+            max_seen: self.max_seen,
+            max_any: self.max_any,
+            housekeeping_hour: self.housekeeping_hour,
+            processing: self.processing.into(),
+            counts: self.counts,
+        }
+    }
+}
+
+/// The summary part, in the form of `version`.
+fn read_summary(version: u16, part: &[u8]) -> Result<Summary, CheckpointError> {
+    let mut r = Reader::new(PARTS[0], part);
+    let s = if version == 1 {
+        r.take::<Summary<ProcessingV1>>("summary")?.upgrade()
+    } else {
+        r.take::<Summary>("summary")?
+    };
+    r.finish()?;
+    Ok(s)
 }
 
 /// An open interaction: times relative to the watermark (creation) and to
@@ -740,7 +778,7 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
         });
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(CheckpointError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -867,9 +905,7 @@ fn inconsistent(msg: impl Into<String>) -> CheckpointError {
 /// is not built.
 pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
     let (header, parts) = open(bytes)?;
-    let mut r = Reader::new(PARTS[0], parts[0]);
-    let s: Summary = r.take("summary")?;
-    r.finish()?;
+    let s = read_summary(header.version, parts[0])?;
     let len = |i: usize| parts[i].len() as u64;
     let sizes = PartSizes {
         interactions: len(1),
@@ -906,6 +942,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
 }
 
 type QueuesWire = Vec<(CompactString, [Option<Box<QueueStats>>; 5])>;
+type QueuesWireV1 = Vec<(CompactString, [Option<Box<QueueStatsV1>>; 5])>;
 
 impl Engine {
     /// The engine a checkpoint holds, under `cfg`, which must be the
@@ -923,10 +960,9 @@ impl Engine {
             });
         }
         let mut e = Engine::new(cfg);
+        let v1 = header.version == 1;
 
-        let mut r = Reader::new(PARTS[0], parts[0]);
-        let s: Summary = r.take("summary")?;
-        r.finish()?;
+        let s = read_summary(header.version, parts[0])?;
         let base = s.watermark;
         e.watermark = s.watermark;
         e.max_seen = s.max_seen;
@@ -947,7 +983,14 @@ impl Engine {
             .map_err(|m| inconsistent(format!("interaction slots: {m}")))?;
 
         let mut r = Reader::new(PARTS[2], parts[2]);
-        let queues: QueuesWire = r.take("queues")?;
+        let queues: QueuesWire = if v1 {
+            r.take::<QueuesWireV1>("queues")?
+                .into_iter()
+                .map(|(name, stats)| (name, stats.map(|q| q.map(|q| Box::new((*q).into())))))
+                .collect()
+        } else {
+            r.take("queues")?
+        };
         r.finish()?;
         for (name, stats) in queues {
             e.queue_names.push(name);
@@ -956,7 +999,14 @@ impl Engine {
 
         let mut r = Reader::new(PARTS[3], parts[3]);
         e.agents = r.take::<Vec<Agent>>("directory")?;
-        e.agent_stats = r.take::<Vec<AgentStats>>("stats")?;
+        e.agent_stats = if v1 {
+            r.take::<Vec<AgentStatsV1>>("stats")?
+                .into_iter()
+                .map(AgentStats::from)
+                .collect()
+        } else {
+            r.take::<Vec<AgentStats>>("stats")?
+        };
         r.finish()?;
 
         let mut r = Reader::new(PARTS[4], parts[4]);

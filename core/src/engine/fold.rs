@@ -56,6 +56,9 @@ pub struct Engine {
     /// Reassignment decisions already emitted (by effect id), installed
     /// before a restore so the rebuilt state agrees with what was published.
     pub(super) recorded: FxHashMap<String, crate::event::Reassignment>,
+    /// Set while applying one event when some record missed a window tier;
+    /// transient (only meaningful inside `apply`, never saved).
+    pub(super) missed_window: bool,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
             sla_detail: Default::default(),
             tap: None,
             recorded: FxHashMap::default(),
+            missed_window: false,
             cfg,
         }
     }
@@ -195,7 +199,12 @@ impl Engine {
         }
         if ev.occurred_at < self.watermark {
             self.stats.late += 1;
+            self.missed_window = false;
             self.process(ev, out);
+            // Once per late event, however many records it made.
+            if std::mem::take(&mut self.missed_window) {
+                self.stats.late_beyond_window += 1;
+            }
             // A late event can start a clock whose deadline already passed:
             // it fires now, as the watermark is beyond it.
             self.sla_fire(self.watermark, out);
@@ -316,11 +325,12 @@ impl Engine {
         (it.queue, it.channel)
     }
 
-    /// Record into the queue × channel of `slot`, counting late-beyond-window.
+    /// Record into the queue × channel of `slot`, noting a missed window
+    /// tier (counted once per late event in `apply`).
     pub(super) fn record_q(&mut self, slot: u32, t: Millis, f: impl Fn(&mut stats::QueueCounters)) {
         let (q, ch) = self.qc(slot);
         if !self.queue_stats(q, ch).record(t, f) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 
@@ -332,7 +342,7 @@ impl Engine {
         f: impl Fn(&mut stats::QueueCounters),
     ) {
         if !self.queue_stats(q, ch).record(t, f) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 
@@ -342,7 +352,9 @@ impl Engine {
     }
 
     pub(super) fn observe_at(&mut self, q: u32, ch: Channel, kind: HistKind, t: Millis, v: Millis) {
-        self.queue_stats(q, ch).observe(kind, t, v);
+        if !self.queue_stats(q, ch).observe(kind, t, v) {
+            self.missed_window = true;
+        }
         self.tap(SampleKind::Queue(kind), q, ch, v);
     }
 

@@ -184,7 +184,7 @@ impl Engine {
             c.repeat_contacts += repeat as u64;
         });
         if late {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
         let qs = self.queue_stats(q, channel);
         qs.volume.by_hour[hour as usize] += 1;
@@ -203,7 +203,7 @@ impl Engine {
         let qs = self.queue_stats(q, ch);
         qs.waiting.insert((t, slot));
         if !qs.record(t, |c| c.offered += 1) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 

@@ -54,6 +54,7 @@ pub mod snapshot;
 pub mod view;
 
 mod agents;
+mod checkpoint_v1;
 mod clocks;
 mod dedup;
 mod erlang;

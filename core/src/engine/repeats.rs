@@ -61,7 +61,7 @@ impl Engine {
         r.fcr_candidate = false;
         let (q, ch, at) = (r.queue, r.channel, r.resolved_at);
         if !self.queue_stats(q, ch).record(at, |c| c.fcr_retracted += 1) {
-            self.stats.late_beyond_window += 1;
+            self.stats.fcr_retractions_beyond_window += 1;
         }
     }
 

@@ -62,9 +62,16 @@ pub struct ProcessingStats {
     pub events_applied: u64,
     pub duplicates: u64,
     pub late: u64,
-    /// Late events too old for some window tier (cumulative figures still
-    /// include them).
+    /// Late events (older than the watermark on arrival) too old for some
+    /// window tier: counted once per event (cumulative figures still
+    /// include them). Nothing but late events counts here.
     pub late_beyond_window: u64,
+    /// FCR retractions (a reopen or a repeat contact voiding a
+    /// first-contact resolution) attributed to a resolution time some window
+    /// tier no longer holds: that window keeps the candidate, cumulative
+    /// figures include the retraction. Not late events: the retraction is
+    /// dated at the resolution by definition.
+    pub fcr_retractions_beyond_window: u64,
     /// Events for an interaction the engine does not know (e.g. its
     /// creation predates the log's retention).
     pub orphaned: u64,

@@ -115,6 +115,7 @@ impl View {
         p.duplicates += q.duplicates;
         p.late += q.late;
         p.late_beyond_window += q.late_beyond_window;
+        p.fcr_retractions_beyond_window += q.fcr_retractions_beyond_window;
         p.orphaned += q.orphaned;
         p.ignored_transitions += q.ignored_transitions;
         p.stale_agent_events += q.stale_agent_events;
