@@ -411,3 +411,107 @@ fn every_mean_comes_with_its_raw_sum() {
     assert_eq!(w.handle_time.quantiles.p99_seconds, Some(48.0));
     assert_eq!(t.handle_time.quantiles.p99_seconds, Some(48.0));
 }
+
+/// After-call work after a transfer counts for the agent who did it (as
+/// Genesys and Amazon Connect count ACW on transferred contacts): their
+/// segment ends with their wrap-up done, not at the transfer.
+#[test]
+fn after_call_work_after_a_transfer_counts_for_the_transferring_agent() {
+    let wrapped_by = |agent: &str| InteractionEvent::WrapUpDone {
+        agent_id: Some(agent.into()),
+    };
+    let mut s = Scenario::new();
+    // A call: ann talks from 10 s, holds 30..40 s, transfers to sales at
+    // 70 s (her leg ends with it), wraps up until 100 s. Bob answers in
+    // sales at 80 s, ends at 200 s, wraps up until 215 s.
+    s.queued(0.0, "c1", "billing", Voice)
+        .answered(10.0, "c1", "ann")
+        .ix(30.0, "c1", InteractionEvent::HoldStarted)
+        .ix(40.0, "c1", InteractionEvent::HoldEnded)
+        .transferred_to_queue(70.0, "c1", "sales")
+        .ended(70.0, "c1")
+        .answered(80.0, "c1", "bob")
+        .ix(100.0, "c1", wrapped_by("ann"))
+        .ended(200.0, "c1")
+        .ix(215.0, "c1", wrapped_by("bob"));
+    // A chat: ann from 5 s, ends her part at 20 s, transfers to sales at
+    // 30 s; her unnamed wrap-up done at 45 s comes while the chat waits in
+    // sales (nobody else has a segment), so it is hers.
+    s.queued(0.0, "c2", "billing", Chat)
+        .answered(5.0, "c2", "ann")
+        .ended(20.0, "c2")
+        .transferred_to_queue(30.0, "c2", "sales")
+        .wrapped(45.0, "c2");
+    let snap = s.run(cfg());
+    assert_eq!(snap.processing.stats.ignored_transitions, 0);
+
+    // c1, ann in billing: handle 10..100 = 90 s; hold 40 - 30 = 10 s;
+    // wrap-up 70..100 = 30 s; talk 90 - 10 - 30 = 50 s.
+    let bv = &queue(&snap, "billing", Voice).total.counts;
+    assert_eq!(
+        (
+            bv.handled,
+            bv.handle_ms,
+            bv.talk_ms,
+            bv.hold_ms,
+            bv.wrap_up_ms
+        ),
+        (1, 90_000, 50_000, 10_000, 30_000)
+    );
+    // c1, bob in sales: handle 80..215 = 135 s; talk 80..200 = 120 s;
+    // wrap-up 200..215 = 15 s.
+    let sv = &queue(&snap, "sales", Voice).total.counts;
+    assert_eq!(
+        (
+            sv.handled,
+            sv.handle_ms,
+            sv.talk_ms,
+            sv.hold_ms,
+            sv.wrap_up_ms
+        ),
+        (1, 135_000, 120_000, 0, 15_000)
+    );
+    // c2, ann in billing chat: handle 5..45 = 40 s; talk 5..20 = 15 s;
+    // wrap-up 20..45 = 25 s (from the end of her part, before the transfer).
+    let bc = &queue(&snap, "billing", Chat).total.counts;
+    assert_eq!(
+        (bc.handled, bc.handle_ms, bc.talk_ms, bc.wrap_up_ms),
+        (1, 40_000, 15_000, 25_000)
+    );
+    // Ann: two segments, 90 + 40 = 130 s; Bob: one, 135 s.
+    let agent = |id: &str| {
+        let a = snap.agents.iter().find(|a| a.agent == id).unwrap();
+        let c = &a.total.as_ref().unwrap().counts;
+        (c.handled, c.handle_ms)
+    };
+    assert_eq!(agent("ann"), (2, 130_000));
+    assert_eq!(agent("bob"), (1, 135_000));
+}
+
+/// If the interaction is resolved before the transferring agent's wrap-up
+/// done, their segment closes at the resolution.
+#[test]
+fn a_transferred_away_segment_closes_at_the_resolution_at_the_latest() {
+    let mut s = Scenario::new();
+    // Ann 0..20 s, transfers straight to bob at 20 s, who resolves at 50 s.
+    s.queued(0.0, "t1", "support", Email)
+        .answered(0.0, "t1", "ann")
+        .ix(
+            20.0,
+            "t1",
+            InteractionEvent::Transferred {
+                to_queue: None,
+                to_agent: Some("bob".into()),
+            },
+        )
+        .answered(25.0, "t1", "bob")
+        .resolved(50.0, "t1", "bob");
+    let snap = s.run(cfg());
+    let c = &queue(&snap, "support", Email).total.counts;
+    // Ann: 0..50 = 50 s (talk 20 s, wrap-up 30 s); bob: 25..50 = 25 s.
+    assert_eq!(
+        (c.handled, c.handle_ms, c.talk_ms, c.wrap_up_ms),
+        (2, 75_000, 20_000 + 25_000, 30_000)
+    );
+    assert_eq!(snap.processing.stats.ignored_transitions, 0);
+}

@@ -33,7 +33,7 @@
 //! | part | what it holds |
 //! |---|---|
 //! | summary | watermark, newest event times, housekeeping hour, processing counters, and the counts [`inspect`] reports |
-//! | interactions | the open interactions' slab: every slot by index (`None` when free) and the free slots in reuse order |
+//! | interactions | the open interactions' slab: every slot by index (`None` when free) and the free slots in reuse order; then (format 2) the segments of agents who transferred an interaction away, open for their after-call work, by slot |
 //! | queues | per queue (by index): its name and, per channel, its stats: cumulative and per-pane counters and fixed-bucket histograms of every window ring, HDR histograms as `(value, count)` pairs, the waiting set, concurrency, volume |
 //! | agents | the agent directory (by index) and the agent stats (by index; 0 is `other`) |
 //! | sla | the timer wheel (its own serde form), the SLA clocks' slab (slots and free list), outcomes per queue × policy × target, recorded reassignment decisions not yet reached |
@@ -97,7 +97,9 @@
 //!
 //! Format 2 (from format 1): the processing counters gained
 //! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
-//! smallest and largest sample.
+//! smallest and largest sample; the interactions part ends with the
+//! transferred-away segments (none in format 1, whose fold closed a
+//! segment at the transfer).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -644,6 +646,7 @@ impl Engine {
                 .map(|e| e.map(|it| InteractionWire::of(it, base)))
         }));
         w.put(&self.interactions.free_list());
+        w.put(&self.legs);
         w.end();
 
         // queues
@@ -978,6 +981,9 @@ impl Engine {
             }),
         )?;
         let free: Vec<u32> = r.take("free slots")?;
+        if !v1 {
+            e.legs = r.take("transferred-away segments")?;
+        }
         r.finish()?;
         e.interactions = Slots::from_parts(entries, &free)
             .map_err(|m| inconsistent(format!("interaction slots: {m}")))?;
@@ -1125,6 +1131,15 @@ impl Engine {
                 || a.queues.iter().any(|&q| q as usize >= nq)
             {
                 return Err(inconsistent(format!("agent {i}: index out of range")));
+            }
+        }
+        for (&slot, l) in &self.legs {
+            let bad_agent = l.agent != NO_AGENT && l.agent as usize >= na;
+            if self.interactions.get(slot as usize).is_none() || l.queue as usize >= nq || bad_agent
+            {
+                return Err(inconsistent(format!(
+                    "transferred-away segment of slot {slot}: index out of range"
+                )));
             }
         }
         let mut with_clocks = 0;

@@ -4,7 +4,7 @@
 //! does is in the sibling files: `interactions`, `repeats`, `agents`,
 //! `surveys`, `sla`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 
 use compact_str::CompactString;
@@ -14,7 +14,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use super::clocks::{Clocks, SlaDetail};
 use super::dedup::Dedup;
 use super::local_time::LocalClock;
-use super::records::{Agent, Customer, Interaction, Phase, Resolved};
+use super::records::{Agent, Customer, Interaction, Leg, Phase, Resolved};
 use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
@@ -37,6 +37,9 @@ pub struct Engine {
     pub(super) dedup: Dedup,
     pub(super) interactions: Slots<Interaction>,
     pub(super) index: HashTable<u32>,
+    /// Segments of agents who transferred an interaction away, open for
+    /// their after-call work, by the interaction's slot.
+    pub(super) legs: BTreeMap<u32, Leg>,
     pub(super) queue_ids: FxHashMap<CompactString, u32>,
     pub(super) queue_names: Vec<CompactString>,
     pub(super) queues: Vec<[Option<Box<QueueStats>>; 5]>,
@@ -73,6 +76,7 @@ impl Engine {
             watermark: NONE,
             interactions: Slots::new(),
             index: HashTable::new(),
+            legs: BTreeMap::new(),
             queue_ids: FxHashMap::default(),
             queue_names: Vec::new(),
             queues: Vec::new(),
@@ -311,6 +315,7 @@ impl Engine {
 
     pub(super) fn remove(&mut self, slot: u32) -> Interaction {
         self.sla_close(slot);
+        self.legs.remove(&slot);
         let it = self.interactions.remove(slot as usize);
         let h = FxBuildHasher.hash_one(it.id.as_str());
         if let Ok(e) = self.index.find_entry(h, |&s| s == slot) {
@@ -378,6 +383,10 @@ impl Engine {
             .map(|(s, _)| s as u32)
             .collect();
         for slot in expired {
+            // A transferring agent's after-call work ends, at the latest,
+            // with the interaction's last activity.
+            let last = self.interactions[slot as usize].last_activity;
+            self.close_leg(last, slot);
             let phase = self.interactions[slot as usize].phase;
             if phase == Phase::Waiting {
                 self.leave_queue(wm, slot);
