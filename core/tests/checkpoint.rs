@@ -379,7 +379,8 @@ fn save_and_restore(cfg: &EngineConfig, e: &Engine) -> Engine {
     assert_eq!(info.total_bytes, bytes.len() as u64);
     let s = info.sizes;
     let parts = s.interactions + s.queues + s.agents + s.sla + s.dedup + s.tracking + s.buffer;
-    assert_eq!(parts + s.other, info.total_bytes);
+    assert_eq!(parts + s.parking + s.other, info.total_bytes);
+    assert_eq!(restored.parked(), e.parked());
     restored
 }
 

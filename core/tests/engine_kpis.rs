@@ -262,9 +262,16 @@ fn arrival_order_within_the_allowed_lateness_does_not_matter() {
     let snap = s.run(cfg());
     let c = &queue(&snap, "billing", Voice).total.counts;
     // In event-time order the abandon (2 s) closes c1; the answer (4 s)
-    // then finds no open interaction: counted as orphaned, not applied.
+    // then finds no open interaction: parked, not applied.
     assert_eq!((c.abandoned, c.answered), (1, 0));
-    assert_eq!(snap.processing.stats.orphaned, 1);
+    assert_eq!(snap.processing.parked_events, 1);
+    assert_eq!(snap.processing.stats.orphaned, 0);
+    // Nothing creates c1 again within the 5 min parking TTL: once the
+    // watermark is past 4 s + 300 s, the answer is orphaned for good.
+    let snap = s.run_until(cfg(), 305.0).1;
+    assert_eq!(snap.processing.parked_events, 0);
+    let p = &snap.processing.stats;
+    assert_eq!((p.orphaned, p.parked_expired, p.parked_overflow), (1, 1, 0));
 }
 
 #[test]

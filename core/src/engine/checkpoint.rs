@@ -27,7 +27,7 @@
 //! | 28..36 | xxh3-64 of the payload, u64 |
 //! | 36..40 | low 32 bits of the xxh3-64 of bytes 0..36: the header's own check |
 //!
-//! The payload is eight parts, in this order, each a u64 (LE) length and
+//! The payload is nine parts (eight in format 1), in this order, each a u64 (LE) length and
 //! then that many bytes of [postcard] values (serde; integers as varints):
 //!
 //! | part | what it holds |
@@ -40,6 +40,7 @@
 //! | dedup | per slice of the dedup horizon, the sorted 64-bit hashes of the event ids seen |
 //! | tracking | resolved interactions and customers (by their 64-bit hashes, sorted), for reopens, repeat contacts and FCR |
 //! | buffer | the reorder buffer's events, in canonical order |
+//! | parking | (format 2) events waiting for an interaction not known yet: per interaction id (sorted), its events in canonical order |
 //!
 //! Not saved, because rebuilt or transient: the id → slot index and the
 //! name → index maps of queues and agents (rebuilt from the saved ids),
@@ -99,7 +100,11 @@
 //! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
 //! smallest and largest sample; the interactions part ends with the
 //! transferred-away segments (none in format 1, whose fold closed a
-//! segment at the transfer).
+//! segment at the transfer); a ninth part holds the parked events (none in
+//! format 1, whose fold dropped them as orphaned); the settings
+//! fingerprint covers the parking settings, so a format-1 checkpoint is
+//! checked against the fingerprint of the settings that existed then
+//! ([`EngineConfig::fingerprint_format_1`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -123,7 +128,7 @@ use super::slots::Slots;
 use super::stats::{AgentStats, QueueStats};
 use super::types::{ProcessingStats, NONE, NO_AGENT};
 use super::window::{PaneData, Ring, WindowSpec};
-use crate::event::{Channel, Event, Millis, Reassignment, SlaTarget};
+use crate::event::{Channel, Event, EventKind, Millis, Reassignment, SlaTarget};
 use crate::sla::wheel::{TimerId, TimerWheel};
 
 /// The first 8 bytes of every checkpoint.
@@ -138,8 +143,8 @@ pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 40;
 
-/// The payload's parts, in order.
-const PARTS: [&str; 8] = [
+/// The payload's parts, in order (format 1 ends with `buffer`).
+const PARTS: [&str; 9] = [
     "summary",
     "interactions",
     "queues",
@@ -148,7 +153,17 @@ const PARTS: [&str; 8] = [
     "dedup",
     "tracking",
     "buffer",
+    "parking",
 ];
+
+/// How many parts a payload of `version` has.
+fn parts_of(version: u16) -> usize {
+    if version == 1 {
+        8
+    } else {
+        PARTS.len()
+    }
+}
 
 /// Why a checkpoint cannot be used. Each names one cause; the shell logs
 /// it and rebuilds the partition from its log instead.
@@ -193,6 +208,8 @@ pub struct PartSizes {
     pub tracking: u64,
     /// The reorder buffer.
     pub buffer: u64,
+    /// Events parked for an interaction not known yet (format 2).
+    pub parking: u64,
     /// Header, summary and part framing.
     pub other: u64,
 }
@@ -720,6 +737,16 @@ impl Engine {
         w.put(&SeqOf(|| self.buffer.iter().map(|p| &p.ev)));
         w.end();
 
+        // parking
+        w.begin();
+        w.put(&SeqOf(|| {
+            self.parked.iter().map(|(id, list)| {
+                let events: Vec<&Event> = list.iter().map(|p| &p.ev).collect();
+                (id, events)
+            })
+        }));
+        w.end();
+
         let payload_len = (w.buf.len() - HEADER_LEN) as u64;
         let hash = xxhash_rust::xxh3::xxh3_64(&w.buf[HEADER_LEN..]);
         let header = &mut w.buf[..HEADER_LEN];
@@ -768,7 +795,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Check the header and the payload's integrity; the payload's parts.
-fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
+fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
     let found = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(MAGIC.len())];
     if head != &MAGIC[..head.len()] {
@@ -817,9 +844,9 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
             found: hash,
         });
     }
-    let mut parts: [&[u8]; 8] = [&[]; 8];
+    let mut parts: [&[u8]; 9] = [&[]; 9];
     let mut rest = payload;
-    for (i, name) in PARTS.iter().enumerate() {
+    for (i, name) in PARTS.iter().enumerate().take(parts_of(version)) {
         let undecodable = |reason: &str| CheckpointError::Undecodable {
             part: name,
             reason: reason.to_string(),
@@ -918,7 +945,8 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
         dedup: len(5),
         tracking: len(6),
         buffer: len(7),
-        other: bytes.len() as u64 - (1..8).map(len).sum::<u64>(),
+        parking: len(8),
+        other: bytes.len() as u64 - (1..9).map(len).sum::<u64>(),
     };
     let known = |t: Millis| (t != NONE).then_some(t);
     let c = s.counts;
@@ -955,7 +983,11 @@ impl Engine {
     /// rebuilds from the log.
     pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
         let (header, parts) = open(bytes)?;
-        let current = cfg.fingerprint();
+        let current = if header.version == 1 {
+            cfg.fingerprint_format_1()
+        } else {
+            cfg.fingerprint()
+        };
         if header.fingerprint != current {
             return Err(CheckpointError::SettingsChanged {
                 checkpoint: header.fingerprint,
@@ -1080,6 +1112,13 @@ impl Engine {
             .map(Pending::new)
             .collect::<VecDeque<_>>();
 
+        if !v1 {
+            let mut r = Reader::new(PARTS[8], parts[8]);
+            let parked: Vec<(CompactString, Vec<Event>)> = r.take("parked events")?;
+            r.finish()?;
+            e.restore_parked(parked)?;
+        }
+
         if e.counts() != s.counts {
             return Err(inconsistent(format!(
                 "the summary counts {:?}, the parts hold {:?}",
@@ -1090,6 +1129,48 @@ impl Engine {
         e.check_references()?;
         e.rebuild_indexes()?;
         Ok(e)
+    }
+
+    /// Install parked events read back: each list for its interaction id,
+    /// in canonical order, ids unique, within the cap.
+    fn restore_parked(
+        &mut self,
+        parked: Vec<(CompactString, Vec<Event>)>,
+    ) -> Result<(), CheckpointError> {
+        let mut len = 0usize;
+        let mut oldest = NONE;
+        for (id, events) in parked {
+            let list: Vec<Pending> = events.into_iter().map(Pending::new).collect();
+            let sorted = list.windows(2).all(|w| w[0].key() <= w[1].key());
+            let theirs = list.iter().all(|p| {
+                matches!(&p.ev.kind, EventKind::Interaction { interaction_id, .. }
+                    if interaction_id.as_str() == id.as_str())
+            });
+            if list.is_empty() || !sorted || !theirs {
+                return Err(inconsistent(format!(
+                    "parked events of one interaction: empty, out of order or another's ({} events)",
+                    list.len()
+                )));
+            }
+            len += list.len();
+            let first = list[0].t;
+            oldest = if oldest == NONE {
+                first
+            } else {
+                oldest.min(first)
+            };
+            if self.parked.insert(id, list).is_some() {
+                return Err(inconsistent("parked events: an interaction id twice"));
+            }
+        }
+        if len > self.cfg.max_parked_events {
+            return Err(inconsistent(format!(
+                "{len} parked events, over limits.max_parked_events"
+            )));
+        }
+        self.parked_len = len;
+        self.parked_oldest = oldest;
+        Ok(())
     }
 
     /// Every index one part holds into another is in range, and

@@ -40,6 +40,13 @@ pub struct Engine {
     /// Segments of agents who transferred an interaction away, open for
     /// their after-call work, by the interaction's slot.
     pub(super) legs: BTreeMap<u32, Leg>,
+    /// Events waiting for their interaction, by its id, each list in
+    /// canonical order (see `parking`).
+    pub(super) parked: BTreeMap<CompactString, Vec<Pending>>,
+    /// Events in `parked`.
+    pub(super) parked_len: usize,
+    /// Oldest event time in `parked` (`NONE` when empty).
+    pub(super) parked_oldest: Millis,
     pub(super) queue_ids: FxHashMap<CompactString, u32>,
     pub(super) queue_names: Vec<CompactString>,
     pub(super) queues: Vec<[Option<Box<QueueStats>>; 5]>,
@@ -77,6 +84,9 @@ impl Engine {
             interactions: Slots::new(),
             index: HashTable::new(),
             legs: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            parked_len: 0,
+            parked_oldest: NONE,
             queue_ids: FxHashMap::default(),
             queue_names: Vec::new(),
             queues: Vec::new(),
@@ -250,6 +260,7 @@ impl Engine {
         }
         self.sla_fire(wm, out);
         self.watermark = wm;
+        self.expire_parked();
         self.housekeeping();
     }
 
@@ -263,6 +274,24 @@ impl Engine {
     pub(super) fn process(&mut self, ev: Event, _out: &mut Vec<Effect>) {
         // Effects come from timers only (see `sla_fire`); events change
         // state.
+        let parked_for = match &ev.kind {
+            EventKind::Interaction { interaction_id, .. } if self.parked_len > 0 => {
+                Some(interaction_id.clone())
+            }
+            _ => None,
+        };
+        if self.apply_one(ev) {
+            if let Some(id) = parked_for {
+                self.unpark(&id);
+            }
+        }
+    }
+
+    /// Apply one event, or park it (see `parking`); true if applied.
+    pub(super) fn apply_one(&mut self, ev: Event) -> bool {
+        let Some(ev) = self.park_if_unknown(ev) else {
+            return false;
+        };
         self.stats.events_applied += 1;
         let t = ev.occurred_at;
         match ev.kind {
@@ -273,6 +302,7 @@ impl Engine {
             EventKind::Agent(a) => self.on_agent(t, a),
             EventKind::Survey(s) => self.on_survey(t, s),
         }
+        true
     }
 
     pub(super) fn queue_id(&mut self, name: &str) -> u32 {

@@ -55,6 +55,7 @@ impl Engine {
             }
             _ => match self.find(id) {
                 Some(s) => s,
+                // Parked before it gets here (`parking`).
                 None => {
                     self.stats.orphaned += 1;
                     return;

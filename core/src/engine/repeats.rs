@@ -135,6 +135,7 @@ impl Engine {
     pub(super) fn on_reopened(&mut self, t: Millis, event_id: &str, id: &str) {
         let key = id_hash(id);
         let Some(r) = self.resolved.get(&key).cloned() else {
+            // Parked before it gets here (`parking`).
             self.stats.orphaned += 1;
             return;
         };

@@ -50,6 +50,9 @@ pub struct Processing {
     pub stats: ProcessingStats,
     pub open_interactions: u64,
     pub buffered_events: u64,
+    /// Events waiting in the parking area for an interaction not known
+    /// yet (applied when it appears; orphaned after `engine.parking_ttl`).
+    pub parked_events: u64,
     /// Event ids held for duplicate detection.
     pub dedup_ids: u64,
 }
@@ -447,6 +450,7 @@ impl View {
                 stats: self.processing.clone(),
                 open_interactions: self.open_interactions,
                 buffered_events: self.buffered_events,
+                parked_events: self.parked_events,
                 dedup_ids: self.dedup_ids,
             },
             windows: windows

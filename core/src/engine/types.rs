@@ -73,7 +73,9 @@ pub struct ProcessingStats {
     /// dated at the resolution by definition.
     pub fcr_retractions_beyond_window: u64,
     /// Events for an interaction the engine does not know (e.g. its
-    /// creation predates the log's retention).
+    /// creation predates the log's retention) that were not applied for
+    /// good: `parked_expired + parked_overflow`. (Waiting ones are parked,
+    /// not orphaned.)
     pub orphaned: u64,
     /// Events that do not fit the interaction's state (e.g. an abandon
     /// after the answer): counted, not applied.
@@ -84,6 +86,12 @@ pub struct ProcessingStats {
     pub expired_interactions: u64,
     /// Customers or resolutions not tracked because a cap was reached.
     pub tracking_overflow: u64,
+    /// Parked events whose interaction did not appear within
+    /// `engine.parking_ttl` of event time (orphaned).
+    pub parked_expired: u64,
+    /// Events for an unknown interaction not parked because the parking
+    /// area held `limits.max_parked_events` (orphaned).
+    pub parked_overflow: u64,
 }
 
 /// A stable 64-bit hash of an id (customer references, resolved interactions).
