@@ -570,6 +570,8 @@ fn a_checkpoint_taken_under_other_settings_is_refused() {
             "[queues.billing]\nservice_level_threshold = \"30s\"\n[limits]",
         ),
         ("[engine]", "[engine]\ntime_zone = \"Europe/Berlin\""),
+        ("[engine]", "[engine]\nparking_ttl = \"1m\""),
+        ("max_agents = 1", "max_agents = 1\nmax_parked_events = 5"),
     ];
     for (from, to) in changes {
         let other = engine_config_from_toml(&CFG.replacen(from, to, 1));

@@ -522,3 +522,93 @@ fn a_transferred_away_segment_closes_at_the_resolution_at_the_latest() {
     );
     assert_eq!(snap.processing.stats.ignored_transitions, 0);
 }
+
+/// An event whose interaction is not known yet waits for it, and applies
+/// in canonical order once it appears: the figures are those of the
+/// ordered stream.
+#[test]
+fn events_before_their_interaction_wait_for_it_and_then_apply_in_order() {
+    let mut s = Scenario::new();
+    // c1's answer, end and wrap-up arrive first; its queueing at 0 s
+    // arrives 60 s later (long after the 5 s lateness: late), after c2's
+    // events moved the watermark to 55 s.
+    s.answered(10.0, "c1", "a1")
+        .wrapped(40.0, "c1")
+        .ended(30.0, "c1")
+        .queued(50.0, "c2", "billing", Voice)
+        .queued(60.0, "c3", "billing", Voice)
+        .queued(0.0, "c1", "billing", Voice);
+    let (e, snap) = s.run_until(cfg(), 70.0);
+    let p = &snap.processing.stats;
+    // Late: the end (30 s, behind the wrap-up's watermark of 35 s) and
+    // the queueing.
+    assert_eq!((p.late, p.orphaned, p.ignored_transitions), (2, 0, 0));
+    assert_eq!(snap.processing.parked_events, 0);
+    assert_eq!(e.parked(), 0);
+    let c = &queue(&snap, "billing", Voice).total.counts;
+    // c1: waited 10 s (within the 20 s SL), handled 10..40 = 30 s (talk
+    // 20 s, wrap-up 10 s); c2, c3 offered and waiting.
+    assert_eq!(
+        (c.offered, c.answered, c.answered_within_sl, c.handled),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(
+        (c.handle_ms, c.talk_ms, c.wrap_up_ms),
+        (30_000, 20_000, 10_000)
+    );
+
+    // While c1's queueing has not arrived, its three events are parked.
+    let mut early = s.clone();
+    early.events.pop();
+    let snap = early.run_until(cfg(), 70.0).1;
+    assert_eq!(snap.processing.parked_events, 3);
+    assert_eq!(snap.processing.stats.orphaned, 0);
+}
+
+/// A reopen that arrives before the life it reopens waits for it: the
+/// interaction's history arrives late, its creation last, and everything
+/// applies in canonical order once it is created.
+#[test]
+fn a_reopen_before_its_resolution_waits_for_it() {
+    let mut s = Scenario::new();
+    s.ix(200.0, "t1", InteractionEvent::Reopened)
+        .message(201.0, "t1", Direction::Customer)
+        .queued(260.0, "t9", "support", Email) // watermark 255 s
+        .resolved(100.0, "t1", "a1") // late, like the two below
+        .answered(10.0, "t1", "a1")
+        .queued(0.0, "t1", "support", Email);
+    let snap = s.run(cfg());
+    let c = &queue(&snap, "support", Email).total.counts;
+    // Resolved at 100 s, then reopened at 200 s: one resolution, not a
+    // first-contact one any more (retracted), one reopen; t1 open again.
+    assert_eq!(
+        (c.resolved, c.fcr_candidates, c.fcr_retracted, c.reopened),
+        (1, 1, 1, 1)
+    );
+    let p = &snap.processing;
+    assert_eq!((p.stats.orphaned, p.parked_events), (0, 0));
+    assert_eq!(p.open_interactions, 2); // t1 again, t9
+}
+
+/// The parking area is bounded: past `limits.max_parked_events`, an event
+/// for an unknown interaction is orphaned at once (overflow); a parked one
+/// that waits longer than `engine.parking_ttl` past the watermark expires.
+#[test]
+fn parking_is_bounded_by_count_and_by_event_time() {
+    let toml = "[engine]\nparking_ttl = \"1m\"\n[limits]\nmax_parked_events = 2\n";
+    let mut s = Scenario::new();
+    s.answered(0.0, "x1", "a1")
+        .answered(1.0, "x2", "a1")
+        .answered(2.0, "x3", "a1") // the third: overflow
+        .queued(30.0, "c1", "billing", Voice);
+    let (snap, _) = run_toml(&s, toml, 30.0);
+    let p = &snap.processing;
+    assert_eq!((p.parked_events, p.stats.parked_overflow), (2, 1));
+    assert_eq!(p.stats.orphaned, 1);
+    // At a watermark of 61 s, x1 (0 s) is more than 60 s old; x2 (1 s) is
+    // exactly 60 s old and still waits.
+    let (snap, _) = run_toml(&s, toml, 61.0);
+    let p = &snap.processing;
+    assert_eq!((p.parked_events, p.stats.parked_expired), (1, 1));
+    assert_eq!(p.stats.orphaned, 2);
+}

@@ -509,3 +509,59 @@ fn resolve_queue(
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(engine: &str, limits: &str) -> (EngineConfig, Vec<Issue>) {
+        let engine: EngineSection = toml::from_str(engine).unwrap_or_else(|e| panic!("{e}"));
+        let limits: LimitsSection = toml::from_str(limits).unwrap_or_else(|e| panic!("{e}"));
+        let mut issues = Vec::new();
+        let cfg = EngineSections {
+            engine: &engine,
+            limits: &limits,
+            queue_defaults: &QueueSection::default(),
+            queues: &BTreeMap::new(),
+            sla: &SlaSection::default(),
+        }
+        .validate(&mut issues);
+        (cfg, issues)
+    }
+
+    #[test]
+    fn parking_defaults_to_five_minutes_and_a_hundred_thousand_events() {
+        let (cfg, issues) = validate("", "");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((cfg.parking_ttl, cfg.max_parked_events), (300_000, 100_000));
+        let (cfg, issues) = validate("parking_ttl = \"90s\"", "max_parked_events = 7");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((cfg.parking_ttl, cfg.max_parked_events), (90_000, 7));
+    }
+
+    #[test]
+    fn parking_settings_are_checked_with_their_field_and_fix() {
+        let (_, issues) = validate(
+            "parking_ttl = \"2h\"\nidle_ttl = \"1h\"",
+            "max_parked_events = 0",
+        );
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["engine.parking_ttl", "limits.max_parked_events"]);
+        assert!(issues[0].problem.contains("longer than engine.idle_ttl"));
+        assert!(issues[0].fix.contains("at most idle_ttl"));
+        // Units are required, and unknown fields are refused.
+        assert!(toml::from_str::<EngineSection>("parking_ttl = 300").is_err());
+        assert!(toml::from_str::<EngineSection>("parking = \"5m\"").is_err());
+    }
+
+    #[test]
+    fn parking_settings_are_part_of_the_fingerprint_but_not_of_format_1() {
+        let (a, _) = validate("", "");
+        let (b, _) = validate("parking_ttl = \"1m\"", "");
+        let (c, _) = validate("", "max_parked_events = 5");
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.fingerprint_format_1(), b.fingerprint_format_1());
+        assert_eq!(a.fingerprint_format_1(), c.fingerprint_format_1());
+    }
+}
