@@ -495,10 +495,11 @@ fn after_call_work_after_a_transfer_counts_for_the_transferring_agent() {
     assert_eq!(agent("bob"), (1, 135_000));
 }
 
-/// If the interaction is resolved before the transferring agent's wrap-up
-/// done, their segment closes at the resolution.
+/// If the interaction moves on (here: is resolved) before the transferring
+/// agent's wrap-up done, their segment closes then, without after-call
+/// work: none was seen, and none is invented.
 #[test]
-fn a_transferred_away_segment_closes_at_the_resolution_at_the_latest() {
+fn a_transferred_away_segment_without_wrap_up_closes_without_after_call_work() {
     let mut s = Scenario::new();
     // Ann 0..20 s, transfers straight to bob at 20 s, who resolves at 50 s.
     s.queued(0.0, "t1", "support", Email)
@@ -515,10 +516,10 @@ fn a_transferred_away_segment_closes_at_the_resolution_at_the_latest() {
         .resolved(50.0, "t1", "bob");
     let snap = s.run(cfg());
     let c = &queue(&snap, "support", Email).total.counts;
-    // Ann: 0..50 = 50 s (talk 20 s, wrap-up 30 s); bob: 25..50 = 25 s.
+    // Ann: 0..20 = 20 s of talk, no wrap-up; bob: 25..50 = 25 s.
     assert_eq!(
         (c.handled, c.handle_ms, c.talk_ms, c.wrap_up_ms),
-        (2, 75_000, 20_000 + 25_000, 30_000)
+        (2, 45_000, 20_000 + 25_000, 0)
     );
     assert_eq!(snap.processing.stats.ignored_transitions, 0);
 }

@@ -413,10 +413,9 @@ impl Engine {
             .map(|(s, _)| s as u32)
             .collect();
         for slot in expired {
-            // A transferring agent's after-call work ends, at the latest,
-            // with the interaction's last activity.
-            let last = self.interactions[slot as usize].last_activity;
-            self.close_leg(last, slot);
+            // A transferring agent whose wrap-up done never came: their
+            // segment ends without after-call work.
+            self.close_leg(wm, slot, false);
             let phase = self.interactions[slot as usize].phase;
             if phase == Phase::Waiting {
                 self.leave_queue(wm, slot);

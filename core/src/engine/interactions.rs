@@ -125,7 +125,7 @@ impl Engine {
                     .get(&slot)
                     .is_some_and(|l| agent.map_or(!own, |a| a == l.agent));
                 if theirs {
-                    self.close_leg(t, slot);
+                    self.close_leg(t, slot, true);
                     return;
                 }
                 let ok = own;
@@ -173,7 +173,7 @@ impl Engine {
     /// Keep the open segment of `slot` as the transferring agent's leg,
     /// open for their after-call work (closing a previous leg at `t`).
     fn open_leg(&mut self, t: Millis, slot: u32) {
-        self.close_leg(t, slot);
+        self.close_leg(t, slot, false);
         let it = &mut self.interactions[slot as usize];
         if it.seg_start == NONE {
             return;
@@ -197,18 +197,21 @@ impl Engine {
         self.legs.insert(slot, leg);
     }
 
-    /// Close the transferring agent's leg of `slot`, if any, at `t`: one
-    /// handled segment for them and the queue they handled it in: talk and
-    /// hold up to their contact's end, wrap-up from there to `t`.
-    pub(super) fn close_leg(&mut self, t: Millis, slot: u32) {
+    /// Close the transferring agent's leg of `slot`, if any, counted at
+    /// `t`: one handled segment for them and the queue they handled it in:
+    /// talk and hold up to their contact's end, then, with `acw` (their
+    /// wrap-up done at `t`), wrap-up from there to `t`; without (the
+    /// interaction moved on first), no wrap-up.
+    pub(super) fn close_leg(&mut self, t: Millis, slot: u32, acw: bool) {
         let Some(l) = self.legs.remove(&slot) else {
             return;
         };
         let t = t.max(l.talk_end);
+        let end = if acw { t } else { l.talk_end };
         let ch = self.interactions[slot as usize].channel;
-        let handle = (t - l.start).max(0);
+        let handle = (end - l.start).max(0);
         let hold = l.hold_ms.clamp(0, handle);
-        let wrap = (t - l.talk_end).clamp(0, handle - hold);
+        let wrap = (end - l.talk_end).clamp(0, handle - hold);
         let talk = handle - hold - wrap;
         self.record_segment(l.queue, ch, l.agent, t, [handle, talk, hold, wrap]);
     }
@@ -410,6 +413,9 @@ impl Engine {
 
     /// Close the open handling segment at `t`: one handled contact.
     pub(super) fn close_segment(&mut self, t: Millis, slot: u32, agent: Option<u32>) {
+        // The next agent's segment ends before the transferring agent's
+        // wrap-up done came: theirs ends without after-call work.
+        self.close_leg(t, slot, false);
         let it = &mut self.interactions[slot as usize];
         if it.seg_start == NONE {
             return;
@@ -494,7 +500,7 @@ impl Engine {
         if self.interactions[slot as usize].phase != Phase::Waiting {
             return false;
         }
-        self.close_leg(t, slot);
+        self.close_leg(t, slot, false);
         let wait = self.leave_queue(t, slot);
         let (q, ch) = self.qc(slot);
         let s = self.queue_stats(q, ch).settings.clone();

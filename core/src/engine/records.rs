@@ -31,8 +31,9 @@ impl Phase {
 }
 
 /// The handled segment of an agent who transferred an interaction away,
-/// kept open for their after-call work: it closes with their wrap-up done
-/// (or when the interaction ends first). At most one per interaction.
+/// kept open for their after-call work: it closes with their wrap-up done,
+/// or without after-call work when the interaction moves on first (the
+/// next segment closes, it ends or expires). At most one per interaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Leg {
     pub(super) agent: u32,

@@ -70,9 +70,9 @@ impl Engine {
             Some(a) => self.agent_id(a),
             None => self.interactions[slot as usize].agent,
         };
-        // An agent who transferred it away and is still in after-call
-        // work: their segment ends here at the latest.
-        self.close_leg(t, slot);
+        // An agent who transferred it away and whose wrap-up done has not
+        // come: their segment ends here, without after-call work.
+        self.close_leg(t, slot, false);
         let phase = self.interactions[slot as usize].phase;
         match phase {
             Phase::Waiting => {
