@@ -195,8 +195,10 @@ impl PartitionPublisher {
     /// live after its restore takes its restored view, so nothing of the
     /// replayed history is exported).
     pub fn with_baseline(view: &View) -> Self {
-        let mut p = Self::default();
-        p.processing = PROCESSING_COUNTERS.map(|(_, field)| field(&view.processing));
+        let mut p = Self {
+            processing: PROCESSING_COUNTERS.map(|(_, field)| field(&view.processing)),
+            ..Self::default()
+        };
         for (k, q) in &view.queues {
             p.queues
                 .insert(k.clone(), QueueMark::of(&q.total.c, &q.volume));
