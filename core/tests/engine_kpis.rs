@@ -449,8 +449,29 @@ fn after_call_work_after_a_transfer_counts_for_the_transferring_agent() {
         .ended(20.0, "c2")
         .transferred_to_queue(30.0, "c2", "sales")
         .wrapped(45.0, "c2");
+    // A ticket: ann from 0 s, transfers it to sales at 100 s and answers
+    // it again there herself at 110 s; her wrap-up done at 150 s closes the
+    // segment she is in now (110..150 = 40 s), and with it her first one,
+    // without after-call work (0..100 = 100 s); cal takes it over at 200 s
+    // and ends and wraps up at 260 s and 270 s. None of it is ignored.
+    s.queued(0.0, "t1", "billing", Email)
+        .answered(0.0, "t1", "ann")
+        .transferred_to_queue(100.0, "t1", "sales")
+        .answered(110.0, "t1", "ann")
+        .ix(150.0, "t1", wrapped_by("ann"))
+        .answered(200.0, "t1", "cal")
+        .ended(260.0, "t1")
+        .ix(270.0, "t1", wrapped_by("cal"));
     let snap = s.run(cfg());
     assert_eq!(snap.processing.stats.ignored_transitions, 0);
+    let be = &queue(&snap, "billing", Email).total.counts;
+    assert_eq!((be.handled, be.handle_ms, be.wrap_up_ms), (1, 100_000, 0));
+    // Sales: ann 110..150 = 40 s, then cal 200..270 = 70 s (10 s wrap-up).
+    let se = &queue(&snap, "sales", Email).total.counts;
+    assert_eq!(
+        (se.handled, se.handle_ms, se.wrap_up_ms),
+        (2, 110_000, 10_000)
+    );
 
     // c1, ann in billing: handle 10..100 = 90 s; hold 40 - 30 = 10 s;
     // wrap-up 70..100 = 30 s; talk 90 - 10 - 30 = 50 s.
@@ -485,14 +506,16 @@ fn after_call_work_after_a_transfer_counts_for_the_transferring_agent() {
         (bc.handled, bc.handle_ms, bc.talk_ms, bc.wrap_up_ms),
         (1, 40_000, 15_000, 25_000)
     );
-    // Ann: two segments, 90 + 40 = 130 s; Bob: one, 135 s.
+    // Ann: 90 + 40 (c1, c2) + 100 + 40 (t1) = 270 s in four segments;
+    // bob: 135 s; cal: 70 s.
     let agent = |id: &str| {
         let a = snap.agents.iter().find(|a| a.agent == id).unwrap();
         let c = &a.total.as_ref().unwrap().counts;
         (c.handled, c.handle_ms)
     };
-    assert_eq!(agent("ann"), (2, 130_000));
+    assert_eq!(agent("ann"), (4, 270_000));
     assert_eq!(agent("bob"), (1, 135_000));
+    assert_eq!(agent("cal"), (1, 70_000));
 }
 
 /// If the interaction moves on (here: is resolved) before the transferring

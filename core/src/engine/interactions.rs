@@ -118,12 +118,15 @@ impl Engine {
                 let agent = agent_id.map(|a| self.agent_id(&a));
                 let it = &self.interactions[slot as usize];
                 let own = matches!(it.phase, Phase::Connected | Phase::WrapUp);
-                // The transferring agent's wrap-up done: named, or unnamed
-                // while nobody else has a segment in progress.
-                let theirs = self
-                    .legs
-                    .get(&slot)
-                    .is_some_and(|l| agent.map_or(!own, |a| a == l.agent));
+                let current = it.agent;
+                // The transferring agent's wrap-up done: naming them (unless
+                // they handle the interaction again now: then it is that
+                // segment's), or naming nobody while nobody has a segment
+                // in progress.
+                let theirs = self.legs.get(&slot).is_some_and(|l| match agent {
+                    Some(a) => a == l.agent && !(own && a == current),
+                    None => !own,
+                });
                 if theirs {
                     self.close_leg(t, slot, true);
                     return;
