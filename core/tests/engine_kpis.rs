@@ -636,3 +636,22 @@ fn parking_is_bounded_by_count_and_by_event_time() {
     assert_eq!((p.parked_events, p.stats.parked_expired), (1, 1));
     assert_eq!(p.stats.orphaned, 2);
 }
+
+/// A redelivered copy of a parked event, once the dedup horizon (2 min)
+/// forgot its id, is still a duplicate: the parked copy applies once.
+#[test]
+fn a_redelivered_parked_event_applies_once() {
+    let mut s = Scenario::new();
+    s.answered(0.0, "c1", "a1") // parks: c1 is not known yet
+        .queued(200.0, "c2", "billing", Voice); // watermark 195 s
+    let copy = s.events[0].clone();
+    s.events.push(copy); // late, and older than the dedup horizon
+    s.queued(-10.0, "c1", "billing", Voice); // late: creates c1
+    let snap = s.run(cfg());
+    let p = &snap.processing.stats;
+    assert_eq!((p.duplicates, p.orphaned), (1, 0));
+    let c = &queue(&snap, "billing", Voice).total.counts;
+    // c1 waited 10 s and was answered once.
+    assert_eq!((c.offered, c.answered), (2, 1));
+    approx(queue(&snap, "billing", Voice).total.asa_seconds, 10.0);
+}

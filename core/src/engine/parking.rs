@@ -56,15 +56,18 @@ impl Engine {
         }
         let id = CompactString::from(interaction_id.as_str());
         let p = Pending::new(ev);
-        self.parked_oldest = if self.parked_len == 0 {
-            p.t
-        } else {
-            self.parked_oldest.min(p.t)
-        };
-        self.parked_len += 1;
+        let (t, first) = (p.t, self.parked_len == 0);
         let list = self.parked.entry(id).or_default();
+        // A redelivery the dedup horizon no longer remembers, while the
+        // first copy still waits here.
+        if list.iter().any(|q| q.ev.event_id == p.ev.event_id) {
+            self.stats.duplicates += 1;
+            return None;
+        }
         let pos = list.partition_point(|q| q.key() <= p.key());
         list.insert(pos, p);
+        self.parked_oldest = if first { t } else { self.parked_oldest.min(t) };
+        self.parked_len += 1;
         None
     }
 
