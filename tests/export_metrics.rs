@@ -674,3 +674,43 @@ fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
     assert_eq!(state.merged_view().queues.len(), 1);
     assert!(state.figures().freshness.stale);
 }
+
+/// The fold's own counters the pipeline does not report per batch (late
+/// events beyond a window, FCR retractions beyond a window, parked events
+/// expired or overflowing) are exported from the partition's views by
+/// growth since it went live, labelled with its input topic.
+#[test]
+fn the_folds_own_counters_are_exported_by_growth_since_going_live() {
+    let exp = exporter();
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Channel::Voice)
+        .queued(1000.0, "c2", "billing", Channel::Voice)
+        .queued(1010.0, "c3", "billing", Channel::Voice) // watermark 1005 s
+        // Late and older than the 5m ring holds: history, not exported.
+        .queued(100.0, "c4", "billing", Channel::Voice)
+        // Live: an answer for an interaction nobody queues. It parks at
+        // 1020 s and expires once the watermark (1395 s) is more than the
+        // 5 min parking TTL past it.
+        .answered(1020.0, "ghost", "a1")
+        .queued(1400.0, "c5", "billing", Channel::Voice);
+    fold(&mut engine, &s.events[..4]);
+    assert_eq!(engine.processing().late_beyond_window, 1);
+    let mut p = go_live(&mut engine);
+    fold(&mut engine, &s.events[4..]);
+    assert_eq!(engine.processing().parked_expired, 1);
+    for _ in 0..2 {
+        metrics::with_local_recorder(&exp, || {
+            p.publish_processing("ccpulse.events", &engine.view().processing)
+        });
+    }
+    let sc = scrape(&exp);
+    let topic = [("topic", "ccpulse.events")];
+    assert_eq!(sc.get("ccpulse_events_parked_expired_total", &topic), 1.0);
+    assert!(
+        !sc.series
+            .keys()
+            .any(|k| k.starts_with("ccpulse_events_late_beyond_window_total")),
+        "history is not exported"
+    );
+}

@@ -9,7 +9,8 @@
 //! - Damaged checkpoints are refused with the error that names why, and no
 //!   input makes `restore` panic.
 //! - A committed checkpoint of the current format version
-//!   (`tests/data/checkpoint-v1.bin`) restores to figures worked out by hand.
+//!   (`tests/data/checkpoint-v2.bin`) restores to figures worked out by
+//!   hand; so does the one of format 1 (`checkpoint-v1.bin`), still read.
 //!
 //! Sizes and restore-vs-replay times are measured by `cargo bench --bench
 //! checkpoint` (the service crate's benches).
@@ -378,7 +379,8 @@ fn save_and_restore(cfg: &EngineConfig, e: &Engine) -> Engine {
     assert_eq!(info.total_bytes, bytes.len() as u64);
     let s = info.sizes;
     let parts = s.interactions + s.queues + s.agents + s.sla + s.dedup + s.tracking + s.buffer;
-    assert_eq!(parts + s.other, info.total_bytes);
+    assert_eq!(parts + s.parking + s.other, info.total_bytes);
+    assert_eq!(restored.parked(), e.parked());
     restored
 }
 
@@ -568,6 +570,8 @@ fn a_checkpoint_taken_under_other_settings_is_refused() {
             "[queues.billing]\nservice_level_threshold = \"30s\"\n[limits]",
         ),
         ("[engine]", "[engine]\ntime_zone = \"Europe/Berlin\""),
+        ("[engine]", "[engine]\nparking_ttl = \"1m\""),
+        ("max_agents = 1", "max_agents = 1\nmax_parked_events = 5"),
     ];
     for (from, to) in changes {
         let other = engine_config_from_toml(&CFG.replacen(from, to, 1));
@@ -640,7 +644,11 @@ proptest! {
 
 /// A checkpoint of the current format, written by
 /// `this_binary_writes_the_committed_checkpoint_byte_for_byte`.
-const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v1.bin");
+const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v2.bin");
+
+/// The same scenario, written by the binary of format 1 (no extremes in
+/// the fixed-bucket histograms, fewer processing counters): still read.
+const GOLDEN_V1: &[u8] = include_bytes!("data/checkpoint-v1.bin");
 
 /// First response 60 s on every queue; no reassignment (only breaches).
 /// One small window keeps the file small.
@@ -694,13 +702,50 @@ fn golden_engine() -> Engine {
 
 #[test]
 fn the_committed_checkpoint_restores_to_the_figures_worked_out_by_hand() {
-    let cfg = engine_config_from_toml(GOLDEN_CFG);
-    let e = match Engine::restore(cfg.clone(), GOLDEN) {
-        Ok(e) => e,
-        Err(err) => panic!("the committed v{FORMAT_VERSION} checkpoint does not restore: {err}"),
+    let (snap, straight) = restore_golden(GOLDEN, FORMAT_VERSION);
+    assert_eq!(snap, straight);
+}
+
+/// A format-1 checkpoint restores to the same hand-worked figures and folds
+/// on to the same effects. Its histograms carry no extremes, so until
+/// samples with known extremes merge in, its interpolated quantiles are
+/// format 1's (unclamped); everything else is the straight fold's.
+#[test]
+fn a_format_1_checkpoint_still_restores_to_the_same_figures() {
+    let (snap, straight) = restore_golden(GOLDEN_V1, 1);
+    let strip = |json: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        strip_quantiles(&mut v);
+        v
     };
-    let info = checkpoint::inspect(GOLDEN).unwrap();
-    assert_eq!(info.version, 1);
+    assert_eq!(strip(&snap), strip(&straight));
+    assert_ne!(snap, straight, "the quantiles are format 1's");
+}
+
+fn strip_quantiles(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in ["p50_seconds", "p90_seconds", "p99_seconds"] {
+                m.remove(k);
+            }
+            m.values_mut().for_each(strip_quantiles);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_quantiles),
+        _ => {}
+    }
+}
+
+/// Restore `bytes` (of format `version`), check the hand-worked figures,
+/// fold on to 100 s and check the effects against a fold that never
+/// stopped; the restored and the straight snapshots, as JSON.
+fn restore_golden(bytes: &[u8], version: u16) -> (String, String) {
+    let cfg = engine_config_from_toml(GOLDEN_CFG);
+    let e = match Engine::restore(cfg.clone(), bytes) {
+        Ok(e) => e,
+        Err(err) => panic!("the committed v{version} checkpoint does not restore: {err}"),
+    };
+    let info = checkpoint::inspect(bytes).unwrap();
+    assert_eq!(info.version, version);
     assert_eq!(info.watermark, Some(ms(71.0)));
     assert_eq!(info.max_event_time, Some(ms(76.0)));
     // Applied: the 10 events before 71 s, and c6 (late, at once).
@@ -795,10 +840,10 @@ fn the_committed_checkpoint_restores_to_the_figures_worked_out_by_hand() {
         out.iter().map(encode_effect_json).collect::<Vec<_>>(),
         fx.iter().map(encode_effect_json).collect::<Vec<_>>()
     );
-    assert_eq!(
+    (
         serde_json::to_string(&snap).unwrap(),
-        snapshot_json(&straight)
-    );
+        snapshot_json(&straight),
+    )
 }
 
 /// If this fails, the checkpoint format (or what the golden scenario folds

@@ -262,9 +262,16 @@ fn arrival_order_within_the_allowed_lateness_does_not_matter() {
     let snap = s.run(cfg());
     let c = &queue(&snap, "billing", Voice).total.counts;
     // In event-time order the abandon (2 s) closes c1; the answer (4 s)
-    // then finds no open interaction: counted as orphaned, not applied.
+    // then finds no open interaction: parked, not applied.
     assert_eq!((c.abandoned, c.answered), (1, 0));
-    assert_eq!(snap.processing.stats.orphaned, 1);
+    assert_eq!(snap.processing.parked_events, 1);
+    assert_eq!(snap.processing.stats.orphaned, 0);
+    // Nothing creates c1 again within the 5 min parking TTL: once the
+    // watermark is past 4 s + 300 s, the answer is orphaned for good.
+    let snap = s.run_until(cfg(), 305.0).1;
+    assert_eq!(snap.processing.parked_events, 0);
+    let p = &snap.processing.stats;
+    assert_eq!((p.orphaned, p.parked_expired, p.parked_overflow), (1, 1, 0));
 }
 
 #[test]
@@ -351,4 +358,300 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         got,
         vec![(SampleKind::Queue(HistKind::QueueWait), "billing", 3_000)]
     );
+}
+
+#[test]
+fn a_late_event_beyond_a_window_is_counted_once_and_fcr_retractions_apart() {
+    const DAY: f64 = 86_400.0;
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(1000.0, "c2", "billing", Voice)
+        .queued(1010.0, "c4", "billing", Voice) // applies c2 (watermark 1005 s)
+        // Late and older than the 5m ring holds (ten 30 s slices back from
+        // slice 33 at 1000 s: slices 24..=33):
+        // one late event beyond a window, though it records twice (offered
+        // and the repeat-contact count).
+        .queued(100.0, "c3", "billing", Voice);
+    // Y resolves at 2000 s and contacts again two days later: the repeat
+    // retracts the FCR candidate at its resolution time, which no tier of
+    // support holds any more (D, a day later, moved its 24h ring, the
+    // longest, past it). Nothing is late.
+    s.queued_by(1990.0, "B", "support", Voice, "Y")
+        .answered(1995.0, "B", "a1")
+        .resolved(2000.0, "B", "a1")
+        .queued(DAY, "D", "support", Voice)
+        .queued_by(2.0 * DAY, "C", "support", Voice, "Y");
+    let snap = s.run(cfg());
+    let p = &snap.processing.stats;
+    assert_eq!((p.late, p.late_beyond_window), (1, 1));
+    assert_eq!(p.fcr_retractions_beyond_window, 1);
+    let t = &queue(&snap, "support", Voice).total.counts;
+    assert_eq!((t.fcr_candidates, t.fcr_retracted), (1, 1));
+    // The 24h window read two days on holds C only: no candidate, no
+    // retraction there.
+    let w = &queue(&snap, "support", Voice).windows["24h"].counts;
+    assert_eq!((w.offered, w.fcr_candidates, w.fcr_retracted), (1, 0, 0));
+}
+
+#[test]
+fn every_mean_comes_with_its_raw_sum() {
+    let mut s = Scenario::new();
+    s.queued(0.0, "c1", "billing", Voice)
+        .queued(0.0, "c2", "billing", Voice)
+        .answered(12.0, "c1", "a1") // waited 12 s
+        .answered(20.0, "c2", "a2") // waited 20 s
+        .ended(50.0, "c1")
+        .wrapped(60.0, "c1"); // handled 12..60 = 48 s
+    let snap = s.run(cfg());
+    let t = &queue(&snap, "billing", Voice).total;
+    assert_eq!((t.queue_wait.count, t.queue_wait.sum_ms), (2, 32_000));
+    approx(t.asa_seconds, 32.0 / 2.0);
+    assert_eq!((t.handle_time.count, t.handle_time.sum_ms), (1, 48_000));
+    assert_eq!(t.counts.handle_ms, 48_000);
+    // Quantiles stay within the samples: both waits lie in the (10 s,
+    // 15 s] and (15 s, 20 s] buckets, and p99 interpolates to at most
+    // 20 s, the largest wait; the one handle time of 48 s (bucket (45 s,
+    // 60 s]) is every quantile of its distribution.
+    let w = &queue(&snap, "billing", Voice).windows["5m"];
+    assert!(w.queue_wait.quantiles.p99_seconds.unwrap() <= 20.0);
+    assert_eq!(w.handle_time.quantiles.p50_seconds, Some(48.0));
+    assert_eq!(w.handle_time.quantiles.p99_seconds, Some(48.0));
+    assert_eq!(t.handle_time.quantiles.p99_seconds, Some(48.0));
+}
+
+/// After-call work after a transfer counts for the agent who did it (as
+/// Genesys and Amazon Connect count ACW on transferred contacts): their
+/// segment ends with their wrap-up done, not at the transfer.
+#[test]
+fn after_call_work_after_a_transfer_counts_for_the_transferring_agent() {
+    let wrapped_by = |agent: &str| InteractionEvent::WrapUpDone {
+        agent_id: Some(agent.into()),
+    };
+    let mut s = Scenario::new();
+    // A call: ann talks from 10 s, holds 30..40 s, transfers to sales at
+    // 70 s (her leg ends with it), wraps up until 100 s. Bob answers in
+    // sales at 80 s, ends at 200 s, wraps up until 215 s.
+    s.queued(0.0, "c1", "billing", Voice)
+        .answered(10.0, "c1", "ann")
+        .ix(30.0, "c1", InteractionEvent::HoldStarted)
+        .ix(40.0, "c1", InteractionEvent::HoldEnded)
+        .transferred_to_queue(70.0, "c1", "sales")
+        .ended(70.0, "c1")
+        .answered(80.0, "c1", "bob")
+        .ix(100.0, "c1", wrapped_by("ann"))
+        .ended(200.0, "c1")
+        .ix(215.0, "c1", wrapped_by("bob"));
+    // A chat: ann from 5 s, ends her part at 20 s, transfers to sales at
+    // 30 s; her unnamed wrap-up done at 45 s comes while the chat waits in
+    // sales (nobody else has a segment), so it is hers.
+    s.queued(0.0, "c2", "billing", Chat)
+        .answered(5.0, "c2", "ann")
+        .ended(20.0, "c2")
+        .transferred_to_queue(30.0, "c2", "sales")
+        .wrapped(45.0, "c2");
+    // A ticket: ann from 0 s, transfers it to sales at 100 s and answers
+    // it again there herself at 110 s; her wrap-up done at 150 s closes the
+    // segment she is in now (110..150 = 40 s), and with it her first one,
+    // without after-call work (0..100 = 100 s); cal takes it over at 200 s
+    // and ends and wraps up at 260 s and 270 s. None of it is ignored.
+    s.queued(0.0, "t1", "billing", Email)
+        .answered(0.0, "t1", "ann")
+        .transferred_to_queue(100.0, "t1", "sales")
+        .answered(110.0, "t1", "ann")
+        .ix(150.0, "t1", wrapped_by("ann"))
+        .answered(200.0, "t1", "cal")
+        .ended(260.0, "t1")
+        .ix(270.0, "t1", wrapped_by("cal"));
+    let snap = s.run(cfg());
+    assert_eq!(snap.processing.stats.ignored_transitions, 0);
+    let be = &queue(&snap, "billing", Email).total.counts;
+    assert_eq!((be.handled, be.handle_ms, be.wrap_up_ms), (1, 100_000, 0));
+    // Sales: ann 110..150 = 40 s, then cal 200..270 = 70 s (10 s wrap-up).
+    let se = &queue(&snap, "sales", Email).total.counts;
+    assert_eq!(
+        (se.handled, se.handle_ms, se.wrap_up_ms),
+        (2, 110_000, 10_000)
+    );
+
+    // c1, ann in billing: handle 10..100 = 90 s; hold 40 - 30 = 10 s;
+    // wrap-up 70..100 = 30 s; talk 90 - 10 - 30 = 50 s.
+    let bv = &queue(&snap, "billing", Voice).total.counts;
+    assert_eq!(
+        (
+            bv.handled,
+            bv.handle_ms,
+            bv.talk_ms,
+            bv.hold_ms,
+            bv.wrap_up_ms
+        ),
+        (1, 90_000, 50_000, 10_000, 30_000)
+    );
+    // c1, bob in sales: handle 80..215 = 135 s; talk 80..200 = 120 s;
+    // wrap-up 200..215 = 15 s.
+    let sv = &queue(&snap, "sales", Voice).total.counts;
+    assert_eq!(
+        (
+            sv.handled,
+            sv.handle_ms,
+            sv.talk_ms,
+            sv.hold_ms,
+            sv.wrap_up_ms
+        ),
+        (1, 135_000, 120_000, 0, 15_000)
+    );
+    // c2, ann in billing chat: handle 5..45 = 40 s; talk 5..20 = 15 s;
+    // wrap-up 20..45 = 25 s (from the end of her part, before the transfer).
+    let bc = &queue(&snap, "billing", Chat).total.counts;
+    assert_eq!(
+        (bc.handled, bc.handle_ms, bc.talk_ms, bc.wrap_up_ms),
+        (1, 40_000, 15_000, 25_000)
+    );
+    // Ann: 90 + 40 (c1, c2) + 100 + 40 (t1) = 270 s in four segments;
+    // bob: 135 s; cal: 70 s.
+    let agent = |id: &str| {
+        let a = snap.agents.iter().find(|a| a.agent == id).unwrap();
+        let c = &a.total.as_ref().unwrap().counts;
+        (c.handled, c.handle_ms)
+    };
+    assert_eq!(agent("ann"), (4, 270_000));
+    assert_eq!(agent("bob"), (1, 135_000));
+    assert_eq!(agent("cal"), (1, 70_000));
+}
+
+/// If the interaction moves on (here: is resolved) before the transferring
+/// agent's wrap-up done, their segment closes then, without after-call
+/// work: none was seen, and none is invented.
+#[test]
+fn a_transferred_away_segment_without_wrap_up_closes_without_after_call_work() {
+    let mut s = Scenario::new();
+    // Ann 0..20 s, transfers straight to bob at 20 s, who resolves at 50 s.
+    s.queued(0.0, "t1", "support", Email)
+        .answered(0.0, "t1", "ann")
+        .ix(
+            20.0,
+            "t1",
+            InteractionEvent::Transferred {
+                to_queue: None,
+                to_agent: Some("bob".into()),
+            },
+        )
+        .answered(25.0, "t1", "bob")
+        .resolved(50.0, "t1", "bob");
+    let snap = s.run(cfg());
+    let c = &queue(&snap, "support", Email).total.counts;
+    // Ann: 0..20 = 20 s of talk, no wrap-up; bob: 25..50 = 25 s.
+    assert_eq!(
+        (c.handled, c.handle_ms, c.talk_ms, c.wrap_up_ms),
+        (2, 45_000, 20_000 + 25_000, 0)
+    );
+    assert_eq!(snap.processing.stats.ignored_transitions, 0);
+}
+
+/// An event whose interaction is not known yet waits for it, and applies
+/// in canonical order once it appears: the figures are those of the
+/// ordered stream.
+#[test]
+fn events_before_their_interaction_wait_for_it_and_then_apply_in_order() {
+    let mut s = Scenario::new();
+    // c1's answer, end and wrap-up arrive first; its queueing at 0 s
+    // arrives 60 s later (long after the 5 s lateness: late), after c2's
+    // events moved the watermark to 55 s.
+    s.answered(10.0, "c1", "a1")
+        .wrapped(40.0, "c1")
+        .ended(30.0, "c1")
+        .queued(50.0, "c2", "billing", Voice)
+        .queued(60.0, "c3", "billing", Voice)
+        .queued(0.0, "c1", "billing", Voice);
+    let (e, snap) = s.run_until(cfg(), 70.0);
+    let p = &snap.processing.stats;
+    // Late: the end (30 s, behind the wrap-up's watermark of 35 s) and
+    // the queueing.
+    assert_eq!((p.late, p.orphaned, p.ignored_transitions), (2, 0, 0));
+    assert_eq!(snap.processing.parked_events, 0);
+    assert_eq!(e.parked(), 0);
+    let c = &queue(&snap, "billing", Voice).total.counts;
+    // c1: waited 10 s (within the 20 s SL), handled 10..40 = 30 s (talk
+    // 20 s, wrap-up 10 s); c2, c3 offered and waiting.
+    assert_eq!(
+        (c.offered, c.answered, c.answered_within_sl, c.handled),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(
+        (c.handle_ms, c.talk_ms, c.wrap_up_ms),
+        (30_000, 20_000, 10_000)
+    );
+
+    // While c1's queueing has not arrived, its three events are parked.
+    let mut early = s.clone();
+    early.events.pop();
+    let snap = early.run_until(cfg(), 70.0).1;
+    assert_eq!(snap.processing.parked_events, 3);
+    assert_eq!(snap.processing.stats.orphaned, 0);
+}
+
+/// A reopen that arrives before the life it reopens waits for it: the
+/// interaction's history arrives late, its creation last, and everything
+/// applies in canonical order once it is created.
+#[test]
+fn a_reopen_before_its_resolution_waits_for_it() {
+    let mut s = Scenario::new();
+    s.ix(200.0, "t1", InteractionEvent::Reopened)
+        .message(201.0, "t1", Direction::Customer)
+        .queued(260.0, "t9", "support", Email) // watermark 255 s
+        .resolved(100.0, "t1", "a1") // late, like the two below
+        .answered(10.0, "t1", "a1")
+        .queued(0.0, "t1", "support", Email);
+    let snap = s.run(cfg());
+    let c = &queue(&snap, "support", Email).total.counts;
+    // Resolved at 100 s, then reopened at 200 s: one resolution, not a
+    // first-contact one any more (retracted), one reopen; t1 open again.
+    assert_eq!(
+        (c.resolved, c.fcr_candidates, c.fcr_retracted, c.reopened),
+        (1, 1, 1, 1)
+    );
+    let p = &snap.processing;
+    assert_eq!((p.stats.orphaned, p.parked_events), (0, 0));
+    assert_eq!(p.open_interactions, 2); // t1 again, t9
+}
+
+/// The parking area is bounded: past `limits.max_parked_events`, an event
+/// for an unknown interaction is orphaned at once (overflow); a parked one
+/// that waits longer than `engine.parking_ttl` past the watermark expires.
+#[test]
+fn parking_is_bounded_by_count_and_by_event_time() {
+    let toml = "[engine]\nparking_ttl = \"1m\"\n[limits]\nmax_parked_events = 2\n";
+    let mut s = Scenario::new();
+    s.answered(0.0, "x1", "a1")
+        .answered(1.0, "x2", "a1")
+        .answered(2.0, "x3", "a1") // the third: overflow
+        .queued(30.0, "c1", "billing", Voice);
+    let (snap, _) = run_toml(&s, toml, 30.0);
+    let p = &snap.processing;
+    assert_eq!((p.parked_events, p.stats.parked_overflow), (2, 1));
+    assert_eq!(p.stats.orphaned, 1);
+    // At a watermark of 61 s, x1 (0 s) is more than 60 s old; x2 (1 s) is
+    // exactly 60 s old and still waits.
+    let (snap, _) = run_toml(&s, toml, 61.0);
+    let p = &snap.processing;
+    assert_eq!((p.parked_events, p.stats.parked_expired), (1, 1));
+    assert_eq!(p.stats.orphaned, 2);
+}
+
+/// A redelivered copy of a parked event, once the dedup horizon (2 min)
+/// forgot its id, is still a duplicate: the parked copy applies once.
+#[test]
+fn a_redelivered_parked_event_applies_once() {
+    let mut s = Scenario::new();
+    s.answered(0.0, "c1", "a1") // parks: c1 is not known yet
+        .queued(200.0, "c2", "billing", Voice); // watermark 195 s
+    let copy = s.events[0].clone();
+    s.events.push(copy); // late, and older than the dedup horizon
+    s.queued(-10.0, "c1", "billing", Voice); // late: creates c1
+    let snap = s.run(cfg());
+    let p = &snap.processing.stats;
+    assert_eq!((p.duplicates, p.orphaned), (1, 0));
+    let c = &queue(&snap, "billing", Voice).total.counts;
+    // c1 waited 10 s and was answered once.
+    assert_eq!((c.offered, c.answered), (2, 1));
+    approx(queue(&snap, "billing", Voice).total.asa_seconds, 10.0);
 }

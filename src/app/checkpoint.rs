@@ -34,9 +34,16 @@ fn inspected(cfg: &Config, manifest: Option<Manifest>, bytes: &[u8]) -> Inspecte
         Ok(i) => (Some(i), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let settings_match = info
-        .as_ref()
-        .is_some_and(|i| i.settings_fingerprint == cfg.engine.fingerprint());
+    let settings_match = info.as_ref().is_some_and(|i| {
+        // A format-1 checkpoint was taken under the settings that
+        // existed then (`Engine::restore` checks it the same way).
+        let current = if i.version == 1 {
+            cfg.engine.fingerprint_format_1()
+        } else {
+            cfg.engine.fingerprint()
+        };
+        i.settings_fingerprint == current
+    });
     Inspected {
         manifest,
         info,

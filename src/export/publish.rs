@@ -181,6 +181,8 @@ impl QueueMark {
 /// Publishes one partition's counters and histograms (see the module docs).
 #[derive(Debug, Default)]
 pub struct PartitionPublisher {
+    /// The processing counters published so far (`PROCESSING_COUNTERS`).
+    processing: [u64; PROCESSING_COUNTERS.len()],
     queues: HashMap<(String, Channel), QueueMark>,
     agents: HashMap<String, [u64; AGENT_COUNTERS.len()]>,
     /// Scratch: sample indices sorted by series.
@@ -193,7 +195,10 @@ impl PartitionPublisher {
     /// live after its restore takes its restored view, so nothing of the
     /// replayed history is exported).
     pub fn with_baseline(view: &View) -> Self {
-        let mut p = Self::default();
+        let mut p = Self {
+            processing: PROCESSING_COUNTERS.map(|(_, field)| field(&view.processing)),
+            ..Self::default()
+        };
         for (k, q) in &view.queues {
             p.queues
                 .insert(k.clone(), QueueMark::of(&q.total.c, &q.volume));
@@ -263,6 +268,18 @@ impl PartitionPublisher {
             };
             for &i in run {
                 h.record(samples[i].ms.max(0) as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// Increment the fold's own counters of the partition's input `topic`
+    /// by their growth since the last publish (the series exist at 0 from
+    /// the start: `ProcessorSeriesRegistered`).
+    pub fn publish_processing(&mut self, topic: &str, p: &ProcessingStats) {
+        for (last, (family, field)) in self.processing.iter_mut().zip(PROCESSING_COUNTERS) {
+            let d = advance(last, field(p));
+            if d > 0 {
+                recorder::add(family, vec![Label::new("topic", topic.to_string())], d);
             }
         }
     }
@@ -628,4 +645,22 @@ pub fn publish_processing_totals(topic: &str, records: u64, p: &ProcessingStats)
     recorder::add(&catalog::EVENTS_DUPLICATE, t(), p.duplicates);
     recorder::add(&catalog::EVENTS_LATE, t(), p.late);
     recorder::add(&catalog::EVENTS_ORPHANED, t(), p.orphaned);
+    for (family, field) in PROCESSING_COUNTERS {
+        recorder::add(family, t(), field(p));
+    }
 }
+
+/// The fold's own counters the pipeline does not report with each batch:
+/// exported from the partition's views ([`PartitionPublisher::publish_processing`])
+/// and by a replay ([`publish_processing_totals`]).
+#[allow(clippy::type_complexity)]
+const PROCESSING_COUNTERS: [(&Family, fn(&ProcessingStats) -> u64); 4] = [
+    (&catalog::EVENTS_LATE_BEYOND_WINDOW, |p| {
+        p.late_beyond_window
+    }),
+    (&catalog::FCR_RETRACTIONS_BEYOND_WINDOW, |p| {
+        p.fcr_retractions_beyond_window
+    }),
+    (&catalog::EVENTS_PARKED_EXPIRED, |p| p.parked_expired),
+    (&catalog::EVENTS_PARKED_OVERFLOW, |p| p.parked_overflow),
+];

@@ -522,7 +522,35 @@ family!(
     "ccpulse_events_orphaned_total",
     Counter,
     &["topic"],
-    "Events for an interaction the engine does not know."
+    "Events for an interaction the engine does not know that were not applied for good: parked longer than engine.parking_ttl, or over limits.max_parked_events (those waiting are not counted)."
+);
+family!(
+    EVENTS_LATE_BEYOND_WINDOW,
+    "ccpulse_events_late_beyond_window_total",
+    Counter,
+    &["topic"],
+    "Late events (older than the watermark on arrival) too old for some window: that window does not count them, cumulative counters do. Late events only, once each."
+);
+family!(
+    FCR_RETRACTIONS_BEYOND_WINDOW,
+    "ccpulse_fcr_retractions_beyond_window_total",
+    Counter,
+    &["topic"],
+    "FCR retractions (a reopen or repeat contact voiding a first-contact resolution) dated at a resolution some window no longer holds: that window keeps the candidate, cumulative counters include the retraction. Not late events."
+);
+family!(
+    EVENTS_PARKED_EXPIRED,
+    "ccpulse_events_parked_expired_total",
+    Counter,
+    &["topic"],
+    "Events that waited for an interaction not known yet longer than engine.parking_ttl of event time: orphaned for good (part of ccpulse_events_orphaned_total)."
+);
+family!(
+    EVENTS_PARKED_OVERFLOW,
+    "ccpulse_events_parked_overflow_total",
+    Counter,
+    &["topic"],
+    "Events for an interaction not known yet that found the parking area full (limits.max_parked_events): orphaned at once (part of ccpulse_events_orphaned_total)."
 );
 family!(DEAD_LETTERS, "ccpulse_dead_letters_total", Counter, &["topic", "reason"], "Records sent to the dead-letter topic; reason = malformed_json | malformed_protobuf | invalid_field | too_large (over input.max_record_bytes) | future_event (over input.max_future_skew ahead of the clock).");
 family!(
@@ -726,6 +754,10 @@ pub const ALL: &[Family] = &[
     EVENTS_DUPLICATE,
     EVENTS_LATE,
     EVENTS_ORPHANED,
+    EVENTS_LATE_BEYOND_WINDOW,
+    FCR_RETRACTIONS_BEYOND_WINDOW,
+    EVENTS_PARKED_EXPIRED,
+    EVENTS_PARKED_OVERFLOW,
     DEAD_LETTERS,
     EFFECTS_EMITTED,
     TRANSACTIONS,

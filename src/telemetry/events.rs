@@ -55,6 +55,10 @@ impl InternalEvent for ProcessorSeriesRegistered<'_> {
                 catalog::EVENTS_DUPLICATE,
                 catalog::EVENTS_LATE,
                 catalog::EVENTS_ORPHANED,
+                catalog::EVENTS_LATE_BEYOND_WINDOW,
+                catalog::FCR_RETRACTIONS_BEYOND_WINDOW,
+                catalog::EVENTS_PARKED_EXPIRED,
+                catalog::EVENTS_PARKED_OVERFLOW,
             ] {
                 counter!(f.name, "topic" => topic.clone()).increment(0);
             }

@@ -27,19 +27,20 @@
 //! | 28..36 | xxh3-64 of the payload, u64 |
 //! | 36..40 | low 32 bits of the xxh3-64 of bytes 0..36: the header's own check |
 //!
-//! The payload is eight parts, in this order, each a u64 (LE) length and
+//! The payload is nine parts (eight in format 1), in this order, each a u64 (LE) length and
 //! then that many bytes of [postcard] values (serde; integers as varints):
 //!
 //! | part | what it holds |
 //! |---|---|
 //! | summary | watermark, newest event times, housekeeping hour, processing counters, and the counts [`inspect`] reports |
-//! | interactions | the open interactions' slab: every slot by index (`None` when free) and the free slots in reuse order |
+//! | interactions | the open interactions' slab: every slot by index (`None` when free) and the free slots in reuse order; then (format 2) the segments of agents who transferred an interaction away, open for their after-call work, by slot |
 //! | queues | per queue (by index): its name and, per channel, its stats: cumulative and per-pane counters and fixed-bucket histograms of every window ring, HDR histograms as `(value, count)` pairs, the waiting set, concurrency, volume |
 //! | agents | the agent directory (by index) and the agent stats (by index; 0 is `other`) |
 //! | sla | the timer wheel (its own serde form), the SLA clocks' slab (slots and free list), outcomes per queue × policy × target, recorded reassignment decisions not yet reached |
 //! | dedup | per slice of the dedup horizon, the sorted 64-bit hashes of the event ids seen |
 //! | tracking | resolved interactions and customers (by their 64-bit hashes, sorted), for reopens, repeat contacts and FCR |
 //! | buffer | the reorder buffer's events, in canonical order |
+//! | parking | (format 2) events waiting for an interaction not known yet: per interaction id (sorted), its events in canonical order |
 //!
 //! Not saved, because rebuilt or transient: the id → slot index and the
 //! name → index maps of queues and agents (rebuilt from the saved ids),
@@ -84,12 +85,26 @@
 //! that includes a field added to any state type that derives serde for
 //! this (`stats`, `window`, `hist`, `records`, `clocks`, `types`,
 //! `settings::QueueSettings`, the timer wheel, the events). This binary
-//! reads its own version only; an older checkpoint is refused
+//! writes [`FORMAT_VERSION`] and reads every version from
+//! [`OLDEST_READABLE_VERSION`] on: an older form is read through mirrors
+//! of the types that changed (`checkpoint_v1.rs`: format 1 had fewer
+//! processing counters and no extremes in the fixed-bucket histograms) and
+//! converted; anything else is refused
 //! ([`CheckpointError::UnsupportedVersion`]) and the partition is rebuilt
-//! from its log. `core/tests/data/checkpoint-v{N}.bin` is a committed
-//! checkpoint of the current version that must keep restoring to
+//! from its log. `core/tests/data/checkpoint-v{N}.bin` are committed
+//! checkpoints, one per readable version, that must keep restoring to
 //! hand-checked figures: a test fails when the format changes without a
 //! new version.
+//!
+//! Format 2 (from format 1): the processing counters gained
+//! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
+//! smallest and largest sample; the interactions part ends with the
+//! transferred-away segments (none in format 1, whose fold closed a
+//! segment at the transfer); a ninth part holds the parked events (none in
+//! format 1, whose fold dropped them as orphaned); the settings
+//! fingerprint covers the parking settings, so a format-1 checkpoint is
+//! checked against the fingerprint of the settings that existed then
+//! ([`EngineConfig::fingerprint_format_1`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -102,6 +117,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint_v1::{AgentStatsV1, ProcessingV1, QueueStatsV1};
 use super::clocks::{Clock, Clocks, SlaOutcomes, State, OFF};
 use super::dedup::Dedup;
 use super::fold::Engine;
@@ -112,20 +128,23 @@ use super::slots::Slots;
 use super::stats::{AgentStats, QueueStats};
 use super::types::{ProcessingStats, NONE, NO_AGENT};
 use super::window::{PaneData, Ring, WindowSpec};
-use crate::event::{Channel, Event, Millis, Reassignment, SlaTarget};
+use crate::event::{Channel, Event, EventKind, Millis, Reassignment, SlaTarget};
 use crate::sla::wheel::{TimerId, TimerWheel};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = [0x89, b'C', b'C', b'P', b'K', b'\r', b'\n', 0x1a];
 
-/// The format this binary writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this binary writes.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format this binary still reads (see the module docs).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 40;
 
-/// The payload's parts, in order.
-const PARTS: [&str; 8] = [
+/// The payload's parts, in order (format 1 ends with `buffer`).
+const PARTS: [&str; 9] = [
     "summary",
     "interactions",
     "queues",
@@ -134,7 +153,17 @@ const PARTS: [&str; 8] = [
     "dedup",
     "tracking",
     "buffer",
+    "parking",
 ];
+
+/// How many parts a payload of `version` has.
+fn parts_of(version: u16) -> usize {
+    if version == 1 {
+        8
+    } else {
+        PARTS.len()
+    }
+}
 
 /// Why a checkpoint cannot be used. Each names one cause; the shell logs
 /// it and rebuilds the partition from its log instead.
@@ -143,7 +172,8 @@ pub enum CheckpointError {
     #[error("not a ccpulse checkpoint: the first bytes are not the checkpoint magic")]
     BadMagic,
     #[error(
-        "checkpoint format version {found} is not supported: this binary reads version {supported}"
+        "checkpoint format version {found} is not supported: this binary reads versions {} to {supported}",
+        OLDEST_READABLE_VERSION
     )]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("checkpoint truncated: {needed} bytes needed, {found} present")]
@@ -178,6 +208,8 @@ pub struct PartSizes {
     pub tracking: u64,
     /// The reorder buffer.
     pub buffer: u64,
+    /// Events parked for an interaction not known yet (format 2).
+    pub parking: u64,
     /// Header, summary and part framing.
     pub other: u64,
 }
@@ -273,13 +305,38 @@ struct Counts {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Summary {
+struct Summary<P = ProcessingStats> {
     watermark: Millis,
     max_seen: Millis,
     max_any: Millis,
     housekeeping_hour: i64,
-    processing: ProcessingStats,
+    processing: P,
     counts: Counts,
+}
+
+impl Summary<ProcessingV1> {
+    fn upgrade(self) -> Summary {
+        Summary {
+            watermark: self.watermark,
+            max_seen: self.max_seen,
+            max_any: self.max_any,
+            housekeeping_hour: self.housekeeping_hour,
+            processing: self.processing.into(),
+            counts: self.counts,
+        }
+    }
+}
+
+/// The summary part, in the form of `version`.
+fn read_summary(version: u16, part: &[u8]) -> Result<Summary, CheckpointError> {
+    let mut r = Reader::new(PARTS[0], part);
+    let s = if version == 1 {
+        r.take::<Summary<ProcessingV1>>("summary")?.upgrade()
+    } else {
+        r.take::<Summary>("summary")?
+    };
+    r.finish()?;
+    Ok(s)
 }
 
 /// An open interaction: times relative to the watermark (creation) and to
@@ -606,6 +663,7 @@ impl Engine {
                 .map(|e| e.map(|it| InteractionWire::of(it, base)))
         }));
         w.put(&self.interactions.free_list());
+        w.put(&self.legs);
         w.end();
 
         // queues
@@ -679,6 +737,16 @@ impl Engine {
         w.put(&SeqOf(|| self.buffer.iter().map(|p| &p.ev)));
         w.end();
 
+        // parking
+        w.begin();
+        w.put(&SeqOf(|| {
+            self.parked.iter().map(|(id, list)| {
+                let events: Vec<&Event> = list.iter().map(|p| &p.ev).collect();
+                (id, events)
+            })
+        }));
+        w.end();
+
         let payload_len = (w.buf.len() - HEADER_LEN) as u64;
         let hash = xxhash_rust::xxh3::xxh3_64(&w.buf[HEADER_LEN..]);
         let header = &mut w.buf[..HEADER_LEN];
@@ -727,7 +795,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Check the header and the payload's integrity; the payload's parts.
-fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
+fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
     let found = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(MAGIC.len())];
     if head != &MAGIC[..head.len()] {
@@ -740,7 +808,7 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
         });
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(CheckpointError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -776,9 +844,9 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 8]), CheckpointError> {
             found: hash,
         });
     }
-    let mut parts: [&[u8]; 8] = [&[]; 8];
+    let mut parts: [&[u8]; 9] = [&[]; 9];
     let mut rest = payload;
-    for (i, name) in PARTS.iter().enumerate() {
+    for (i, name) in PARTS.iter().enumerate().take(parts_of(version)) {
         let undecodable = |reason: &str| CheckpointError::Undecodable {
             part: name,
             reason: reason.to_string(),
@@ -867,9 +935,7 @@ fn inconsistent(msg: impl Into<String>) -> CheckpointError {
 /// is not built.
 pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
     let (header, parts) = open(bytes)?;
-    let mut r = Reader::new(PARTS[0], parts[0]);
-    let s: Summary = r.take("summary")?;
-    r.finish()?;
+    let s = read_summary(header.version, parts[0])?;
     let len = |i: usize| parts[i].len() as u64;
     let sizes = PartSizes {
         interactions: len(1),
@@ -879,7 +945,8 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
         dedup: len(5),
         tracking: len(6),
         buffer: len(7),
-        other: bytes.len() as u64 - (1..8).map(len).sum::<u64>(),
+        parking: len(8),
+        other: bytes.len() as u64 - (1..9).map(len).sum::<u64>(),
     };
     let known = |t: Millis| (t != NONE).then_some(t);
     let c = s.counts;
@@ -906,6 +973,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
 }
 
 type QueuesWire = Vec<(CompactString, [Option<Box<QueueStats>>; 5])>;
+type QueuesWireV1 = Vec<(CompactString, [Option<Box<QueueStatsV1>>; 5])>;
 
 impl Engine {
     /// The engine a checkpoint holds, under `cfg`, which must be the
@@ -915,7 +983,11 @@ impl Engine {
     /// rebuilds from the log.
     pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
         let (header, parts) = open(bytes)?;
-        let current = cfg.fingerprint();
+        let current = if header.version == 1 {
+            cfg.fingerprint_format_1()
+        } else {
+            cfg.fingerprint()
+        };
         if header.fingerprint != current {
             return Err(CheckpointError::SettingsChanged {
                 checkpoint: header.fingerprint,
@@ -923,10 +995,9 @@ impl Engine {
             });
         }
         let mut e = Engine::new(cfg);
+        let v1 = header.version == 1;
 
-        let mut r = Reader::new(PARTS[0], parts[0]);
-        let s: Summary = r.take("summary")?;
-        r.finish()?;
+        let s = read_summary(header.version, parts[0])?;
         let base = s.watermark;
         e.watermark = s.watermark;
         e.max_seen = s.max_seen;
@@ -942,12 +1013,22 @@ impl Engine {
             }),
         )?;
         let free: Vec<u32> = r.take("free slots")?;
+        if !v1 {
+            e.legs = r.take("transferred-away segments")?;
+        }
         r.finish()?;
         e.interactions = Slots::from_parts(entries, &free)
             .map_err(|m| inconsistent(format!("interaction slots: {m}")))?;
 
         let mut r = Reader::new(PARTS[2], parts[2]);
-        let queues: QueuesWire = r.take("queues")?;
+        let queues: QueuesWire = if v1 {
+            r.take::<QueuesWireV1>("queues")?
+                .into_iter()
+                .map(|(name, stats)| (name, stats.map(|q| q.map(|q| Box::new((*q).into())))))
+                .collect()
+        } else {
+            r.take("queues")?
+        };
         r.finish()?;
         for (name, stats) in queues {
             e.queue_names.push(name);
@@ -956,7 +1037,14 @@ impl Engine {
 
         let mut r = Reader::new(PARTS[3], parts[3]);
         e.agents = r.take::<Vec<Agent>>("directory")?;
-        e.agent_stats = r.take::<Vec<AgentStats>>("stats")?;
+        e.agent_stats = if v1 {
+            r.take::<Vec<AgentStatsV1>>("stats")?
+                .into_iter()
+                .map(AgentStats::from)
+                .collect()
+        } else {
+            r.take::<Vec<AgentStats>>("stats")?
+        };
         r.finish()?;
 
         let mut r = Reader::new(PARTS[4], parts[4]);
@@ -1024,6 +1112,13 @@ impl Engine {
             .map(Pending::new)
             .collect::<VecDeque<_>>();
 
+        if !v1 {
+            let mut r = Reader::new(PARTS[8], parts[8]);
+            let parked: Vec<(CompactString, Vec<Event>)> = r.take("parked events")?;
+            r.finish()?;
+            e.restore_parked(parked)?;
+        }
+
         if e.counts() != s.counts {
             return Err(inconsistent(format!(
                 "the summary counts {:?}, the parts hold {:?}",
@@ -1034,6 +1129,48 @@ impl Engine {
         e.check_references()?;
         e.rebuild_indexes()?;
         Ok(e)
+    }
+
+    /// Install parked events read back: each list for its interaction id,
+    /// in canonical order, ids unique, within the cap.
+    fn restore_parked(
+        &mut self,
+        parked: Vec<(CompactString, Vec<Event>)>,
+    ) -> Result<(), CheckpointError> {
+        let mut len = 0usize;
+        let mut oldest = NONE;
+        for (id, events) in parked {
+            let list: Vec<Pending> = events.into_iter().map(Pending::new).collect();
+            let sorted = list.windows(2).all(|w| w[0].key() <= w[1].key());
+            let theirs = list.iter().all(|p| {
+                matches!(&p.ev.kind, EventKind::Interaction { interaction_id, .. }
+                    if interaction_id.as_str() == id.as_str())
+            });
+            if list.is_empty() || !sorted || !theirs {
+                return Err(inconsistent(format!(
+                    "parked events of one interaction: empty, out of order or another's ({} events)",
+                    list.len()
+                )));
+            }
+            len += list.len();
+            let first = list[0].t;
+            oldest = if oldest == NONE {
+                first
+            } else {
+                oldest.min(first)
+            };
+            if self.parked.insert(id, list).is_some() {
+                return Err(inconsistent("parked events: an interaction id twice"));
+            }
+        }
+        if len > self.cfg.max_parked_events {
+            return Err(inconsistent(format!(
+                "{len} parked events, over limits.max_parked_events"
+            )));
+        }
+        self.parked_len = len;
+        self.parked_oldest = oldest;
+        Ok(())
     }
 
     /// Every index one part holds into another is in range, and
@@ -1075,6 +1212,15 @@ impl Engine {
                 || a.queues.iter().any(|&q| q as usize >= nq)
             {
                 return Err(inconsistent(format!("agent {i}: index out of range")));
+            }
+        }
+        for (&slot, l) in &self.legs {
+            let bad_agent = l.agent != NO_AGENT && l.agent as usize >= na;
+            if self.interactions.get(slot as usize).is_none() || l.queue as usize >= nq || bad_agent
+            {
+                return Err(inconsistent(format!(
+                    "transferred-away segment of slot {slot}: index out of range"
+                )));
             }
         }
         let mut with_clocks = 0;

@@ -4,7 +4,7 @@
 //! does is in the sibling files: `interactions`, `repeats`, `agents`,
 //! `surveys`, `sla`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 
 use compact_str::CompactString;
@@ -14,7 +14,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use super::clocks::{Clocks, SlaDetail};
 use super::dedup::Dedup;
 use super::local_time::LocalClock;
-use super::records::{Agent, Customer, Interaction, Phase, Resolved};
+use super::records::{Agent, Customer, Interaction, Leg, Phase, Resolved};
 use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
@@ -37,6 +37,16 @@ pub struct Engine {
     pub(super) dedup: Dedup,
     pub(super) interactions: Slots<Interaction>,
     pub(super) index: HashTable<u32>,
+    /// Segments of agents who transferred an interaction away, open for
+    /// their after-call work, by the interaction's slot.
+    pub(super) legs: BTreeMap<u32, Leg>,
+    /// Events waiting for their interaction, by its id, each list in
+    /// canonical order (see `parking`).
+    pub(super) parked: BTreeMap<CompactString, Vec<Pending>>,
+    /// Events in `parked`.
+    pub(super) parked_len: usize,
+    /// Oldest event time in `parked` (`NONE` when empty).
+    pub(super) parked_oldest: Millis,
     pub(super) queue_ids: FxHashMap<CompactString, u32>,
     pub(super) queue_names: Vec<CompactString>,
     pub(super) queues: Vec<[Option<Box<QueueStats>>; 5]>,
@@ -56,6 +66,9 @@ pub struct Engine {
     /// Reassignment decisions already emitted (by effect id), installed
     /// before a restore so the rebuilt state agrees with what was published.
     pub(super) recorded: FxHashMap<String, crate::event::Reassignment>,
+    /// Set while applying one event when some record missed a window tier;
+    /// transient (only meaningful inside `apply`, never saved).
+    pub(super) missed_window: bool,
 }
 
 impl Engine {
@@ -70,6 +83,10 @@ impl Engine {
             watermark: NONE,
             interactions: Slots::new(),
             index: HashTable::new(),
+            legs: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            parked_len: 0,
+            parked_oldest: NONE,
             queue_ids: FxHashMap::default(),
             queue_names: Vec::new(),
             queues: Vec::new(),
@@ -85,6 +102,7 @@ impl Engine {
             sla_detail: Default::default(),
             tap: None,
             recorded: FxHashMap::default(),
+            missed_window: false,
             cfg,
         }
     }
@@ -195,7 +213,12 @@ impl Engine {
         }
         if ev.occurred_at < self.watermark {
             self.stats.late += 1;
+            self.missed_window = false;
             self.process(ev, out);
+            // Once per late event, however many records it made.
+            if std::mem::take(&mut self.missed_window) {
+                self.stats.late_beyond_window += 1;
+            }
             // A late event can start a clock whose deadline already passed:
             // it fires now, as the watermark is beyond it.
             self.sla_fire(self.watermark, out);
@@ -237,6 +260,7 @@ impl Engine {
         }
         self.sla_fire(wm, out);
         self.watermark = wm;
+        self.expire_parked();
         self.housekeeping();
     }
 
@@ -250,6 +274,24 @@ impl Engine {
     pub(super) fn process(&mut self, ev: Event, _out: &mut Vec<Effect>) {
         // Effects come from timers only (see `sla_fire`); events change
         // state.
+        let parked_for = match &ev.kind {
+            EventKind::Interaction { interaction_id, .. } if self.parked_len > 0 => {
+                Some(interaction_id.clone())
+            }
+            _ => None,
+        };
+        if self.apply_one(ev) {
+            if let Some(id) = parked_for {
+                self.unpark(&id);
+            }
+        }
+    }
+
+    /// Apply one event, or park it (see `parking`); true if applied.
+    pub(super) fn apply_one(&mut self, ev: Event) -> bool {
+        let Some(ev) = self.park_if_unknown(ev) else {
+            return false;
+        };
         self.stats.events_applied += 1;
         let t = ev.occurred_at;
         match ev.kind {
@@ -260,6 +302,7 @@ impl Engine {
             EventKind::Agent(a) => self.on_agent(t, a),
             EventKind::Survey(s) => self.on_survey(t, s),
         }
+        true
     }
 
     pub(super) fn queue_id(&mut self, name: &str) -> u32 {
@@ -302,6 +345,7 @@ impl Engine {
 
     pub(super) fn remove(&mut self, slot: u32) -> Interaction {
         self.sla_close(slot);
+        self.legs.remove(&slot);
         let it = self.interactions.remove(slot as usize);
         let h = FxBuildHasher.hash_one(it.id.as_str());
         if let Ok(e) = self.index.find_entry(h, |&s| s == slot) {
@@ -316,11 +360,12 @@ impl Engine {
         (it.queue, it.channel)
     }
 
-    /// Record into the queue × channel of `slot`, counting late-beyond-window.
+    /// Record into the queue × channel of `slot`, noting a missed window
+    /// tier (counted once per late event in `apply`).
     pub(super) fn record_q(&mut self, slot: u32, t: Millis, f: impl Fn(&mut stats::QueueCounters)) {
         let (q, ch) = self.qc(slot);
         if !self.queue_stats(q, ch).record(t, f) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 
@@ -332,7 +377,7 @@ impl Engine {
         f: impl Fn(&mut stats::QueueCounters),
     ) {
         if !self.queue_stats(q, ch).record(t, f) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 
@@ -342,7 +387,9 @@ impl Engine {
     }
 
     pub(super) fn observe_at(&mut self, q: u32, ch: Channel, kind: HistKind, t: Millis, v: Millis) {
-        self.queue_stats(q, ch).observe(kind, t, v);
+        if !self.queue_stats(q, ch).observe(kind, t, v) {
+            self.missed_window = true;
+        }
         self.tap(SampleKind::Queue(kind), q, ch, v);
     }
 
@@ -366,6 +413,9 @@ impl Engine {
             .map(|(s, _)| s as u32)
             .collect();
         for slot in expired {
+            // A transferring agent whose wrap-up done never came: their
+            // segment ends without after-call work.
+            self.close_leg(wm, slot, false);
             let phase = self.interactions[slot as usize].phase;
             if phase == Phase::Waiting {
                 self.leave_queue(wm, slot);

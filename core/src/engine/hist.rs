@@ -57,13 +57,17 @@ pub const BOUNDS_MS: [Millis; 29] = [
     7 * D,
 ];
 
-const NB: usize = BOUNDS_MS.len() + 1;
+pub(super) const NB: usize = BOUNDS_MS.len() + 1;
 
-/// Fixed-bucket histogram of durations in ms.
+/// Fixed-bucket histogram of durations in ms, with the smallest and the
+/// largest sample (mergeable by min and max), so an interpolated quantile
+/// never leaves the range of what was observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Buckets {
     counts: [u32; NB],
     sum_ms: u64,
+    /// `(smallest, largest)` sample in ms; `None` when empty.
+    extremes: Option<(u64, u64)>,
 }
 
 impl Default for Buckets {
@@ -71,6 +75,7 @@ impl Default for Buckets {
         Buckets {
             counts: [0; NB],
             sum_ms: 0,
+            extremes: None,
         }
     }
 }
@@ -81,6 +86,14 @@ impl Buckets {
         let i = BOUNDS_MS.partition_point(|&b| b < v);
         self.counts[i] = self.counts[i].saturating_add(1);
         self.sum_ms = self.sum_ms.saturating_add(v as u64);
+        self.widen(Some((v as u64, v as u64)));
+    }
+
+    fn widen(&mut self, o: Option<(u64, u64)>) {
+        self.extremes = match (self.extremes, o) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn merge_from(&mut self, o: &Buckets) {
@@ -88,6 +101,39 @@ impl Buckets {
             *a = a.saturating_add(*b);
         }
         self.sum_ms = self.sum_ms.saturating_add(o.sum_ms);
+        self.widen(o.extremes);
+    }
+
+    /// A histogram saved without its extremes (checkpoint format 1): they
+    /// are taken as the outer bounds of the outermost non-empty buckets
+    /// (the overflow bucket has no upper bound), so quantiles are what
+    /// that format gave until samples with known extremes merge in.
+    pub(super) fn without_extremes(counts: [u32; NB], sum_ms: u64) -> Self {
+        let first = counts.iter().position(|&c| c > 0);
+        let last = counts.iter().rposition(|&c| c > 0);
+        let extremes = first.zip(last).map(|(f, l)| {
+            let lo = if f == 0 { 0 } else { BOUNDS_MS[f - 1] as u64 };
+            let hi = BOUNDS_MS.get(l).map_or(u64::MAX, |&b| b as u64);
+            (lo, hi)
+        });
+        Buckets {
+            counts,
+            sum_ms,
+            extremes,
+        }
+    }
+
+    /// Smallest and largest sample in ms (`None` when empty).
+    pub fn extremes(&self) -> Option<(u64, u64)> {
+        self.extremes
+    }
+
+    /// `v` kept within the smallest and largest sample.
+    pub fn clamp(&self, v: f64) -> f64 {
+        match self.extremes {
+            Some((lo, hi)) => v.clamp(lo as f64, hi as f64),
+            None => v,
+        }
     }
 
     pub fn count(&self) -> u64 {
@@ -114,8 +160,14 @@ impl Buckets {
     }
 
     /// Quantile estimate by linear interpolation inside the bucket, the
-    /// same estimate PromQL's `histogram_quantile` makes. `None` if empty.
+    /// same estimate PromQL's `histogram_quantile` makes, kept within the
+    /// smallest and largest sample (interpolation alone could report a
+    /// value above every sample, or below). `None` if empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.interpolate(q).map(|v| self.clamp(v))
+    }
+
+    fn interpolate(&self, q: f64) -> Option<f64> {
         let total = self.count();
         if total == 0 {
             return None;
@@ -256,8 +308,10 @@ impl Quantiles {
         }
     }
 
-    pub fn from_hdr(h: &Hdr) -> Self {
-        let s = |q| h.quantile(q).map(|ms| ms as f64 / 1000.0);
+    /// HDR quantiles (the top of a ±1 % bucket) kept within the exact
+    /// smallest and largest sample that `b` (the same samples) saw.
+    pub fn from_hdr(h: &Hdr, b: &Buckets) -> Self {
+        let s = |q| h.quantile(q).map(|ms| b.clamp(ms as f64) / 1000.0);
         Quantiles {
             p50_seconds: s(0.5),
             p90_seconds: s(0.9),
@@ -286,12 +340,51 @@ mod tests {
     #[test]
     fn quantile_interpolates_like_histogram_quantile() {
         let mut b = Buckets::default();
-        // 10 values in (10s, 15s]: the median is halfway: 12.5 s.
-        for _ in 0..10 {
-            b.record(12_000);
+        // 10 values in (10s, 15s], from 11 s to 14 s: the median is halfway
+        // through the bucket: 12.5 s.
+        for _ in 0..5 {
+            b.record(11_000);
+            b.record(14_000);
         }
         assert_eq!(b.quantile(0.5), Some(12_500.0));
         assert_eq!(Buckets::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn interpolated_quantiles_stay_within_the_observed_samples() {
+        let mut b = Buckets::default();
+        // 10 values of 12 s in (10s, 15s]: interpolation alone says 12.5 s
+        // for the median and 14.85 s for p99, above every sample; 10 s + 5 s
+        // × 0.01 = 10.05 s for p1, below every sample. All are 12 s.
+        for _ in 0..10 {
+            b.record(12_000);
+        }
+        for q in [0.01, 0.5, 0.99, 1.0] {
+            assert_eq!(b.quantile(q), Some(12_000.0), "q = {q}");
+        }
+        // Merged with one 3 s sample (in (2s, 5s]): p0 is 3 s, p100 12 s.
+        let mut other = Buckets::default();
+        other.record(3_000);
+        b.merge_from(&other);
+        assert_eq!(b.extremes(), Some((3_000, 12_000)));
+        assert_eq!(b.quantile(0.0), Some(3_000.0));
+        assert_eq!(b.quantile(1.0), Some(12_000.0));
+        // An HDR quantile (top of its ±1 % bucket) is clamped the same way.
+        let mut h = Hdr::default();
+        h.record(1_000);
+        let mut one = Buckets::default();
+        one.record(1_000);
+        assert_eq!(Quantiles::from_hdr(&h, &one).p99_seconds, Some(1.0));
+    }
+
+    #[test]
+    fn a_histogram_without_extremes_takes_its_outer_bucket_bounds() {
+        let mut counts = [0; NB];
+        counts[3] = 2; // (5s, 10s]
+        counts[5] = 1; // (15s, 20s]
+        let b = Buckets::without_extremes(counts, 30_000);
+        assert_eq!(b.extremes(), Some((5_000, 20_000)));
+        assert_eq!(Buckets::without_extremes([0; NB], 0).extremes(), None);
     }
 
     #[test]

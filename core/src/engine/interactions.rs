@@ -9,7 +9,7 @@ use rustc_hash::FxBuildHasher;
 use super::clocks::{PAUSE_HOLD, PAUSE_STATUS};
 use super::fold::Engine;
 use super::records::{
-    Interaction, Phase, F_CUSTOMER_PENDING, F_REPEAT, F_RESPONDED, F_TRANSFERRED,
+    Interaction, Leg, Phase, F_CUSTOMER_PENDING, F_REPEAT, F_RESPONDED, F_TRANSFERRED,
 };
 use super::stats::HistKind;
 use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
@@ -55,6 +55,7 @@ impl Engine {
             }
             _ => match self.find(id) {
                 Some(s) => s,
+                // Parked before it gets here (`parking`).
                 None => {
                     self.stats.orphaned += 1;
                     return;
@@ -95,24 +96,43 @@ impl Engine {
             }
             InteractionEvent::Abandoned => self.on_abandoned(t, slot),
             InteractionEvent::Ended => {
-                let it = &mut self.interactions[slot as usize];
-                let ok = it.phase == Phase::Connected;
-                if ok {
-                    if it.hold_started != NONE {
-                        it.hold_ms += t - it.hold_started;
-                        it.hold_started = NONE;
-                    }
-                    it.ended_at = t;
-                    it.phase = Phase::WrapUp;
-                    self.sla_pause(slot, PAUSE_HOLD, false, t);
+                let ok = self.interactions[slot as usize].phase == Phase::Connected;
+                if !ok {
+                    // The transferring agent's leg hanging up after the
+                    // transfer: their contact ended at the transfer.
+                    let theirs = self.leg_ended(slot);
+                    self.count_ignored(theirs);
+                    return;
                 }
-                ok
+                let it = &mut self.interactions[slot as usize];
+                if it.hold_started != NONE {
+                    it.hold_ms += t - it.hold_started;
+                    it.hold_started = NONE;
+                }
+                it.ended_at = t;
+                it.phase = Phase::WrapUp;
+                self.sla_pause(slot, PAUSE_HOLD, false, t);
+                true
             }
             InteractionEvent::WrapUpDone { agent_id } => {
+                let agent = agent_id.map(|a| self.agent_id(&a));
                 let it = &self.interactions[slot as usize];
-                let ok = matches!(it.phase, Phase::Connected | Phase::WrapUp);
+                let own = matches!(it.phase, Phase::Connected | Phase::WrapUp);
+                let current = it.agent;
+                // The transferring agent's wrap-up done: naming them (unless
+                // they handle the interaction again now: then it is that
+                // segment's), or naming nobody while nobody has a segment
+                // in progress.
+                let theirs = self.legs.get(&slot).is_some_and(|l| match agent {
+                    Some(a) => a == l.agent && !(own && a == current),
+                    None => !own,
+                });
+                if theirs {
+                    self.close_leg(t, slot, true);
+                    return;
+                }
+                let ok = own;
                 if ok {
-                    let agent = agent_id.map(|a| self.agent_id(&a));
                     self.close_segment(t, slot, agent);
                     self.interactions[slot as usize].phase = Phase::Idle;
                     let (q, ch) = self.qc(slot);
@@ -131,8 +151,94 @@ impl Engine {
             }
             InteractionEvent::Queued { .. } | InteractionEvent::Reopened => true,
         };
+        self.count_ignored(ok);
+    }
+
+    fn count_ignored(&mut self, ok: bool) {
         if !ok {
             self.stats.ignored_transitions += 1;
+        }
+    }
+
+    /// An `ended` while the interaction has no segment connected: accepted
+    /// once if an agent who transferred it away still has their segment
+    /// open (it changes no figure: their talk ended at the transfer).
+    fn leg_ended(&mut self, slot: u32) -> bool {
+        match self.legs.get_mut(&slot) {
+            Some(l) if !l.ended_seen => {
+                l.ended_seen = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keep the open segment of `slot` as the transferring agent's leg,
+    /// open for their after-call work (closing a previous leg at `t`).
+    fn open_leg(&mut self, t: Millis, slot: u32) {
+        self.close_leg(t, slot, false);
+        let it = &mut self.interactions[slot as usize];
+        if it.seg_start == NONE {
+            return;
+        }
+        let mut hold_ms = it.hold_ms;
+        if it.hold_started != NONE {
+            hold_ms += t - it.hold_started;
+        }
+        let leg = Leg {
+            agent: it.agent,
+            queue: it.queue,
+            start: it.seg_start,
+            hold_ms,
+            talk_end: if it.ended_at != NONE { it.ended_at } else { t },
+            ended_seen: false,
+        };
+        it.seg_start = NONE;
+        it.hold_started = NONE;
+        it.ended_at = NONE;
+        it.hold_ms = 0;
+        self.legs.insert(slot, leg);
+    }
+
+    /// Close the transferring agent's leg of `slot`, if any, counted at
+    /// `t`: one handled segment for them and the queue they handled it in:
+    /// talk and hold up to their contact's end, then, with `acw` (their
+    /// wrap-up done at `t`), wrap-up from there to `t`; without (the
+    /// interaction moved on first), no wrap-up.
+    pub(super) fn close_leg(&mut self, t: Millis, slot: u32, acw: bool) {
+        let Some(l) = self.legs.remove(&slot) else {
+            return;
+        };
+        let t = t.max(l.talk_end);
+        let end = if acw { t } else { l.talk_end };
+        let ch = self.interactions[slot as usize].channel;
+        let handle = (end - l.start).max(0);
+        let hold = l.hold_ms.clamp(0, handle);
+        let wrap = (end - l.talk_end).clamp(0, handle - hold);
+        let talk = handle - hold - wrap;
+        self.record_segment(l.queue, ch, l.agent, t, [handle, talk, hold, wrap]);
+    }
+
+    /// One handled segment of `[handle, talk, hold, wrap]` ms, closed at
+    /// `t`, for queue `q` × `ch` and `agent`.
+    fn record_segment(&mut self, q: u32, ch: Channel, agent: u32, t: Millis, d: [Millis; 4]) {
+        let [handle, talk, hold, wrap] = d;
+        self.record_q_at(q, ch, t, |c| {
+            c.handled += 1;
+            c.handle_ms += handle as u64;
+            c.talk_ms += talk as u64;
+            c.hold_ms += hold as u64;
+            c.wrap_up_ms += wrap as u64;
+        });
+        self.observe_at(q, ch, HistKind::Handle, t, handle);
+        if let Some(a) = self.agents.get(agent as usize) {
+            let s = a.stats as usize;
+            self.agent_stats[s].record(t, |p| {
+                p.c.handled += 1;
+                p.c.handle_ms += handle as u64;
+                p.handle.record(handle);
+            });
+            self.tap(SampleKind::AgentHandle, agent, ch, handle);
         }
     }
 
@@ -184,7 +290,7 @@ impl Engine {
             c.repeat_contacts += repeat as u64;
         });
         if late {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
         let qs = self.queue_stats(q, channel);
         qs.volume.by_hour[hour as usize] += 1;
@@ -203,7 +309,7 @@ impl Engine {
         let qs = self.queue_stats(q, ch);
         qs.waiting.insert((t, slot));
         if !qs.record(t, |c| c.offered += 1) {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
     }
 
@@ -310,6 +416,9 @@ impl Engine {
 
     /// Close the open handling segment at `t`: one handled contact.
     pub(super) fn close_segment(&mut self, t: Millis, slot: u32, agent: Option<u32>) {
+        // The next agent's segment ends before the transferring agent's
+        // wrap-up done came: theirs ends without after-call work.
+        self.close_leg(t, slot, false);
         let it = &mut self.interactions[slot as usize];
         if it.seg_start == NONE {
             return;
@@ -328,28 +437,12 @@ impl Engine {
         let wrap = wrap.clamp(0, handle - hold);
         let talk = handle - hold - wrap;
         let agent = agent.unwrap_or(it.agent);
+        let (q, ch) = (it.queue, it.channel);
         it.seg_start = NONE;
         it.hold_started = NONE;
         it.ended_at = NONE;
         it.hold_ms = 0;
-        self.record_q(slot, t, |c| {
-            c.handled += 1;
-            c.handle_ms += handle as u64;
-            c.talk_ms += talk as u64;
-            c.hold_ms += hold as u64;
-            c.wrap_up_ms += wrap as u64;
-        });
-        self.observe_q(slot, HistKind::Handle, t, handle);
-        if let Some(a) = self.agents.get(agent as usize) {
-            let s = a.stats as usize;
-            self.agent_stats[s].record(t, |p| {
-                p.c.handled += 1;
-                p.c.handle_ms += handle as u64;
-                p.handle.record(handle);
-            });
-            let ch = self.interactions[slot as usize].channel;
-            self.tap(SampleKind::AgentHandle, agent, ch, handle);
-        }
+        self.record_segment(q, ch, agent, t, [handle, talk, hold, wrap]);
     }
 
     pub(super) fn on_transferred(
@@ -377,7 +470,9 @@ impl Engine {
                     c.dequeued_by_transfer_within_sl += within as u64;
                 });
             }
-            Phase::Connected | Phase::WrapUp => self.close_segment(t, slot, None),
+            // The transferring agent's segment stays open for their
+            // after-call work (see `close_leg`).
+            Phase::Connected | Phase::WrapUp => self.open_leg(t, slot),
             Phase::Routing | Phase::Idle => {}
         }
         let was_active = phase.is_active();
@@ -408,6 +503,7 @@ impl Engine {
         if self.interactions[slot as usize].phase != Phase::Waiting {
             return false;
         }
+        self.close_leg(t, slot, false);
         let wait = self.leave_queue(t, slot);
         let (q, ch) = self.qc(slot);
         let s = self.queue_stats(q, ch).settings.clone();

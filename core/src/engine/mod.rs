@@ -44,6 +44,7 @@
 //! | `stats`, `window`, `hist` | counters per queue × channel and agent, sliding windows from slices, histograms |
 //! | `view` | [`View`], the raw mergeable read side, and [`Publication`] |
 //! | `snapshot` | [`Snapshot`]: every derived figure (`erlang`: Erlang C) |
+//! | `parking` | events waiting for their interaction to appear (TTL, cap), applied when it does |
 //! | `dedup`, `local_time` | the dedup horizon; local hour / weekday / month |
 //! | `slots` | the slab of interactions and SLA clocks (slots and their reuse order can be saved) |
 //! | `checkpoint` | the checkpoint format: save, restore, inspect |
@@ -54,6 +55,7 @@ pub mod snapshot;
 pub mod view;
 
 mod agents;
+mod checkpoint_v1;
 mod clocks;
 mod dedup;
 mod erlang;
@@ -61,6 +63,7 @@ mod fold;
 mod hist;
 mod interactions;
 mod local_time;
+mod parking;
 mod records;
 mod reorder;
 mod repeats;

@@ -30,6 +30,23 @@ impl Phase {
     }
 }
 
+/// The handled segment of an agent who transferred an interaction away,
+/// kept open for their after-call work: it closes with their wrap-up done,
+/// or without after-call work when the interaction moves on first (the
+/// next segment closes, it ends or expires). At most one per interaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Leg {
+    pub(super) agent: u32,
+    /// The queue the segment was handled in (before the transfer).
+    pub(super) queue: u32,
+    pub(super) start: Millis,
+    pub(super) hold_ms: Millis,
+    /// When their contact ended: their `ended`, or the transfer.
+    pub(super) talk_end: Millis,
+    /// Their leg's `ended` after the transfer was seen (one is accepted).
+    pub(super) ended_seen: bool,
+}
+
 pub(super) const F_TRANSFERRED: u8 = 1;
 pub(super) const F_REOPENED: u8 = 2;
 pub(super) const F_CUSTOMER_PENDING: u8 = 4;

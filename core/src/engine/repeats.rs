@@ -61,7 +61,7 @@ impl Engine {
         r.fcr_candidate = false;
         let (q, ch, at) = (r.queue, r.channel, r.resolved_at);
         if !self.queue_stats(q, ch).record(at, |c| c.fcr_retracted += 1) {
-            self.stats.late_beyond_window += 1;
+            self.stats.fcr_retractions_beyond_window += 1;
         }
     }
 
@@ -70,6 +70,9 @@ impl Engine {
             Some(a) => self.agent_id(a),
             None => self.interactions[slot as usize].agent,
         };
+        // An agent who transferred it away and whose wrap-up done has not
+        // come: their segment ends here, without after-call work.
+        self.close_leg(t, slot, false);
         let phase = self.interactions[slot as usize].phase;
         match phase {
             Phase::Waiting => {
@@ -132,6 +135,7 @@ impl Engine {
     pub(super) fn on_reopened(&mut self, t: Millis, event_id: &str, id: &str) {
         let key = id_hash(id);
         let Some(r) = self.resolved.get(&key).cloned() else {
+            // Parked before it gets here (`parking`).
             self.stats.orphaned += 1;
             return;
         };

@@ -34,6 +34,11 @@ pub struct EngineSection {
     /// expired), so producers that never send `resolved` cannot leak memory.
     #[serde(default = "d_idle_ttl")]
     pub idle_ttl: Dur,
+    /// An event for an interaction not known yet (its creating event is
+    /// still to come) waits this long, in event time past the watermark,
+    /// for it; then it is orphaned. "0s" orphans at the next watermark move.
+    #[serde(default = "d_parking_ttl")]
+    pub parking_ttl: Dur,
     /// Sliding windows, each built from slices of `slice`.
     #[serde(default = "d_windows")]
     pub windows: Vec<WindowSection>,
@@ -47,6 +52,7 @@ impl Default for EngineSection {
             time_zone: d_tz(),
             repeat_window: d_repeat(),
             idle_ttl: d_idle_ttl(),
+            parking_ttl: d_parking_ttl(),
             windows: d_windows(),
         }
     }
@@ -75,6 +81,10 @@ pub struct LimitsSection {
     /// Resolved interactions remembered for reopens and FCR.
     #[serde(default = "d_max_tracked")]
     pub max_tracked_resolved: usize,
+    /// Events waiting for their interaction (`engine.parking_ttl`) at
+    /// once; further ones are orphaned (bounded memory, ~200 B each).
+    #[serde(default = "d_max_parked")]
+    pub max_parked_events: usize,
 }
 
 impl Default for LimitsSection {
@@ -84,6 +94,7 @@ impl Default for LimitsSection {
             max_agents: d_max_agents(),
             max_tracked_customers: d_max_tracked(),
             max_tracked_resolved: d_max_tracked(),
+            max_parked_events: d_max_parked(),
         }
     }
 }
@@ -110,6 +121,12 @@ fn d_dedup() -> Dur {
 }
 fn d_idle_ttl() -> Dur {
     Dur(14 * 86_400_000)
+}
+fn d_parking_ttl() -> Dur {
+    Dur(300_000)
+}
+fn d_max_parked() -> usize {
+    100_000
 }
 fn d_tz() -> String {
     "UTC".into()
@@ -166,10 +183,12 @@ pub struct EngineConfig {
     pub time_zone: Tz,
     pub repeat_window: Millis,
     pub idle_ttl: Millis,
+    pub parking_ttl: Millis,
     pub max_queues: usize,
     pub max_agents: usize,
     pub max_tracked_customers: usize,
     pub max_tracked_resolved: usize,
+    pub max_parked_events: usize,
     pub queue_defaults: QueueSettings,
     pub queues: BTreeMap<String, QueueSettings>,
     /// SLA policies; none = no SLA clocks.
@@ -187,10 +206,12 @@ impl Default for EngineConfig {
             time_zone: Tz::UTC,
             repeat_window: d_repeat().0,
             idle_ttl: d_idle_ttl().0,
+            parking_ttl: d_parking_ttl().0,
             max_queues: d_max_queues(),
             max_agents: d_max_agents(),
             max_tracked_customers: d_max_tracked(),
             max_tracked_resolved: d_max_tracked(),
+            max_parked_events: d_max_parked(),
             queue_defaults: QueueSettings::default(),
             queues: BTreeMap::new(),
             policies: Policies::default(),
@@ -254,9 +275,26 @@ impl EngineConfig {
         s
     }
 
+    /// [`EngineConfig::canonical_text`] with the lines settings added since
+    /// checkpoint format 1 (parking), which format 1's state does not
+    /// depend on; empty for other formats.
+    pub fn canonical_text_since_format_1(&self) -> String {
+        format!(
+            "parking_ttl={}\nmax_parked_events={}\n",
+            self.parking_ttl, self.max_parked_events
+        )
+    }
+
     /// xxh3-64 of [`EngineConfig::canonical_text`]: what a checkpoint
     /// records of the settings it was taken under.
     pub fn fingerprint(&self) -> u64 {
+        let text = self.canonical_text() + &self.canonical_text_since_format_1();
+        xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+    }
+
+    /// The fingerprint a checkpoint of format 1 was taken under: of the
+    /// settings that existed then (it holds no state of the later ones).
+    pub fn fingerprint_format_1(&self) -> u64 {
         xxhash_rust::xxh3::xxh3_64(self.canonical_text().as_bytes())
     }
 }
@@ -318,6 +356,16 @@ impl EngineSections<'_> {
                 "use at least 1h; the default is 14d",
             );
         }
+        if e.parking_ttl.0 > e.idle_ttl.0 {
+            bad(
+                "engine.parking_ttl".into(),
+                format!(
+                    "{} is longer than engine.idle_ttl ({}): an event would wait longer for its interaction than the interaction is kept",
+                    e.parking_ttl, e.idle_ttl
+                ),
+                "use at most idle_ttl; the default is 5m",
+            );
+        }
         if e.windows.is_empty() {
             bad(
                 "engine.windows".into(),
@@ -376,6 +424,7 @@ impl EngineSections<'_> {
             ("max_agents", l.max_agents),
             ("max_tracked_customers", l.max_tracked_customers),
             ("max_tracked_resolved", l.max_tracked_resolved),
+            ("max_parked_events", l.max_parked_events),
         ] {
             if v == 0 {
                 bad(
@@ -405,10 +454,12 @@ impl EngineSections<'_> {
             time_zone,
             repeat_window: e.repeat_window.0,
             idle_ttl: e.idle_ttl.0,
+            parking_ttl: e.parking_ttl.0,
             max_queues: l.max_queues,
             max_agents: l.max_agents,
             max_tracked_customers: l.max_tracked_customers,
             max_tracked_resolved: l.max_tracked_resolved,
+            max_parked_events: l.max_parked_events,
             queue_defaults,
             queues,
             policies,
@@ -457,4 +508,60 @@ fn resolve_queue(
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(engine: &str, limits: &str) -> (EngineConfig, Vec<Issue>) {
+        let engine: EngineSection = toml::from_str(engine).unwrap_or_else(|e| panic!("{e}"));
+        let limits: LimitsSection = toml::from_str(limits).unwrap_or_else(|e| panic!("{e}"));
+        let mut issues = Vec::new();
+        let cfg = EngineSections {
+            engine: &engine,
+            limits: &limits,
+            queue_defaults: &QueueSection::default(),
+            queues: &BTreeMap::new(),
+            sla: &SlaSection::default(),
+        }
+        .validate(&mut issues);
+        (cfg, issues)
+    }
+
+    #[test]
+    fn parking_defaults_to_five_minutes_and_a_hundred_thousand_events() {
+        let (cfg, issues) = validate("", "");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((cfg.parking_ttl, cfg.max_parked_events), (300_000, 100_000));
+        let (cfg, issues) = validate("parking_ttl = \"90s\"", "max_parked_events = 7");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((cfg.parking_ttl, cfg.max_parked_events), (90_000, 7));
+    }
+
+    #[test]
+    fn parking_settings_are_checked_with_their_field_and_fix() {
+        let (_, issues) = validate(
+            "parking_ttl = \"2h\"\nidle_ttl = \"1h\"",
+            "max_parked_events = 0",
+        );
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["engine.parking_ttl", "limits.max_parked_events"]);
+        assert!(issues[0].problem.contains("longer than engine.idle_ttl"));
+        assert!(issues[0].fix.contains("at most idle_ttl"));
+        // Units are required, and unknown fields are refused.
+        assert!(toml::from_str::<EngineSection>("parking_ttl = 300").is_err());
+        assert!(toml::from_str::<EngineSection>("parking = \"5m\"").is_err());
+    }
+
+    #[test]
+    fn parking_settings_are_part_of_the_fingerprint_but_not_of_format_1() {
+        let (a, _) = validate("", "");
+        let (b, _) = validate("parking_ttl = \"1m\"", "");
+        let (c, _) = validate("", "max_parked_events = 5");
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.fingerprint_format_1(), b.fingerprint_format_1());
+        assert_eq!(a.fingerprint_format_1(), c.fingerprint_format_1());
+    }
 }

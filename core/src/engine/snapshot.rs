@@ -50,6 +50,9 @@ pub struct Processing {
     pub stats: ProcessingStats,
     pub open_interactions: u64,
     pub buffered_events: u64,
+    /// Events waiting in the parking area for an interaction not known
+    /// yet (applied when it appears; orphaned after `engine.parking_ttl`).
+    pub parked_events: u64,
     /// Event ids held for duplicate detection.
     pub dedup_ids: u64,
 }
@@ -120,6 +123,9 @@ pub struct ServiceLevel {
 #[derive(Debug, Clone, Serialize)]
 pub struct Distribution {
     pub count: u64,
+    /// Sum of the samples in ms: the raw figure behind the mean, so a
+    /// consumer can re-aggregate (sum the sums, sum the counts, divide).
+    pub sum_ms: u64,
     pub mean_seconds: Option<f64>,
     #[serde(flatten)]
     pub quantiles: Quantiles,
@@ -129,6 +135,7 @@ impl Distribution {
     fn new(b: &Buckets, quantiles: Quantiles) -> Self {
         Distribution {
             count: b.count(),
+            sum_ms: b.sum_ms(),
             mean_seconds: ratio(b.sum_ms() as f64 / 1000.0, b.count() as f64),
             quantiles,
         }
@@ -237,7 +244,7 @@ fn figures(
     let dist = |k: HistKind| {
         let b = &p.h[k as usize];
         let q = match hdr {
-            Some(h) => Quantiles::from_hdr(&h[k as usize]),
+            Some(h) => Quantiles::from_hdr(&h[k as usize], b),
             None => Quantiles::from_buckets(b),
         };
         Distribution::new(b, q)
@@ -443,6 +450,7 @@ impl View {
                 stats: self.processing.clone(),
                 open_interactions: self.open_interactions,
                 buffered_events: self.buffered_events,
+                parked_events: self.parked_events,
                 dedup_ids: self.dedup_ids,
             },
             windows: windows

@@ -220,7 +220,7 @@ pub struct QueueStats {
 /// A waiting set in its order, each time written as the difference from
 /// the previous one (small, so a short varint), and read back by bulk
 /// building (linear for sorted input) rather than one insert at a time.
-mod waiting_set {
+pub(super) mod waiting_set {
     use std::collections::BTreeSet;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -25,7 +25,7 @@ impl Engine {
             }
         });
         if late {
-            self.stats.late_beyond_window += 1;
+            self.missed_window = true;
         }
         if let (Some(agent), SurveyScore::Csat(v)) = (s.agent_id, score) {
             let a = self.agent_id(&agent);

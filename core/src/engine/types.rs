@@ -62,11 +62,20 @@ pub struct ProcessingStats {
     pub events_applied: u64,
     pub duplicates: u64,
     pub late: u64,
-    /// Late events too old for some window tier (cumulative figures still
-    /// include them).
+    /// Late events (older than the watermark on arrival) too old for some
+    /// window tier: counted once per event (cumulative figures still
+    /// include them). Nothing but late events counts here.
     pub late_beyond_window: u64,
+    /// FCR retractions (a reopen or a repeat contact voiding a
+    /// first-contact resolution) attributed to a resolution time some window
+    /// tier no longer holds: that window keeps the candidate, cumulative
+    /// figures include the retraction. Not late events: the retraction is
+    /// dated at the resolution by definition.
+    pub fcr_retractions_beyond_window: u64,
     /// Events for an interaction the engine does not know (e.g. its
-    /// creation predates the log's retention).
+    /// creation predates the log's retention) that were not applied for
+    /// good: `parked_expired + parked_overflow`. (Waiting ones are parked,
+    /// not orphaned.)
     pub orphaned: u64,
     /// Events that do not fit the interaction's state (e.g. an abandon
     /// after the answer): counted, not applied.
@@ -77,6 +86,12 @@ pub struct ProcessingStats {
     pub expired_interactions: u64,
     /// Customers or resolutions not tracked because a cap was reached.
     pub tracking_overflow: u64,
+    /// Parked events whose interaction did not appear within
+    /// `engine.parking_ttl` of event time (orphaned).
+    pub parked_expired: u64,
+    /// Events for an unknown interaction not parked because the parking
+    /// area held `limits.max_parked_events` (orphaned).
+    pub parked_overflow: u64,
 }
 
 /// A stable 64-bit hash of an id (customer references, resolved interactions).

@@ -29,6 +29,8 @@ pub struct View {
     pub processing: ProcessingStats,
     pub open_interactions: u64,
     pub buffered_events: u64,
+    /// Events parked for an interaction not known yet.
+    pub parked_events: u64,
     pub dedup_ids: u64,
     pub queues: BTreeMap<(String, Channel), QueueView>,
     pub agents: BTreeMap<String, AgentView>,
@@ -115,13 +117,17 @@ impl View {
         p.duplicates += q.duplicates;
         p.late += q.late;
         p.late_beyond_window += q.late_beyond_window;
+        p.fcr_retractions_beyond_window += q.fcr_retractions_beyond_window;
         p.orphaned += q.orphaned;
         p.ignored_transitions += q.ignored_transitions;
         p.stale_agent_events += q.stale_agent_events;
         p.expired_interactions += q.expired_interactions;
         p.tracking_overflow += q.tracking_overflow;
+        p.parked_expired += q.parked_expired;
+        p.parked_overflow += q.parked_overflow;
         self.open_interactions += o.open_interactions;
         self.buffered_events += o.buffered_events;
+        self.parked_events += o.parked_events;
         self.dedup_ids += o.dedup_ids;
         for (k, v) in &o.queues {
             match self.queues.get_mut(k) {
@@ -379,6 +385,7 @@ impl Engine {
             processing: self.stats.clone(),
             open_interactions: self.interactions.len() as u64,
             buffered_events: self.buffer.len() as u64,
+            parked_events: self.parked_len as u64,
             dedup_ids: self.dedup.len() as u64,
             queues,
             agents,

@@ -74,6 +74,22 @@ pub struct Ring<T> {
     head: i64,
 }
 
+impl<T> Ring<T> {
+    /// The same ring with every pane converted (older checkpoint forms).
+    pub(super) fn map<U>(self, mut f: impl FnMut(T) -> U) -> Ring<U> {
+        Ring {
+            slice: self.slice,
+            panes: self
+                .panes
+                .into_vec()
+                .into_iter()
+                .map(|(s, d)| (s, f(d)))
+                .collect(),
+            head: self.head,
+        }
+    }
+}
+
 impl<T: PaneData> Ring<T> {
     pub fn new(spec: &WindowSpec) -> Self {
         let n = spec.panes();
