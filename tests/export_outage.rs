@@ -271,10 +271,15 @@ async fn a_revoked_partition_keeps_serving_its_last_figures_marked_stale() {
             "partitions": [
                 { "topic": TOPIC, "partition": 0, "source": "live", "stale": false,
                   "published_at": "2026-11-02T09:02:00.000Z", "published_at_ms": W0,
-                  "age_seconds": 0.0, "dropped_in_seconds": null },
+                  "age_seconds": 0.0, "dropped_in_seconds": null,
+                  // Folded to a watermark of T0 + 30 s with nothing
+                  // buffered: 120 s − 30 s behind the wall clock, and the
+                  // provisional figures equal the ordered ones.
+                  "watermark_lag_seconds": 90.0, "provisional_lead_seconds": 0.0 },
                 { "topic": TOPIC, "partition": 1, "source": "live", "stale": false,
                   "published_at": "2026-11-02T09:02:00.000Z", "published_at_ms": W0,
-                  "age_seconds": 0.0, "dropped_in_seconds": null },
+                  "age_seconds": 0.0, "dropped_in_seconds": null,
+                  "watermark_lag_seconds": 90.0, "provisional_lead_seconds": 0.0 },
             ]
         })
     );
@@ -299,10 +304,13 @@ async fn a_revoked_partition_keeps_serving_its_last_figures_marked_stale() {
             "partitions": [
                 { "topic": TOPIC, "partition": 0, "source": "revoked", "stale": true,
                   "published_at": "2026-11-02T09:02:10.000Z", "published_at_ms": W0 + 10_000,
-                  "age_seconds": 30.0, "dropped_in_seconds": 270.0 },
+                  "age_seconds": 30.0, "dropped_in_seconds": 270.0,
+                  // Still T0 + 30 s, now at W0 + 40 s: 160 s − 30 s.
+                  "watermark_lag_seconds": 130.0, "provisional_lead_seconds": 0.0 },
                 { "topic": TOPIC, "partition": 1, "source": "live", "stale": false,
                   "published_at": "2026-11-02T09:02:40.000Z", "published_at_ms": W0 + 40_000,
-                  "age_seconds": 0.0, "dropped_in_seconds": null },
+                  "age_seconds": 0.0, "dropped_in_seconds": null,
+                  "watermark_lag_seconds": 130.0, "provisional_lead_seconds": 0.0 },
             ]
         })
     );

@@ -189,6 +189,9 @@ pub struct ExportState {
     revoked_grace_ms: AtomicU64,
     /// Newest publish of any partition (Unix ms), [`NEVER`] before the first.
     newest_publish_ms: AtomicI64,
+    /// Woken on every publish: the SSE stream pushes new figures at once
+    /// instead of at its next tick.
+    published: tokio::sync::Notify,
     clock: Clock,
 }
 
@@ -266,6 +269,13 @@ pub struct PartitionFreshness {
     /// Kept figures: seconds until they are dropped (`export.revoked_grace`)
     /// unless the partition publishes here again first.
     pub dropped_in_seconds: Option<f64>,
+    /// Wall clock minus its event-time watermark, as
+    /// `ccpulse_watermark_lag_seconds` (`null` before its first event).
+    pub watermark_lag_seconds: Option<f64>,
+    /// Event time between its newest event and its watermark: how far its
+    /// ordered figures trail its provisional ones (0 when nothing waits
+    /// for the watermark; `null` before its first event).
+    pub provisional_lead_seconds: Option<f64>,
 }
 
 /// The merged figures and their freshness, as served.
@@ -287,9 +297,13 @@ impl Figures {
     /// The snapshot of the queues that pass `queue` and `channel` (all
     /// when `None`); freshness is about partitions and is not filtered.
     pub fn snapshot(mut self, queue: Option<&str>, channel: Option<Channel>) -> ServedSnapshot {
-        self.view.queues.retain(|(q, ch), _| {
+        let keep = |(q, ch): &(String, Channel)| {
             queue.is_none_or(|want| want == q.as_str()) && channel.is_none_or(|c| c == *ch)
-        });
+        };
+        self.view.queues.retain(|k, _| keep(k));
+        if let Some(p) = self.view.provisional.as_mut() {
+            Arc::make_mut(p).queues.retain(|k, _| keep(k));
+        }
         ServedSnapshot {
             snapshot: self.view.snapshot(),
             freshness: self.freshness,
@@ -345,8 +359,15 @@ impl ExportState {
                 ExportConfig::default().revoked_grace.as_millis() as u64
             ),
             newest_publish_ms: AtomicI64::new(NEVER),
+            published: tokio::sync::Notify::new(),
             clock,
         }
+    }
+
+    /// Resolves at the next publish of any partition (or at once if one
+    /// happened since the last wait: publishes coalesce into one wake-up).
+    pub async fn published(&self) {
+        self.published.notified().await
     }
 
     /// Apply the `[export]` settings it reads (`revoked_grace`);
@@ -445,6 +466,7 @@ impl ExportState {
         if live {
             self.kept.remove(key);
         }
+        self.published.notify_one();
     }
 
     /// The partition was revoked: it is no longer assigned (readiness, the
@@ -690,6 +712,11 @@ impl Parts {
                 dropped_in_seconds: p
                     .revoked_at_ms
                     .map(|r| seconds((r + self.grace_ms).saturating_sub(self.now_ms))),
+                watermark_lag_seconds: p
+                    .view
+                    .as_of
+                    .map(|wm| seconds(self.now_ms.saturating_sub(wm).max(0))),
+                provisional_lead_seconds: provisional_lead_ms(&p.view).map(seconds),
             })
             .collect();
         partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -816,6 +843,16 @@ fn human(ms: Millis) -> String {
 fn rfc3339(ms: Millis) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// How far a partition's ordered figures trail its newest event (event
+/// time, ms): the provisional view is as of just after the newest event.
+pub fn provisional_lead_ms(view: &View) -> Option<Millis> {
+    let ordered = view.as_of?;
+    Some(match view.provisional.as_ref().and_then(|p| p.as_of) {
+        Some(now) => (now - 1 - ordered).max(0),
+        None => 0,
+    })
 }
 
 #[cfg(test)]

@@ -225,14 +225,30 @@ pub(super) async fn run(
     let mut agents_rx = ctx.agents.len.clone();
     let mut tick = tokio::time::interval(ctx.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Figures are published when they changed, at most about once per
+    // tick: records after a quiet spell publish at once (and restart the
+    // tick), so a wallboard does not wait up to a tick for them.
+    let mut published = Instant::now();
     loop {
         let go_on = tokio::select! {
             r = rx.recv() => match r {
-                Some(first) => live.on_records(first, &mut rx).await,
+                Some(first) => {
+                    let go_on = live.on_records(first, &mut rx).await;
+                    if go_on && published.elapsed() >= ctx.tick {
+                        tick.reset();
+                        published = Instant::now();
+                        live.on_tick().await
+                    } else {
+                        go_on
+                    }
+                }
                 None => false,
             },
             Ok(()) = agents_rx.changed() => live.on_agents().await,
-            _ = tick.tick() => live.on_tick().await,
+            _ = tick.tick() => {
+                published = Instant::now();
+                live.on_tick().await
+            }
         };
         if !go_on {
             break;

@@ -33,6 +33,14 @@ pub struct Snapshot {
     pub center: CenterSnapshot,
     /// SLA outcomes since the start, per queue × policy × target.
     pub sla: Vec<SlaRow>,
+    /// The same figures with every event received applied, including those
+    /// still waiting for the watermark (`as_of`: just after the newest).
+    /// Present only while events are buffered; may still change when a
+    /// late event arrives within `allowed_lateness`, and equals the
+    /// ordered figures once the watermark passes. Effects never come from
+    /// it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisional: Option<Box<Snapshot>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -483,6 +491,7 @@ impl View {
                     outcomes: o.clone(),
                 })
                 .collect(),
+            provisional: self.provisional.as_ref().map(|p| Box::new(p.snapshot())),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! per-instance views such as peak concurrency.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::clocks::SlaOutcomes;
 use super::fold::Engine;
@@ -38,6 +39,12 @@ pub struct View {
     pub other_agents: Option<(Vec<AgentPane>, AgentPane)>,
     pub agents_by_state: StateCounts,
     pub sla: BTreeMap<(String, String, SlaTarget), SlaOutcomes>,
+    /// The provisional "now": the same raw state with every event received
+    /// applied, the buffered ones too (on a copy of the engine, as if the
+    /// watermark had passed them). `None` when nothing is buffered: the
+    /// ordered view is then already current. Effects never come from it;
+    /// see ARCHITECTURE.md, "Provisional figures".
+    pub provisional: Option<Arc<View>>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +109,23 @@ fn max_states(a: &mut StateCounts, b: &StateCounts) {
 
 impl View {
     /// Fold another part (another partition's engine) into this one.
+    /// Provisional views merge alongside: a part without one contributes
+    /// its ordered view (it has nothing buffered).
     pub fn merge(&mut self, o: &View) {
+        if self.provisional.is_some() || o.provisional.is_some() {
+            let mut p = match self.provisional.take() {
+                Some(p) => Arc::unwrap_or_clone(p),
+                None => self.clone(),
+            };
+            p.merge(o.provisional.as_deref().unwrap_or(o));
+            self.merge_ordered(o);
+            self.provisional = Some(Arc::new(p));
+        } else {
+            self.merge_ordered(o);
+        }
+    }
+
+    fn merge_ordered(&mut self, o: &View) {
         self.as_of = match (self.as_of, o.as_of) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -220,17 +243,36 @@ pub struct Publication {
 }
 
 impl Engine {
-    /// This tick's [`Publication`]: the samples taken and a fresh view.
+    /// This tick's [`Publication`]: the samples taken and a fresh view,
+    /// with its provisional part ([`Engine::provisional_view`]).
     pub fn publication(&mut self) -> Publication {
         let samples = self.take_samples();
+        let mut view = self.view();
+        view.provisional = self.provisional_view().map(Arc::new);
         Publication {
-            view: self.view(),
+            view,
             samples,
             last_event_ms: Some(self.max_event_time()).filter(|&t| t != Millis::MIN),
         }
     }
 
-    /// The raw state as of the watermark.
+    /// What the view will be once the watermark passes every event
+    /// received, if nothing earlier arrives meanwhile: a copy of the engine
+    /// with its reorder buffer applied in canonical order (SLA clocks
+    /// advanced to the newest event; their effects discarded). `None` when
+    /// nothing is buffered. Its cost is a copy of the state per call, so
+    /// the shell calls it once per publish, not per event.
+    pub fn provisional_view(&self) -> Option<View> {
+        if self.buffer.is_empty() {
+            return None;
+        }
+        let mut copy = self.clone();
+        copy.tap = None;
+        copy.flush(&mut Vec::new());
+        Some(copy.view())
+    }
+
+    /// The raw state as of the watermark (without its provisional part).
     pub fn view(&self) -> View {
         let now = self.watermark;
         let known = now != NONE;
@@ -405,6 +447,7 @@ impl Engine {
                     )
                 })
                 .collect(),
+            provisional: None,
         }
     }
 }

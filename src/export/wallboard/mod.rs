@@ -65,6 +65,11 @@ use super::shared::ExportState;
 /// How often the stream sends a snapshot (the export tick's default).
 pub const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The shortest gap between two stream events: partitions publish at
+/// their own moments, and each publish would otherwise cost every client a
+/// whole snapshot.
+const MIN_GAP: Duration = Duration::from_millis(200);
+
 /// An SSE comment, sent when no event went out for this long.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -216,21 +221,31 @@ impl Hub {
     }
 }
 
-/// Build one framed event per tick while anyone listens (and at once when
-/// a client wants one), until shutdown.
+/// Build one framed event while anyone listens: when a partition
+/// published new figures (at most one event per [`MIN_GAP`]), at least
+/// every [`STREAM_INTERVAL`] (the figures' age moves on), and at once when
+/// a client wants one; until shutdown.
 async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
     let mut ticks = tokio::time::interval(STREAM_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = Instant::now() - MIN_GAP;
     loop {
         let listened = hub.latest.receiver_count() > 0;
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = hub.wanted.notified() => {}
             _ = ticks.tick(), if listened => {}
+            _ = export.published(), if listened => {
+                tokio::select! {
+                    _ = hub.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep_until(last + MIN_GAP) => {}
+                }
+            }
         }
         if hub.latest.receiver_count() == 0 {
             continue;
         }
+        last = Instant::now();
         let bytes = snapshot_event(&export).await;
         hub.latest.send_replace(Some(Frame {
             bytes,
