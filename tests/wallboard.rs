@@ -385,9 +385,16 @@ fn screenshot(page: &str, name: &str) -> PathBuf {
 }
 
 /// Every queue tile against the snapshot: waiting, oldest wait, SL and
-/// abandon rate (5m), agents by state. Returns how many tiles.
+/// abandon rate (5m), agents by state; the provisional figures when the
+/// snapshot has them (they include the events still waiting for the
+/// watermark). Returns how many tiles.
 fn assert_tiles_match(k: &BTreeMap<String, String>, snap: &Value) -> usize {
-    let queues = snap["queues"].as_array().expect("queues");
+    let figures = if snap["provisional"].is_object() {
+        &snap["provisional"]
+    } else {
+        snap
+    };
+    let queues = figures["queues"].as_array().expect("queues");
     for q in queues {
         let id = format!(
             "{}:{}",
@@ -420,6 +427,97 @@ fn assert_tiles_match(k: &BTreeMap<String, String>, snap: &Value) -> usize {
         }
     }
     queues.len()
+}
+
+/// Whether the element carrying `data-kpi="name"` is marked provisional.
+fn marked_provisional(dom: &str, name: &str) -> bool {
+    let at = dom
+        .find(&format!("data-kpi=\"{name}\""))
+        .unwrap_or_else(|| panic!("no data-kpi={name:?} on the page"));
+    let tag_start = dom[..at].rfind('<').expect("inside a tag");
+    let tag_end = at + dom[at..].find('>').expect("tag ends");
+    dom[tag_start..tag_end].contains("data-provisional=\"true\"")
+}
+
+/// Three calls queued 1, 2 and 3 s after the example's end, inside
+/// the 5 s lateness: they wait for the watermark, so the ordered figures
+/// do not have them yet and the provisional ones do. The tile shows the
+/// provisional count, marked; a figure no buffered event changes is not.
+#[test]
+fn the_wallboard_shows_provisional_figures_and_marks_those_that_differ() {
+    let _ = chromium();
+    let server = Server::start();
+    let page = server.url("/");
+    let snap = server.snapshot();
+    let queue = snap["queues"][0]["queue"]
+        .as_str()
+        .expect("queue")
+        .to_string();
+    let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == ch_name)
+        .expect("known channel");
+    let waiting_before = snap["queues"][0]["now"]["waiting"]
+        .as_u64()
+        .expect("waiting");
+    let mut engine = example_engine();
+    // The example is folded to its end: its watermark is past every event.
+    let end = engine.watermark();
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let id = format!("wallboard-buffered-{i}");
+        let _ = engine.apply(
+            Event {
+                event_id: id.clone(),
+                occurred_at: end + 1000 * (i as i64 + 1),
+                tenant: None,
+                kind: EventKind::Interaction {
+                    interaction_id: id,
+                    event: InteractionEvent::Queued {
+                        queue: queue.clone(),
+                        channel,
+                        priority: 0,
+                        customer_ref: None,
+                    },
+                },
+            },
+            &mut out,
+        );
+    }
+    let key = PartitionKey::new("interactions", 0);
+    publish(&server.state, &key, engine);
+    std::thread::sleep(Duration::from_millis(1500));
+    let dom = dump_dom(&page);
+    let k = kpis(&dom);
+    let snap = server.snapshot();
+    assert!(snap["provisional"].is_object(), "3 events buffered: {snap}");
+    assert_eq!(
+        snap["queues"][0]["now"]["waiting"], waiting_before,
+        "the ordered figures wait"
+    );
+    let tile = format!("waiting:{queue}:{ch_name}");
+    assert_eq!(
+        shown(&k, &tile),
+        Some((waiting_before + 3) as f64),
+        "{tile}"
+    );
+    assert!(
+        marked_provisional(&dom, &tile),
+        "{tile} differs from the ordered figure: marked"
+    );
+    assert_tiles_match(&k, &snap);
+    // No agent changed state: the agent counts are the ordered ones, unmarked.
+    let available = format!("available:{queue}:{ch_name}");
+    assert_eq!(
+        shown(&k, &available),
+        snap["queues"][0]["now"]["agents"]["available"].as_f64()
+    );
+    assert!(
+        !marked_provisional(&dom, &available),
+        "{available} equals the ordered figure"
+    );
+    server.stop();
 }
 
 #[test]

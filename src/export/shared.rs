@@ -189,9 +189,9 @@ pub struct ExportState {
     revoked_grace_ms: AtomicU64,
     /// Newest publish of any partition (Unix ms), [`NEVER`] before the first.
     newest_publish_ms: AtomicI64,
-    /// Woken on every publish: the SSE stream pushes new figures at once
-    /// instead of at its next tick.
-    published: tokio::sync::Notify,
+    /// Counts publishes: the SSE stream pushes new figures at once instead
+    /// of at its next tick.
+    published: tokio::sync::watch::Sender<u64>,
     clock: Clock,
 }
 
@@ -359,15 +359,15 @@ impl ExportState {
                 ExportConfig::default().revoked_grace.as_millis() as u64
             ),
             newest_publish_ms: AtomicI64::new(NEVER),
-            published: tokio::sync::Notify::new(),
+            published: tokio::sync::watch::Sender::new(0),
             clock,
         }
     }
 
-    /// Resolves at the next publish of any partition (or at once if one
-    /// happened since the last wait: publishes coalesce into one wake-up).
-    pub async fn published(&self) {
-        self.published.notified().await
+    /// Publishes from now on: `changed()` resolves after the next publish
+    /// of any partition (publishes between two looks coalesce).
+    pub fn publishes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// Apply the `[export]` settings it reads (`revoked_grace`);
@@ -466,7 +466,7 @@ impl ExportState {
         if live {
             self.kept.remove(key);
         }
-        self.published.notify_one();
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The partition was revoked: it is no longer assigned (readiness, the

@@ -229,13 +229,14 @@ async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
     let mut ticks = tokio::time::interval(STREAM_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last = Instant::now() - MIN_GAP;
+    let mut publishes = export.publishes();
     loop {
         let listened = hub.latest.receiver_count() > 0;
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = hub.wanted.notified() => {}
             _ = ticks.tick(), if listened => {}
-            _ = export.published(), if listened => {
+            Ok(()) = publishes.changed(), if listened => {
                 tokio::select! {
                     _ = hub.shutdown.cancelled() => return,
                     _ = tokio::time::sleep_until(last + MIN_GAP) => {}
@@ -246,6 +247,8 @@ async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
             continue;
         }
         last = Instant::now();
+        // What was published so far is in the frame built now.
+        publishes.borrow_and_update();
         let bytes = snapshot_event(&export).await;
         hub.latest.send_replace(Some(Frame {
             bytes,

@@ -3,6 +3,11 @@
 // data-kpi attribute ("<kpi>:<queue>:<channel>", "<kpi>:<agent>") so tests
 // and scrapers can read it.
 //
+// Provisional figures (snapshot.provisional, present while events wait
+// for the watermark) are what the queue tiles show; a figure that differs
+// from the ordered one is marked (class "provisional", data-provisional,
+// a tilde and a hover title).
+//
 // Stale figures (snapshot.freshness.stale: a revoked partition's last
 // figures are shown, or nothing live contributes) or a stream down for
 // more than STREAM_DOWN_MS raise a red banner: "Figures as of HH:MM:SS,
@@ -31,10 +36,15 @@
   function pct(x) { return isNum(x) ? (x * 100).toFixed(1) : "—"; }
   function int(x) { return isNum(x) ? String(Math.round(x)) : "—"; }
   function secs(x) { return isNum(x) ? String(Math.round(x)) : "—"; }
-  function num(kpi, text, unit, cls) {
-    return '<span class="val ' + (cls || "") + '"><span data-kpi="' + esc(kpi) + '">' + esc(text) +
-      "</span>" + (unit && text !== "—" ? '<span class="unit">' + esc(unit) + "</span>" : "") + "</span>";
+  // prov: the figure shown is provisional and differs from the ordered
+  // one (marked, with the reason on hover).
+  function num(kpi, text, unit, cls, prov) {
+    return '<span class="val ' + (cls || "") + (prov ? " provisional" : "") + '"><span data-kpi="' +
+      esc(kpi) + '"' + (prov ? ' data-provisional="true" title="' + PROV_TITLE + '"' : "") + ">" +
+      esc(text) + "</span>" + (unit && text !== "—" ? '<span class="unit">' + esc(unit) + "</span>" : "") +
+      "</span>";
   }
+  var PROV_TITLE = "provisional: includes events still waiting for the watermark (allowed lateness)";
   function kpi(label, inner) {
     return '<div class="kpi"><div class="label">' + esc(label) + "</div>" + inner + "</div>";
   }
@@ -57,28 +67,49 @@
     return rank[a] >= rank[b] ? a : b;
   }
 
+  // The tiles show the provisional figures (snapshot.provisional: every
+  // event received applied) when there are any, else the ordered ones; a
+  // figure is marked provisional only where it differs from the ordered
+  // one (as displayed).
   function renderQueues(snap) {
     var html = "";
-    (snap.queues || []).forEach(function (q) {
-      var id = q.queue + ":" + q.channel;
+    var ordered = {};
+    (snap.queues || []).forEach(function (q) { ordered[q.queue + ":" + q.channel] = q; });
+    var shown = snap.provisional || snap;
+    function figures(q) {
       var w = (q.windows || {})[SL_WINDOW] || {};
-      var sl = (w.service_level || {}).answered;
-      var ab = w.abandon_rate;
-      var target = (q.settings || {}).service_level_target;
-      var sll = slLevel(sl, target), abl = abLevel(ab);
       var now = q.now || {}, ag = now.agents || {};
+      return {
+        waiting: int(now.waiting), oldest: secs(now.oldest_waiting_age_seconds),
+        sl: pct((w.service_level || {}).answered), slRaw: (w.service_level || {}).answered,
+        abandon: pct(w.abandon_rate), abRaw: w.abandon_rate,
+        available: int(ag.available), busy: int(ag.busy), wrap_up: int(ag.wrap_up)
+      };
+    }
+    (shown.queues || []).forEach(function (q) {
+      var id = q.queue + ":" + q.channel;
+      var f = figures(q);
+      var o = snap.provisional ? figures(ordered[id] || {}) : f;
+      function prov(k) { return f[k] !== o[k]; }
+      function agent(k) {
+        return '<b data-kpi="' + k + ":" + esc(id) + '"' +
+          (prov(k) ? ' class="provisional" data-provisional="true" title="' + PROV_TITLE + '"' : "") +
+          ">" + f[k];
+      }
+      var target = (q.settings || {}).service_level_target;
+      var sll = slLevel(f.slRaw, target), abl = abLevel(f.abRaw);
       html += '<article class="tile ' + worst(sll, abl) + '" data-queue="' + esc(id) + '">' +
         '<h3>' + esc(q.queue) + '<span class="ch">' + esc(q.channel) + "</span></h3>" +
         '<div class="kpis">' +
-        kpi("waiting", num("waiting:" + id, int(now.waiting))) +
-        kpi("oldest wait", num("oldest:" + id, secs(now.oldest_waiting_age_seconds), "s")) +
+        kpi("waiting", num("waiting:" + id, f.waiting, "", "", prov("waiting"))) +
+        kpi("oldest wait", num("oldest:" + id, f.oldest, "s", "", prov("oldest"))) +
         kpi("SL " + SL_WINDOW + (isNum(target) ? " (≥" + Math.round(target * 100) + "%)" : ""),
-            num("sl:" + id, pct(sl), "%", sll ? sll + "-t" : "")) +
-        kpi("abandon " + SL_WINDOW, num("abandon:" + id, pct(ab), "%", abl ? abl + "-t" : "")) +
+            num("sl:" + id, f.sl, "%", sll ? sll + "-t" : "", prov("sl"))) +
+        kpi("abandon " + SL_WINDOW, num("abandon:" + id, f.abandon, "%", abl ? abl + "-t" : "", prov("abandon"))) +
         "</div>" +
-        '<div class="agents-row">available<b data-kpi="available:' + esc(id) + '">' + int(ag.available) +
-        '</b>busy<b data-kpi="busy:' + esc(id) + '">' + int(ag.busy) +
-        '</b>wrap-up<b data-kpi="wrap_up:' + esc(id) + '">' + int(ag.wrap_up) + "</b></div>" +
+        '<div class="agents-row">available' + agent("available") +
+        "</b>busy" + agent("busy") +
+        "</b>wrap-up" + agent("wrap_up") + "</b></div>" +
         "</article>";
     });
     document.getElementById("queues").innerHTML =
