@@ -3,7 +3,10 @@
 //! interaction id. Goal: the fold runs at >= 1/3 of the floor's speed.
 //!
 //! `publish/view`: what a partition task pays on every publish tick
-//! (`export.tick_interval`) to hand its figures to the exporter.
+//! (`export.tick_interval`) to hand its figures to the exporter;
+//! `publish/provisional_*`: what it pays on top while events wait for the
+//! watermark (a copy of the engine with its reorder buffer applied), after
+//! the stream above and with 100,000 interactions open.
 //!
 //! `cargo bench --bench fold`
 
@@ -12,7 +15,7 @@ use std::hint::black_box;
 use ccpulse::sim::{generate, Traffic};
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
-use ccpulse_core::event::Event;
+use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rustc_hash::FxHashMap;
 
@@ -105,7 +108,55 @@ fn publish(c: &mut Criterion) {
     g.bench_function(format!("view_{queues}_queue_channels"), |b| {
         b.iter(|| black_box(e.view()))
     });
+    assert!(
+        e.buffered() > 0,
+        "the stream's last seconds wait for the watermark"
+    );
+    g.bench_function(
+        format!(
+            "provisional_{}_open_{}_buffered",
+            e.open_interactions(),
+            e.buffered()
+        ),
+        |b| b.iter(|| black_box(e.provisional_view())),
+    );
+    let big = open_engine(100_000);
+    g.bench_function(
+        format!(
+            "provisional_{}_open_{}_buffered",
+            big.open_interactions(),
+            big.buffered()
+        ),
+        |b| b.iter(|| black_box(big.provisional_view())),
+    );
     g.finish();
+}
+
+/// `n` calls queued 10 ms apart on 20 queues and never answered: the last
+/// 5 s of them (the lateness) wait for the watermark.
+fn open_engine(n: usize) -> Engine {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    for i in 0..n {
+        e.apply(
+            Event {
+                event_id: format!("q-{i}"),
+                occurred_at: 1_793_610_000_000 + 10 * i as i64,
+                tenant: None,
+                kind: EventKind::Interaction {
+                    interaction_id: format!("int-{i:012}"),
+                    event: InteractionEvent::Queued {
+                        queue: format!("queue-{}", i % 20),
+                        channel: Channel::Voice,
+                        priority: 0,
+                        customer_ref: None,
+                    },
+                },
+            },
+            &mut out,
+        );
+    }
+    e
 }
 
 criterion_group!(benches, fold, publish);
