@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 use ccpulse::app;
@@ -260,20 +262,24 @@ enum CheckpointCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("CCPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // The pipeline closes its group consumer itself, within a deadline;
-    // the rdkafka crate's drop then tries to close it again and logs that
-    // attempt's refusal as an error on every stop. Hidden by default.
-    let filter = EnvFilter::try_from_env("CCPULSE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka::consumer::base_consumer=off"));
+    // the rdkafka crate's drop then tries to close it again and logs the
+    // refusal as an error on every stop: the one error that module logs.
+    let not_double_close = filter_fn(|m| {
+        !(m.target() == "rdkafka::consumer::base_consumer" && *m.level() == tracing::Level::ERROR)
+    });
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let sub = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     match cli.log_format {
-        LogFormat::Text => sub.init(),
-        LogFormat::Json => sub.json().init(),
+        LogFormat::Text => registry.with(fmt.with_filter(not_double_close)).init(),
+        LogFormat::Json => registry
+            .with(fmt.json().with_filter(not_double_close))
+            .init(),
     }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
