@@ -429,6 +429,18 @@ fn assert_tiles_match(k: &BTreeMap<String, String>, snap: &Value) -> usize {
     queues.len()
 }
 
+/// The snapshot's first queue × channel: its name, its channel's name, and
+/// the channel.
+fn first_queue(snap: &Value) -> (String, String, Channel) {
+    let queue = snap["queues"][0]["queue"].as_str().expect("queue");
+    let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == ch_name)
+        .expect("known channel");
+    (queue.to_string(), ch_name.to_string(), channel)
+}
+
 /// Whether the element carrying `data-kpi="name"` is marked provisional.
 fn marked_provisional(dom: &str, name: &str) -> bool {
     let at = dom
@@ -449,15 +461,7 @@ fn the_wallboard_shows_provisional_figures_and_marks_those_that_differ() {
     let server = Server::start();
     let page = server.url("/");
     let snap = server.snapshot();
-    let queue = snap["queues"][0]["queue"]
-        .as_str()
-        .expect("queue")
-        .to_string();
-    let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
-    let channel = Channel::ALL
-        .into_iter()
-        .find(|c| c.as_str() == ch_name)
-        .expect("known channel");
+    let (queue, ch_name, channel) = first_queue(&snap);
     let waiting_before = snap["queues"][0]["now"]["waiting"]
         .as_u64()
         .expect("waiting");
@@ -556,15 +560,7 @@ fn the_wallboard_shows_the_snapshot_and_follows_the_stream() {
     }
 
     // A second, different view: the stream carries it to a new page load.
-    let queue = snap["queues"][0]["queue"]
-        .as_str()
-        .expect("queue")
-        .to_string();
-    let ch_name = snap["queues"][0]["channel"].as_str().expect("channel");
-    let channel = Channel::ALL
-        .into_iter()
-        .find(|c| c.as_str() == ch_name)
-        .expect("known channel");
+    let (queue, ch_name, channel) = first_queue(&snap);
     let tile = format!("waiting:{queue}:{ch_name}");
     let before = shown(&k, &tile);
     let key = PartitionKey::new("interactions", 0);

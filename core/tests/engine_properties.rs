@@ -136,13 +136,7 @@ proptest! {
         let cfg = EngineConfig::default(); // 5 s allowed lateness
         // Delay each event's arrival by up to the lateness: when it arrives,
         // nothing seen before it is more than 5 s newer, so it is not late.
-        let mut shuffled: Vec<(i64, usize, Event)> = evs
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.occurred_at + jitter[i % jitter.len()], i, e.clone()))
-            .collect();
-        shuffled.sort_by_key(|(k, i, _)| (*k, *i));
-        let shuffled: Vec<Event> = shuffled.into_iter().map(|(_, _, e)| e).collect();
+        let shuffled = arrival_order(&evs, &jitter);
         let end = evs.last().map_or(T0, |e| e.occurred_at) + 1;
         prop_assert_eq!(fold(&shuffled, &cfg, end), fold(&evs, &cfg, end));
     }

@@ -109,7 +109,7 @@ fn d_listen() -> String {
     "127.0.0.1:9900".into()
 }
 fn d_tick() -> Dur {
-    Dur(1_000)
+    Dur(500)
 }
 fn d_agent_ttl() -> Dur {
     Dur(3_600_000)
