@@ -31,14 +31,10 @@
 //!
 //! The service's settings (`support/service.rs`) apply one catch-all
 //! policy with a 2 minute first response; the run's own, more specific
-//! policy (`queues = ["p0", ..]`, the most specific match wins) is
-//! appended to the configuration file by a two-line shell wrapper the
-//! service is started through (`dir/<run>-sla.sh`, `exec`s the binary, so
-//! the process, its pid and its SIGTERM are the service's own).
+//! policy (`queues = ["p0", ..]`, the most specific match wins) comes
+//! beside it (`Settings::policies`).
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -154,14 +150,14 @@ pub fn run(
         agents: &agents,
         outputs: run,
         timing,
+        policies: &run_policy(load),
     };
     create_topic(&input, load.partitions);
     create_topic(&agents, 1);
     for (t, p) in settings.output_topics(load.partitions) {
         create_topic(&t, p);
     }
-    let wrapper = sla_wrapper(bin, dir, run, load)?;
-    let mut svc = Service::start(&wrapper, dir, run, &settings);
+    let mut svc = Service::start(bin, dir, run, &settings);
     if !svc.wait_ready(Duration::from_secs(60)) {
         eprintln!("{run}: /readyz not 200 after 60 s; producing anyway");
     }
@@ -318,34 +314,14 @@ pub fn run(
     })
 }
 
-/// `dir/<run>-sla.sh`: appends the run's SLA policy (`first_response` on
-/// its queues `p0`..) to the configuration file `Service` wrote and passes
-/// it (`ccpulse run --config F`), then `exec`s the binary.
-fn sla_wrapper(bin: &Path, dir: &Path, run: &str, load: &Load) -> Result<PathBuf, String> {
-    let bin = bin.to_str().filter(|b| !b.contains('\'')).ok_or_else(|| {
-        format!(
-            "the binary's path {} cannot be quoted for sh",
-            bin.display()
-        )
-    })?;
+/// The run's SLA policy: `first_response` on its queues `p0`...
+fn run_policy(load: &Load) -> String {
     let queues: Vec<String> = (0..load.partitions).map(|k| format!("\"p{k}\"")).collect();
-    let policy = format!(
+    format!(
         "[[sla.policies]]\nname = \"latency\"\nqueues = [{}]\nfirst_response = \"{}\"\n",
         queues.join(", "),
         load.first_response
-    );
-    let script = format!(
-        "#!/bin/sh\n\
-         # Written by benches/support/latency.rs: the run's SLA policy, then the service.\n\
-         [ \"$1 $2\" = \"run --config\" ] || {{ echo \"$0: expected run --config FILE, got $*\" >&2; exit 2; }}\n\
-         cat >> \"$3\" <<'POLICY'\n{policy}POLICY\n\
-         exec '{bin}' \"$@\"\n"
-    );
-    let path = dir.join(format!("{run}-sla.sh"));
-    fs::write(&path, script).map_err(|e| format!("write {}: {e}", path.display()))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-    Ok(path)
+    )
 }
 
 /// A read_committed consumer of every partition of `topic`, from the

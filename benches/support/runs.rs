@@ -85,6 +85,7 @@ pub fn ccpulse(
         agents: input.agents,
         outputs: run,
         timing: None,
+        policies: "",
     };
     for (t, p) in settings.output_topics(input.partitions) {
         create_topic(&t, p);

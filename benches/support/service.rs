@@ -29,6 +29,9 @@ pub struct Settings<'a> {
     pub outputs: &'a str,
     /// `(engine.allowed_lateness, export.tick_interval)`; `None`: defaults.
     pub timing: Option<(&'a str, &'a str)>,
+    /// More `[[sla.policies]]` (TOML), beside the catch-all one below; a
+    /// policy naming queues is more specific, so it wins for them.
+    pub policies: &'a str,
 }
 
 impl Settings<'_> {
@@ -69,6 +72,7 @@ impl Settings<'_> {
         // produced (the expensive path: effects in the same transaction).
         t += "[[sla.policies]]\nname = \"all\"\nfirst_response = \"2m\"\n\
               next_reply = \"5m\"\nresolution = \"4h\"\n";
+        t += self.policies;
         t
     }
 }
