@@ -14,6 +14,10 @@
 //!   (`ccpulse_figures_age_seconds`, `ccpulse_figures_stale`,
 //!   `ccpulse_partitions_kept`).
 //!
+//! Operators are labelled as `export.agent_metrics` says
+//! ([`super::privacy`]): by id, by pseudonym, or not at all (`aggregate`
+//! sets per-queue distribution gauges on the tick instead; `off` nothing).
+//!
 //! Why deltas: Prometheus sums counters across instances, and a partition
 //! moves between instances. Each instance exports only what it folded while
 //! the partition was live there, so the sum over instances counts every

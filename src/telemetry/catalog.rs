@@ -3,8 +3,9 @@
 //!
 //! Naming: `ccpulse_` prefix, `_total` for counters, base units (`_seconds`).
 //! Labels are bounded: `queue` and `agent` are capped by config (overflow is
-//! `other`), `channel`, `window`, `state`, `target`, `action`, `reason`,
-//! `outcome` are closed sets, `topic` and `partition` follow the
+//! `other`; `agent` holds an id or a pseudonym, or is not exported at all,
+//! as `export.agent_metrics` says), `channel`, `window`, `state`, `target`,
+//! `action`, `reason`, `outcome`, `stat` are closed sets, `topic` and `partition` follow the
 //! deployment. Never an interaction or customer id.
 //!
 //! Mergeability: every KPI series is a counter, a gauge of a count, or a
