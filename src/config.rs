@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(c.http, HttpConfig::default());
         assert_eq!(c.export, ExportConfig::default());
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9900");
-        assert_eq!(c.export.tick_interval, Duration::from_secs(1));
+        assert_eq!(c.export.tick_interval, Duration::from_millis(500));
         assert_eq!(c.export.agent_series_ttl, Duration::from_secs(3600));
         let c = parse(
             r#"
