@@ -1,7 +1,8 @@
 //! Operator privacy (`export.agent_metrics`): for each mode, what `/metrics`,
 //! the snapshot API and the wallboard page (the stream serves the same
 //! snapshot) say about operators. Under `pseudonymous`, `aggregate` and
-//! `off` no operator id appears anywhere in the bytes served; pseudonyms
+//! `off` no operator id appears anywhere in the bytes served (the first
+//! event of the stream included); pseudonyms
 //! equal an HMAC-SHA256 computed here; the `aggregate` distributions equal
 //! figures worked out by hand for a small scenario.
 
@@ -101,6 +102,8 @@ struct Served {
     metrics: String,
     snapshot: String,
     page: String,
+    /// The stream's first snapshot event.
+    stream: String,
 }
 
 impl Served {
@@ -109,7 +112,10 @@ impl Served {
     }
 
     fn all(&self) -> String {
-        format!("{}\n{}\n{}", self.metrics, self.snapshot, self.page)
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.metrics, self.snapshot, self.page, self.stream
+        )
     }
 
     /// The value of the one series `name{labels}` (labels as rendered).
@@ -134,6 +140,35 @@ async fn get(app: &Router, uri: &str) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// The first `event: snapshot` of `/api/v1/stream`.
+async fn first_event(app: &Router) -> String {
+    use futures_util::StreamExt;
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/stream")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let mut seen = String::new();
+    let read = async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+            if seen.contains("event: snapshot\ndata: ") && seen.ends_with("\n\n") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("a snapshot event within 10 s");
+    seen
+}
+
 async fn serve(privacy: AgentPrivacy) -> Served {
     let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
     let state = Arc::new(ExportState::new());
@@ -154,6 +189,7 @@ async fn serve(privacy: AgentPrivacy) -> Served {
         metrics: get(&app, "/metrics").await,
         snapshot: get(&app, "/api/v1/snapshot").await,
         page: get(&app, "/").await,
+        stream: first_event(&app).await,
     }
 }
 
@@ -197,7 +233,10 @@ async fn full_shows_operator_ids_everywhere() {
             "{id}\n{}",
             s.metrics
         );
-        assert!(s.snapshot.contains(id) && s.page.contains(id), "{id}");
+        assert!(
+            s.snapshot.contains(id) && s.page.contains(id) && s.stream.contains(id),
+            "{id}"
+        );
     }
     assert_eq!(
         s.series(&format!("ccpulse_agent_closures_total{{agent=\"{BOB}\"}}")),
@@ -220,7 +259,10 @@ async fn pseudonymous_labels_are_an_hmac_of_the_id_and_stable() {
             "{p}\n{}",
             s.metrics
         );
-        assert!(s.snapshot.contains(&p) && s.page.contains(&p), "{p}");
+        assert!(
+            s.snapshot.contains(&p) && s.page.contains(&p) && s.stream.contains(&p),
+            "{p}"
+        );
     }
     assert_eq!(
         s.series(&format!(
