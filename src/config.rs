@@ -18,7 +18,8 @@
 //! Durations are strings with units (`"20s"`, `"5m"`, `"7d"`).
 //!
 //! # Secrets
-//! `http.api_token` and the values of `[kafka.properties]` may be written
+//! `http.api_token`, `http.metrics_token`, `export.agent_pseudonym_key` and
+//! the values of `[kafka.properties]` may be written
 //! as `${NAME}` (an environment variable) or `${file:/path}` (a file's
 //! contents, trimmed; a relative path is relative to the config file), also
 //! inside a longer value; `$${` is a literal `${`. They are expanded when
@@ -185,7 +186,11 @@ fn expand_secrets(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut fields: Vec<Vec<String>> = vec![vec!["http".into(), "api_token".into()]];
+    let mut fields: Vec<Vec<String>> = vec![
+        vec!["http".into(), "api_token".into()],
+        vec!["http".into(), "metrics_token".into()],
+        vec!["export".into(), "agent_pseudonym_key".into()],
+    ];
     for k in doc.keys(&["kafka", "properties"]) {
         fields.push(vec!["kafka".into(), "properties".into(), k]);
     }
@@ -212,7 +217,7 @@ fn expand_secrets(
                 at: doc.locate(&field),
                 issue: Issue::new(
                     field,
-                    "contains a ${...} reference, which only http.api_token and the values of [kafka.properties] expand",
+                    "contains a ${...} reference, which only http.api_token, http.metrics_token, export.agent_pseudonym_key and the values of [kafka.properties] expand",
                     "write the value itself here (or $${ for a literal \"${\")",
                 ),
             });

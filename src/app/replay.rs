@@ -59,12 +59,14 @@ impl Folded {
     ) -> Result<Folded, AppError> {
         let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
         let state = Arc::new(ExportState::new());
+        state.configure(&cfg.export);
         let key = PartitionKey::new("replay", 0);
         state.set_status(&key, PartitionStatus::Restoring { done: 0, total: 0 });
 
         let mut engine = Engine::new(cfg.engine.clone());
         engine.set_sample_tap(true);
-        let mut publisher = export::PartitionPublisher::from_zero();
+        let mut publisher =
+            export::PartitionPublisher::from_zero().with_privacy(cfg.export.agent_privacy.clone());
         let report = crate::replay::replay_into_format(
             &mut engine,
             &cfg.input,

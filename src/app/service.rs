@@ -67,6 +67,9 @@ pub async fn serve(
 ) -> Result<(), AppError> {
     let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
     let state = Arc::new(ExportState::new());
+    // Before the pipeline publishes anything: operators appear as
+    // export.agent_metrics says from the first series on.
+    state.configure(&cfg.export);
     let leader_topic = cfg.kafka.topics.events.first().cloned().unwrap_or_default();
     let observer = Arc::new(ExportObserver::new(state.clone(), leader_topic));
     let listener = export::http::bind(cfg.http.listen).await?;

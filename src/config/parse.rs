@@ -5,7 +5,8 @@
 //! the sections' own validation still sees every field that was fine.
 //!
 //! Messages never show the value of a field that holds a secret
-//! (`http.api_token`, `[kafka.properties]`), and never quote the source
+//! (`http.api_token`, `http.metrics_token`, `export.agent_pseudonym_key`,
+//! `[kafka.properties]`), and never quote the source
 //! line (the `toml` crate's own rendering would).
 
 use std::borrow::Cow;
@@ -38,7 +39,10 @@ pub struct Located {
 
 /// Whether a field (dotted path) holds a secret: its value is never shown.
 pub fn is_secret_field(path: &str) -> bool {
-    path == "http.api_token" || path.starts_with("kafka.properties.")
+    path == "http.api_token"
+        || path == "http.metrics_token"
+        || path == "export.agent_pseudonym_key"
+        || path.starts_with("kafka.properties.")
 }
 
 /// A parsed document, with the spans of the file as written.

@@ -13,8 +13,12 @@
 //! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
 //! <token>` (the scheme in any case, RFC 7235) or, for browsers (whose
 //! `EventSource` cannot send headers), the `access_token` query parameter
-//! (RFC 6750 §2.3): open the wallboard as `/?access_token=<token>`. The
-//! other routes stay open (scrapers and probes carry no secrets). A guess
+//! (RFC 6750 §2.3): open the wallboard as `/?access_token=<token>`. With
+//! `http.metrics_token` set, `/metrics` needs `Authorization: Bearer
+//! <metrics token>` (the header only: Prometheus' `authorization` scrape
+//! setting sends it). `/healthz` and `/readyz` stay open (probes carry no
+//! secrets). Denials are answered 401 and logged with the route and why
+//! (no credentials, another scheme, a wrong token), never the token. A guess
 //! is compared by a keyed hash (a per-process random key) with the token's
 //! hash computed at start, then byte for byte: its timing depends on the
 //! guess alone, never on the token's content or length.
@@ -45,7 +49,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::conn::LimitedListener;
 use super::error::ExportError;
@@ -64,6 +68,8 @@ pub struct AppState {
     pub metrics: MetricsHandle,
     /// Required bearer token for `/api/*`; `None` leaves the API open.
     pub api_token: Option<ApiToken>,
+    /// Required bearer token for `/metrics`; `None` leaves it open.
+    pub metrics_token: Option<ApiToken>,
 }
 
 impl AppState {
@@ -76,7 +82,14 @@ impl AppState {
             export,
             metrics,
             api_token: api_token.map(ApiToken::new),
+            metrics_token: None,
         }
+    }
+
+    /// Require `token` (`http.metrics_token`) on `/metrics`.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(ApiToken::new);
+        self
     }
 }
 
@@ -202,7 +215,27 @@ fn json_error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &s.metrics_token {
+        let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let denied = match given.map(|v| (v, bearer(v))) {
+            None => Some("no Authorization header"),
+            Some((_, None)) => Some("not a Bearer credential"),
+            Some((_, Some(g))) if !token.matches(g.as_bytes()) => Some("wrong token"),
+            Some(_) => None,
+        };
+        if let Some(why) = denied {
+            warn!(route = "/metrics", reason = why, "request denied");
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token (send Authorization: Bearer <http.metrics_token>)\n",
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
     let m = s.metrics.clone();
     match tokio::task::spawn_blocking(move || m.render()).await {
         Ok(body) => ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
@@ -318,6 +351,11 @@ async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> R
     if authorized(&s, req.headers(), req.uri()) {
         return next.run(req).await;
     }
+    // The path only: the query may hold a (wrong) access_token.
+    warn!(
+        route = req.uri().path(),
+        "request denied: missing or wrong API token"
+    );
     let mut r = json_error(
         StatusCode::UNAUTHORIZED,
         "missing or wrong token (send Authorization: Bearer <http.api_token>, or ?access_token=<http.api_token> from a browser)"

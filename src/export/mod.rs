@@ -17,6 +17,9 @@
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
 //!   `/api/v1/stream` (one snapshot serialised per tick, the same bytes sent
 //!   to every client), plugged into [`http::router_with`] by [`run`].
+//! - [`privacy`]: how operators appear outside the process
+//!   (`export.agent_metrics`): ids, pseudonyms, per-queue distributions or
+//!   nothing.
 //! - [`observer`]: the pipeline's [`Observer`](crate::telemetry::Observer)
 //!   on top of the above.
 //!
@@ -54,6 +57,7 @@ mod conn;
 mod error;
 pub mod http;
 pub mod observer;
+pub mod privacy;
 pub mod publish;
 pub mod recorder;
 pub mod settings;
@@ -68,6 +72,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::telemetry::PartitionStatus;
 pub use error::ExportError;
 pub use observer::ExportObserver;
+pub use privacy::{AgentMetrics, AgentPrivacy};
 pub use publish::{InstancePublisher, PartitionPublisher};
 pub use recorder::{MetricsExporter, MetricsHandle};
 pub use shared::{Clock, ExportState, Freshness, ManualClock, PartitionKey, Readiness};
@@ -101,7 +106,8 @@ pub async fn run(
     ));
     let (public, api) = wallboard::wallboard_routes(shutdown.clone());
     let app = http::router_with(
-        http::AppState::new(state, metrics, http_cfg.api_token.clone()),
+        http::AppState::new(state, metrics, http_cfg.api_token.clone())
+            .with_metrics_token(http_cfg.metrics_token.clone()),
         public,
         api,
     );

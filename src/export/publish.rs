@@ -14,6 +14,10 @@
 //!   (`ccpulse_figures_age_seconds`, `ccpulse_figures_stale`,
 //!   `ccpulse_partitions_kept`).
 //!
+//! Operators are labelled as `export.agent_metrics` says
+//! ([`super::privacy`]): by id, by pseudonym, or not at all (`aggregate`
+//! sets per-queue distribution gauges on the tick instead; `off` nothing).
+//!
 //! Why deltas: Prometheus sums counters across instances, and a partition
 //! moves between instances. Each instance exports only what it folded while
 //! the partition was live there, so the sum over instances counts every
@@ -27,6 +31,7 @@ use metrics::{Key, Label};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error};
 
+use super::privacy::{operator_distributions, AgentMetrics, AgentPrivacy};
 use super::recorder::{self, MetricsHandle};
 use super::shared::{ExportState, PartitionKey};
 use crate::telemetry::catalog::{self, Family};
@@ -187,6 +192,9 @@ pub struct PartitionPublisher {
     agents: HashMap<String, [u64; AGENT_COUNTERS.len()]>,
     /// Scratch: sample indices sorted by series.
     order: Vec<usize>,
+    /// How operators are labelled (`export.agent_metrics`); per-agent
+    /// series are not exported at all in `aggregate` and `off`.
+    privacy: AgentPrivacy,
 }
 
 impl PartitionPublisher {
@@ -219,6 +227,13 @@ impl PartitionPublisher {
         Self::default()
     }
 
+    /// Label operators as `privacy` says ([`Self::publish_to`] takes it
+    /// from the shared state instead).
+    pub fn with_privacy(mut self, privacy: AgentPrivacy) -> Self {
+        self.privacy = privacy;
+        self
+    }
+
     /// One tick: histograms from the publication's samples, counters from
     /// its view.
     pub fn publish(&mut self, p: &Publication) {
@@ -228,6 +243,7 @@ impl PartitionPublisher {
 
     /// [`Self::publish`], then hand the view to the shared state.
     pub fn publish_to(&mut self, p: Publication, state: &ExportState, key: &PartitionKey) {
+        self.privacy = state.agent_privacy();
         self.publish(&p);
         state.publish_view(key, Arc::new(p.view), p.last_event_ms);
     }
@@ -262,9 +278,12 @@ impl PartitionPublisher {
                 SampleKind::Queue(k) => {
                     recorder::histogram(hist_family(k), qc_labels(&s.label, s.channel))
                 }
-                SampleKind::AgentHandle => {
-                    recorder::histogram(&catalog::AGENT_HANDLE_TIME, agent_labels(&s.label))
-                }
+                SampleKind::AgentHandle => match self.privacy.label(&s.label) {
+                    Some(agent) => {
+                        recorder::histogram(&catalog::AGENT_HANDLE_TIME, agent_labels(&agent))
+                    }
+                    None => continue,
+                },
             };
             for &i in run {
                 h.record(samples[i].ms.max(0) as f64 / 1000.0);
@@ -343,10 +362,13 @@ impl PartitionPublisher {
         }
         for (id, c) in agent_totals(view) {
             let mark = self.agents.entry(id.to_string()).or_default();
+            // The marks move in every mode: switching modes never exports
+            // history twice.
+            let label = self.privacy.label(id);
             for (last, (family, field)) in mark.iter_mut().zip(AGENT_COUNTERS) {
                 let d = advance(last, field(c));
-                if d > 0 {
-                    recorder::add(family, agent_labels(id), d);
+                if let (true, Some(agent)) = (d > 0, &label) {
+                    recorder::add(family, agent_labels(agent), d);
                 }
             }
         }
@@ -425,13 +447,17 @@ impl InstancePublisher {
         state.drop_expired_at(now_ms);
         let partitions = state.partitions();
         let figures = state.gauge_figures_at(now_ms);
+        let privacy = figures.agent_privacy;
         let view = figures.view;
         self.queue_gauges(&view);
+        if privacy.mode() == AgentMetrics::Aggregate {
+            self.operator_gauges(&view);
+        }
         let live = partitions
             .iter()
             .any(|(_, e)| e.status == PartitionStatus::Live && e.view.is_some());
         if state.is_leader() && live {
-            self.directory(&view);
+            self.directory(&view, &privacy);
         } else if !state.is_leader() {
             self.directory = None;
         }
@@ -540,10 +566,38 @@ impl InstancePublisher {
         }
     }
 
+    /// `aggregate`: per queue, the distributions of operator figures
+    /// (see [`super::privacy::operator_distributions`]).
+    fn operator_gauges(&mut self, view: &View) {
+        let g = &mut self.gauges;
+        for (queue, ops) in operator_distributions(view) {
+            g.set(
+                &catalog::QUEUE_OPERATORS,
+                vec![Label::new("queue", queue.clone())],
+                ops.operators as f64,
+            );
+            for (family, spread) in [
+                (&catalog::QUEUE_OPERATOR_CLOSURES, &ops.closures),
+                (&catalog::QUEUE_OPERATOR_AHT, &ops.aht_seconds),
+                (&catalog::QUEUE_OPERATOR_OCCUPANCY, &ops.occupancy),
+                (&catalog::QUEUE_OPERATOR_CSAT, &ops.csat),
+            ] {
+                for (stat, v) in spread.iter().flat_map(|s| s.stats()) {
+                    g.set(
+                        family,
+                        vec![Label::new("queue", queue.clone()), Label::new("stat", stat)],
+                        v,
+                    );
+                }
+            }
+        }
+    }
+
     /// Leader only: agents per queue and state (gauge), and agent state
     /// time (counter, by delta against the baseline taken on becoming
-    /// leader).
-    fn directory(&mut self, view: &View) {
+    /// leader) under the operators' labels (`privacy`; none in `aggregate`
+    /// and `off`).
+    fn directory(&mut self, view: &View, privacy: &AgentPrivacy) {
         let mut per_queue: HashMap<&str, [u64; 5]> = HashMap::new();
         for (q, _) in view.queues.keys() {
             per_queue.entry(q.as_str()).or_default();
@@ -578,6 +632,7 @@ impl InstancePublisher {
             .map(|(id, a)| (id.as_str(), &a.total.c))
             .chain(view.other_agents.iter().map(|(_, t)| (OTHER, &t.c)))
         {
+            let label = privacy.label(id);
             for s in WORK_STATES {
                 let cur = state_ms(c, s);
                 let mark = last.entry((id.to_string(), s)).or_insert(0);
@@ -586,11 +641,11 @@ impl InstancePublisher {
                     continue;
                 }
                 let d = advance(mark, cur);
-                if d > 0 {
+                if let (true, Some(agent)) = (d > 0, &label) {
                     recorder::add(
                         &catalog::AGENT_STATE_SECONDS,
                         vec![
-                            Label::new("agent", id.to_string()),
+                            Label::new("agent", agent.to_string()),
                             Label::new("state", s.as_str()),
                         ],
                         d,

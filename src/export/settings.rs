@@ -1,7 +1,8 @@
 //! The export shell's settings: the `[http]` and `[export]` sections as
 //! written, and their validation.
 //!
-//! `http.api_token` holds a secret: it is usually written as
+//! `http.api_token`, `http.metrics_token` and `export.agent_pseudonym_key`
+//! hold secrets: they are usually written as
 //! `"${CCPULSE_API_TOKEN}"` or `"${file:/run/secrets/...}"` (expanded by
 //! [`crate::config`] before validation), and the `Debug` output of these
 //! types never shows it.
@@ -11,6 +12,12 @@ use std::time::Duration;
 
 use ccpulse_core::settings::{Dur, Issue};
 use serde::Deserialize;
+
+use super::privacy::{AgentMetrics, AgentPrivacy};
+
+/// The shortest `export.agent_pseudonym_key` accepted, in bytes: a short
+/// key can be found by trying keys against a known operator's pseudonym.
+pub const MIN_PSEUDONYM_KEY_BYTES: usize = 16;
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +32,12 @@ pub struct HttpSection {
     /// `"${ENV_VAR}"` or `"${file:/path}"` to keep it out of the file.
     #[serde(default)]
     pub api_token: Option<String>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`
+    /// (Prometheus' `authorization` scrape setting); otherwise it is open.
+    /// A secret, like `api_token`; a different token from it lets the
+    /// scraper read metrics but not the API.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
     /// Listening beyond loopback without `api_token` is refused unless
     /// this says the open API is intended (a trusted network, or a
     /// container port published on the host's loopback only).
@@ -50,6 +63,7 @@ impl Default for HttpSection {
         HttpSection {
             listen: d_listen(),
             api_token: None,
+            metrics_token: None,
             allow_open_api: false,
             header_read_timeout: d_header_read_timeout(),
             idle_timeout: d_idle_timeout(),
@@ -63,6 +77,10 @@ impl std::fmt::Debug for HttpSection {
         f.debug_struct("HttpSection")
             .field("listen", &self.listen)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("allow_open_api", &self.allow_open_api)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("idle_timeout", &self.idle_timeout)
@@ -71,7 +89,7 @@ impl std::fmt::Debug for HttpSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSection {
     /// How often partitions publish their figures and gauges are refreshed.
@@ -92,6 +110,35 @@ pub struct ExportSection {
     /// of going blank. `"0s"` drops them at once.
     #[serde(default = "d_revoked_grace")]
     pub revoked_grace: Dur,
+    /// How operators appear in `/metrics`, the snapshot API, the stream and
+    /// the wallboard: `"full"` (their ids, the default), `"pseudonymous"`
+    /// (a keyed hash of the id), `"aggregate"` (per-queue distributions,
+    /// no operator labels) or `"off"` (nothing per operator). See
+    /// [`super::privacy`].
+    #[serde(default)]
+    pub agent_metrics: AgentMetrics,
+    /// The key of the pseudonyms (`agent_metrics = "pseudonymous"`), at
+    /// least 16 bytes. A secret: write it as `"${ENV_VAR}"` or
+    /// `"${file:/path}"`. The same key on every instance and across
+    /// restarts keeps the pseudonyms stable.
+    #[serde(default)]
+    pub agent_pseudonym_key: Option<String>,
+}
+
+impl std::fmt::Debug for ExportSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportSection")
+            .field("tick_interval", &self.tick_interval)
+            .field("agent_series_ttl", &self.agent_series_ttl)
+            .field("ready_max_lag", &self.ready_max_lag)
+            .field("revoked_grace", &self.revoked_grace)
+            .field("agent_metrics", &self.agent_metrics)
+            .field(
+                "agent_pseudonym_key",
+                &self.agent_pseudonym_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for ExportSection {
@@ -101,6 +148,8 @@ impl Default for ExportSection {
             agent_series_ttl: d_agent_ttl(),
             ready_max_lag: None,
             revoked_grace: d_revoked_grace(),
+            agent_metrics: AgentMetrics::default(),
+            agent_pseudonym_key: None,
         }
     }
 }
@@ -137,6 +186,8 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bearer token for `/api/*`; `None` leaves the API open.
     pub api_token: Option<String>,
+    /// Bearer token for `/metrics`; `None` leaves it open.
+    pub metrics_token: Option<String>,
     /// The open API beyond loopback is intended (no warning refusal).
     pub allow_open_api: bool,
     pub limits: HttpLimits,
@@ -168,6 +219,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9900)),
             api_token: None,
+            metrics_token: None,
             allow_open_api: false,
             limits: HttpLimits::default(),
         }
@@ -179,6 +231,10 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("listen", &self.listen)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("allow_open_api", &self.allow_open_api)
             .field("limits", &self.limits)
             .finish()
@@ -199,6 +255,8 @@ pub struct ExportConfig {
     pub agent_series_ttl: Duration,
     /// Revoked partitions' figures are served (stale) this long at most.
     pub revoked_grace: Duration,
+    /// How operators appear outside the process (`agent_metrics`, with its key).
+    pub agent_privacy: AgentPrivacy,
 }
 
 impl Default for ExportConfig {
@@ -207,6 +265,7 @@ impl Default for ExportConfig {
             tick_interval: Duration::from_millis(d_tick().0 as u64),
             agent_series_ttl: Duration::from_millis(d_agent_ttl().0 as u64),
             revoked_grace: d_revoked_grace().std(),
+            agent_privacy: AgentPrivacy::full(),
         }
     }
 }
@@ -230,6 +289,15 @@ impl HttpSection {
                     "http.api_token",
                     "must be non-empty printable ASCII without spaces (it is sent in a header)",
                     "use e.g. the output of `openssl rand -hex 32`, or remove the line to leave the API open",
+                ));
+            }
+        }
+        if let Some(t) = &self.metrics_token {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                issues.push(Issue::new(
+                    "http.metrics_token",
+                    "must be non-empty printable ASCII without spaces (it is sent in a header)",
+                    "use e.g. the output of `openssl rand -hex 32`, or remove the line to leave /metrics open",
                 ));
             }
         }
@@ -262,6 +330,7 @@ impl HttpSection {
         let config = HttpConfig {
             listen,
             api_token: self.api_token.clone(),
+            metrics_token: self.metrics_token.clone(),
             allow_open_api: self.allow_open_api,
             limits,
         };
@@ -314,6 +383,29 @@ impl ExportSection {
                 "remove the line",
             ));
         }
+        let agent_privacy = match (self.agent_metrics, &self.agent_pseudonym_key) {
+            (AgentMetrics::Full, _) => AgentPrivacy::full(),
+            (AgentMetrics::Aggregate, _) => AgentPrivacy::aggregate(),
+            (AgentMetrics::Off, _) => AgentPrivacy::off(),
+            (AgentMetrics::Pseudonymous, Some(key)) if key.len() >= MIN_PSEUDONYM_KEY_BYTES => {
+                AgentPrivacy::pseudonymous(key.as_bytes())
+            }
+            (AgentMetrics::Pseudonymous, key) => {
+                issues.push(Issue::new(
+                    "export.agent_pseudonym_key",
+                    match key {
+                        None => "not set, while export.agent_metrics = \"pseudonymous\" needs a key to hash operator ids with".to_string(),
+                        Some(k) => format!(
+                            "is {} bytes long; pseudonyms need a key of at least {MIN_PSEUDONYM_KEY_BYTES} bytes (a short key can be found by trying keys)",
+                            k.len()
+                        ),
+                    },
+                    "set agent_pseudonym_key = \"${CCPULSE_PSEUDONYM_KEY}\" (from the environment) or \"${file:/run/secrets/ccpulse-pseudonym-key}\", holding e.g. the output of `openssl rand -hex 32`; keep it the same on every instance and across restarts",
+                ));
+                // Nothing per operator rather than ids in the clear.
+                AgentPrivacy::off()
+            }
+        };
         ExportConfig {
             tick_interval: self.tick_interval.std(),
             agent_series_ttl: self.agent_series_ttl.std(),
@@ -321,6 +413,7 @@ impl ExportSection {
                 .revoked_grace
                 .std()
                 .min(Duration::from_millis(MAX_REVOKED_GRACE_MS as u64)),
+            agent_privacy,
         }
     }
 }

@@ -66,6 +66,7 @@ use tracing::info;
 use ccpulse_core::engine::{Snapshot, StateCounts, View};
 use ccpulse_core::event::{Channel, Millis};
 
+use super::privacy::{operator_distributions, AgentMetrics, AgentPrivacy, OperatorDistributions};
 use super::settings::ExportConfig;
 use crate::telemetry::{PartitionStatus, RestoreReport};
 
@@ -193,6 +194,9 @@ pub struct ExportState {
     /// of at its next tick.
     published: tokio::sync::watch::Sender<u64>,
     clock: Clock,
+    /// `export.agent_metrics`: applied to every snapshot served and to the
+    /// per-agent series (see [`super::privacy`]).
+    agent_privacy: std::sync::RwLock<AgentPrivacy>,
 }
 
 /// Readiness and why, as `/readyz` reports it.
@@ -283,14 +287,42 @@ pub struct PartitionFreshness {
 pub struct Figures {
     pub view: View,
     pub freshness: Freshness,
+    /// How operators appear in the snapshot served from these figures.
+    pub agent_privacy: AgentPrivacy,
 }
 
-/// The snapshot JSON: the merged [`Snapshot`] plus its `freshness`.
+/// The snapshot JSON: the merged [`Snapshot`] plus its `freshness`, with
+/// operators shown as `export.agent_metrics` says (`agent_privacy`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServedSnapshot {
     #[serde(flatten)]
     pub snapshot: Snapshot,
     pub freshness: Freshness,
+    /// `full` or `pseudonymous`: `agents` lists operators (by id or
+    /// pseudonym); `aggregate`: `agents` is empty and `operators` holds
+    /// per-queue distributions; `off`: `agents` is empty.
+    pub agent_privacy: AgentMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operators: Option<OperatorDistributions>,
+}
+
+/// Show operators in `snap` (and its provisional figures) as `privacy` says.
+fn apply_privacy(snap: &mut Snapshot, privacy: &AgentPrivacy) {
+    if privacy.per_operator() {
+        for a in &mut snap.agents {
+            if let Some(label) = privacy.label(&a.agent) {
+                a.agent = label.into_owned();
+            }
+        }
+    } else {
+        snap.agents.clear();
+    }
+    if privacy.mode() == AgentMetrics::Off {
+        snap.center.other_agents = None;
+    }
+    if let Some(p) = snap.provisional.as_mut() {
+        apply_privacy(p, privacy);
+    }
 }
 
 impl Figures {
@@ -304,9 +336,18 @@ impl Figures {
         if let Some(p) = self.view.provisional.as_mut() {
             Arc::make_mut(p).queues.retain(|k, _| keep(k));
         }
+        let operators = (self.agent_privacy.mode() == AgentMetrics::Aggregate).then(|| {
+            let mut d = operator_distributions(&self.view);
+            d.retain(|q, _| queue.is_none_or(|want| want == q.as_str()));
+            d
+        });
+        let mut snapshot = self.view.snapshot();
+        apply_privacy(&mut snapshot, &self.agent_privacy);
         ServedSnapshot {
-            snapshot: self.view.snapshot(),
+            snapshot,
             freshness: self.freshness,
+            agent_privacy: self.agent_privacy.mode(),
+            operators,
         }
     }
 }
@@ -361,6 +402,7 @@ impl ExportState {
             newest_publish_ms: AtomicI64::new(NEVER),
             published: tokio::sync::watch::Sender::new(0),
             clock,
+            agent_privacy: std::sync::RwLock::new(AgentPrivacy::full()),
         }
     }
 
@@ -370,10 +412,28 @@ impl ExportState {
         self.published.subscribe()
     }
 
-    /// Apply the `[export]` settings it reads (`revoked_grace`);
-    /// [`super::run`] does this on start.
+    /// Apply the `[export]` settings it reads (`revoked_grace`,
+    /// `agent_metrics`); [`super::run`] does this on start.
     pub fn configure(&self, cfg: &ExportConfig) {
         self.set_revoked_grace(cfg.revoked_grace);
+        self.set_agent_privacy(cfg.agent_privacy.clone());
+    }
+
+    /// How operators appear outside the process from now on.
+    pub fn set_agent_privacy(&self, privacy: AgentPrivacy) {
+        *self
+            .agent_privacy
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = privacy;
+    }
+
+    /// `export.agent_metrics` as configured ([`AgentPrivacy::full`] until
+    /// [`Self::configure`]).
+    pub fn agent_privacy(&self) -> AgentPrivacy {
+        self.agent_privacy
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Wall clock, Unix ms.
@@ -603,6 +663,7 @@ impl ExportState {
         Figures {
             view: parts.merge(|_| true),
             freshness: parts.freshness(),
+            agent_privacy: self.agent_privacy(),
         }
     }
 
@@ -614,6 +675,7 @@ impl ExportState {
         Figures {
             view: parts.merge(|p| unassigned || p.source != FigureSource::Revoked),
             freshness: parts.freshness(),
+            agent_privacy: self.agent_privacy(),
         }
     }
 

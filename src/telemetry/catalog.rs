@@ -3,8 +3,9 @@
 //!
 //! Naming: `ccpulse_` prefix, `_total` for counters, base units (`_seconds`).
 //! Labels are bounded: `queue` and `agent` are capped by config (overflow is
-//! `other`), `channel`, `window`, `state`, `target`, `action`, `reason`,
-//! `outcome` are closed sets, `topic` and `partition` follow the
+//! `other`; `agent` holds an id or a pseudonym, or is not exported at all,
+//! as `export.agent_metrics` says), `channel`, `window`, `state`, `target`,
+//! `action`, `reason`, `outcome`, `stat` are closed sets, `topic` and `partition` follow the
 //! deployment. Never an interaction or customer id.
 //!
 //! Mergeability: every KPI series is a counter, a gauge of a count, or a
@@ -494,6 +495,49 @@ family!(
     "Agents serving the queue, by state, now."
 );
 
+// ----- Operators without operator labels (export.agent_metrics = aggregate) -
+// Per queue, over the operators serving it (the agent directory's queues),
+// from each operator's figures since the start as far as this instance's
+// view goes; `stat` is min, median, p90 (nearest rank), max or mean.
+// Exported instead of the per-agent series above; not summable across
+// instances (each sees its own partitions' figures).
+const QS: &[&str] = &["queue", "stat"];
+family!(
+    QUEUE_OPERATORS,
+    "ccpulse_queue_operators",
+    Gauge,
+    &["queue"],
+    "Operators serving the queue (agent_metrics = aggregate): the population of the ccpulse_queue_operator_* distributions; per-instance view."
+);
+family!(
+    QUEUE_OPERATOR_CLOSURES,
+    "ccpulse_queue_operator_closures",
+    Gauge,
+    QS,
+    "Distribution across the queue's operators of the interactions each closed since the start (agent_metrics = aggregate; no operator label); per-instance view."
+);
+family!(
+    QUEUE_OPERATOR_AHT,
+    "ccpulse_queue_operator_aht_seconds",
+    Gauge,
+    QS,
+    "Distribution across the queue's operators of each one's average handle time, over operators who handled any (agent_metrics = aggregate); per-instance view."
+);
+family!(
+    QUEUE_OPERATOR_OCCUPANCY,
+    "ccpulse_queue_operator_occupancy_ratio",
+    Gauge,
+    QS,
+    "Distribution across the queue's operators of each one's occupancy, (busy + wrap_up) / (busy + wrap_up + available) time (agent_metrics = aggregate); per-instance view."
+);
+family!(
+    QUEUE_OPERATOR_CSAT,
+    "ccpulse_queue_operator_csat_ratio",
+    Gauge,
+    QS,
+    "Distribution across the queue's operators of each one's CSAT (answers of 4-5 / answers), over operators with answers (agent_metrics = aggregate); per-instance view."
+);
+
 // ----- The processor itself ------------------------------------------------
 family!(
     EVENTS_CONSUMED,
@@ -749,6 +793,11 @@ pub const ALL: &[Family] = &[
     AGENT_HANDLE_TIME,
     AGENT_STATE_SECONDS,
     AGENTS,
+    QUEUE_OPERATORS,
+    QUEUE_OPERATOR_CLOSURES,
+    QUEUE_OPERATOR_AHT,
+    QUEUE_OPERATOR_OCCUPANCY,
+    QUEUE_OPERATOR_CSAT,
     EVENTS_CONSUMED,
     EVENTS_APPLIED,
     EVENTS_DUPLICATE,

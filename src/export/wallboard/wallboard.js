@@ -156,8 +156,11 @@
         '<td class="n"><span data-kpi="csat:' + esc(id) + '">' + pct(f.csat) + "</span>" + (isNum(f.csat) ? "%" : "") + "</td>" +
         '<td class="n"><span data-kpi="aht:' + esc(id) + '">' + secs(f.aht_seconds) + "</span>" + (isNum(f.aht_seconds) ? "s" : "") + "</td></tr>";
     });
+    // export.agent_metrics = aggregate or off: no operator is listed.
+    var hidden = snap.agent_privacy === "aggregate" || snap.agent_privacy === "off";
+    var none = hidden ? "operators not shown (export.agent_metrics = " + esc(snap.agent_privacy) + ")" : "no operators";
     document.querySelector("#agents tbody").innerHTML =
-      html || '<tr><td colspan="5" class="empty">no operators</td></tr>';
+      html || '<tr><td colspan="5" class="empty">' + none + "</td></tr>";
   }
 
   function renderSla(snap) {
