@@ -105,7 +105,8 @@ fn events_of(lives: &[Life]) -> Vec<Event> {
     out
 }
 
-fn fold(events: &[Event], cfg: &EngineConfig, until: Millis) -> String {
+/// `events` in arrival order, folded to their end, then to `until`.
+fn folded(events: &[Event], cfg: &EngineConfig, until: Millis) -> ccpulse_core::engine::Engine {
     let mut e = ccpulse_core::engine::Engine::new(cfg.clone());
     let mut out = Vec::new();
     for ev in events {
@@ -113,7 +114,11 @@ fn fold(events: &[Event], cfg: &EngineConfig, until: Millis) -> String {
     }
     e.flush(&mut out);
     e.advance(until, &mut out);
-    serde_json::to_string(&e.snapshot()).expect("snapshot serializes")
+    e
+}
+
+fn fold(events: &[Event], cfg: &EngineConfig, until: Millis) -> String {
+    serde_json::to_string(&folded(events, cfg, until).snapshot()).expect("snapshot serializes")
 }
 
 proptest! {
@@ -251,14 +256,7 @@ proptest! {
 /// concurrency, a level seen while applying) and the levels now, per agent
 /// the cumulative figures, and what was orphaned or is still parked.
 fn order_free_figures(events: &[Event], cfg: &EngineConfig, until: Millis) -> String {
-    let mut e = ccpulse_core::engine::Engine::new(cfg.clone());
-    let mut out = Vec::new();
-    for ev in events {
-        e.apply(ev.clone(), &mut out);
-    }
-    e.flush(&mut out);
-    e.advance(until, &mut out);
-    let snap = e.snapshot();
+    let snap = folded(events, cfg, until).snapshot();
     let mut v = serde_json::json!({
         "orphaned": snap.processing.stats.orphaned,
         "parked": snap.processing.parked_events,
