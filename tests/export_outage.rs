@@ -29,7 +29,6 @@ use ccpulse::telemetry::{Observer, PartitionStatus};
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
 use ccpulse_core::event::{AgentState, Channel, Event, Millis};
-use futures_util::StreamExt;
 use prom::Scrape;
 use serde_json::{json, Value};
 use support::*;
@@ -159,22 +158,7 @@ impl Instance {
 
     /// The first event of `/api/v1/stream`, parsed.
     async fn first_streamed(&self) -> Value {
-        let resp = self
-            .router
-            .clone()
-            .oneshot(
-                Request::get("/api/v1/stream")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
-        let mut body = resp.into_body().into_data_stream();
-        let mut text = String::new();
-        while !text.contains("\n\n") {
-            let chunk = body.next().await.expect("an event").expect("bytes");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let text = stream::first_snapshot_event(&self.router).await;
         let data = text
             .lines()
             .find_map(|l| l.strip_prefix("data: "))

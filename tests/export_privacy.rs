@@ -140,35 +140,6 @@ async fn get(app: &Router, uri: &str) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// The first `event: snapshot` of `/api/v1/stream`.
-async fn first_event(app: &Router) -> String {
-    use futures_util::StreamExt;
-    let resp = app
-        .clone()
-        .oneshot(
-            Request::get("/api/v1/stream")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body().into_data_stream();
-    let mut seen = String::new();
-    let read = async {
-        while let Some(chunk) = body.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
-            if seen.contains("event: snapshot\ndata: ") && seen.ends_with("\n\n") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), read)
-        .await
-        .expect("a snapshot event within 10 s");
-    seen
-}
-
 async fn serve(privacy: AgentPrivacy) -> Served {
     let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
     let state = Arc::new(ExportState::new());
@@ -189,7 +160,7 @@ async fn serve(privacy: AgentPrivacy) -> Served {
         metrics: get(&app, "/metrics").await,
         snapshot: get(&app, "/api/v1/snapshot").await,
         page: get(&app, "/").await,
-        stream: first_event(&app).await,
+        stream: stream::first_snapshot_event(&app).await,
     }
 }
 

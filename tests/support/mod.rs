@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod converge;
 pub mod kafka;
+pub mod stream;
 
 #[allow(unused_imports)]
 pub use ccpulse_core::testkit::*;
