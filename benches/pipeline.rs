@@ -35,6 +35,11 @@
 //!   what it computes), at-least-once and exactly_once_v2; it reports its
 //!   own span (first record to `close()` returned) and JVM CPU.
 //!
+//! - with `CCPULSE_BENCH_BEFORE=/path/to/an/earlier/ccpulse`, that binary
+//!   too, at-least-once, in the same rounds on the same topics: a change's
+//!   before/after ratio measured side by side (copy the binary aside
+//!   before building the change: `cp target/release/ccpulse /tmp/before`).
+//!
 //! Exactly-once's cost is 1 − (exactly-once events/s ÷ at-least-once
 //! events/s); goal ≤ 10 %.
 //!
@@ -59,7 +64,8 @@
 //! throughput runs, reversing their order every other round (shared cores
 //! drift), and reports medians; `CCPULSE_BENCH_EVENTS` (500000) and
 //! `CCPULSE_BENCH_PARTITIONS` (4) size the input; `CCPULSE_BENCH_FORMATS`
-//! (`protobuf,json`); `CCPULSE_BENCH_STREAMS_THREADS` (default: the
+//! (`protobuf,json`); `CCPULSE_BENCH_BEFORE` (above);
+//! `CCPULSE_BENCH_STREAMS_THREADS` (default: the
 //! number of cores). Logs and configurations of every run are kept in
 //! `target/bench-pipeline/`. The last thing printed is a markdown table
 //! with the command that reproduces it.
@@ -116,6 +122,8 @@ struct Options {
     partitions: i32,
     formats: Vec<String>,
     streams_threads: usize,
+    /// An earlier ccpulse binary to run side by side (at-least-once).
+    before: Option<PathBuf>,
 }
 
 impl Options {
@@ -154,6 +162,7 @@ impl Options {
             partitions: num("CCPULSE_BENCH_PARTITIONS", 4).max(1) as i32,
             formats,
             streams_threads: num("CCPULSE_BENCH_STREAMS_THREADS", cores).max(1),
+            before: var("CCPULSE_BENCH_BEFORE").map(PathBuf::from),
         }
     }
 
@@ -174,6 +183,7 @@ impl Options {
             partitions: 4,
             formats: vec!["protobuf".into(), "json".into()],
             streams_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            before: None,
         };
         if self.events != defaults.events {
             env.push(format!("CCPULSE_BENCH_EVENTS={}", self.events));
@@ -190,6 +200,9 @@ impl Options {
                 self.streams_threads
             ));
         }
+        if let Some(b) = &self.before {
+            env.push(format!("CCPULSE_BENCH_BEFORE={}", b.display()));
+        }
         format!("{} cargo bench --bench pipeline", env.join(" "))
     }
 }
@@ -200,6 +213,8 @@ enum Reader {
     Bare,
     Kcat,
     CcpulseAlo,
+    /// `CCPULSE_BENCH_BEFORE`, at-least-once.
+    CcpulseBefore,
     CcpulseEos,
     StreamsAlo,
     StreamsEos,
@@ -211,6 +226,9 @@ impl Reader {
             Reader::Bare => "bare rdkafka consumer".into(),
             Reader::Kcat => "kcat -C -e".into(),
             Reader::CcpulseAlo => "**ccpulse**, at_least_once".into(),
+            Reader::CcpulseBefore => {
+                "ccpulse before (`CCPULSE_BENCH_BEFORE`), at_least_once".into()
+            }
             Reader::CcpulseEos => "**ccpulse**, exactly_once".into(),
             Reader::StreamsAlo => {
                 format!("Kafka Streams, at_least_once ({streams_threads} threads)")
@@ -226,6 +244,7 @@ impl Reader {
             Reader::Bare => "bare",
             Reader::Kcat => "kcat",
             Reader::CcpulseAlo => "ccpulse-alo",
+            Reader::CcpulseBefore => "ccpulse-before",
             Reader::CcpulseEos => "ccpulse-eos",
             Reader::StreamsAlo => "streams-alo",
             Reader::StreamsEos => "streams-eos",
@@ -251,6 +270,14 @@ fn main() {
         bin.display(),
         dir.display()
     );
+    if let Some(b) = &opts.before {
+        assert!(
+            b.is_file(),
+            "CCPULSE_BENCH_BEFORE={}: no such file",
+            b.display()
+        );
+        println!("before: {}", b.display());
+    }
 
     let kcat = kcat_installed();
     let jar = if opts.has("streams") {
@@ -317,6 +344,9 @@ fn main() {
         }
         if opts.has("throughput") || opts.has("eos") {
             readers.push(Reader::CcpulseAlo);
+            if opts.before.is_some() {
+                readers.push(Reader::CcpulseBefore);
+            }
         }
         if opts.has("eos") {
             readers.push(Reader::CcpulseEos);
@@ -345,6 +375,10 @@ fn main() {
                     Reader::Kcat => runs::kcat(&input),
                     Reader::CcpulseAlo => {
                         runs::ccpulse(&bin, &dir, &create, &input, "at_least_once", &run)
+                    }
+                    Reader::CcpulseBefore => {
+                        let before = opts.before.as_deref().expect("runs only when set");
+                        runs::ccpulse(before, &dir, &create, &input, "at_least_once", &run)
                     }
                     Reader::CcpulseEos => {
                         runs::ccpulse(&bin, &dir, &create, &input, "exactly_once", &run)
@@ -708,10 +742,12 @@ fn report(
             (b, k) => b.or(k),
         };
         let alo = med(format, Reader::CcpulseAlo).map(|m| m.0);
+        let before = med(format, Reader::CcpulseBefore).map(|m| m.0);
         let readers = [
             Reader::Bare,
             Reader::Kcat,
             Reader::CcpulseAlo,
+            Reader::CcpulseBefore,
             Reader::CcpulseEos,
             Reader::StreamsAlo,
             Reader::StreamsEos,
@@ -725,6 +761,20 @@ fn report(
             let is_baseline = baseline == Some(rate) && matches!(r, Reader::Bare | Reader::Kcat);
             let goal = match r {
                 _ if is_baseline => "baseline (the faster reader)".to_string(),
+                Reader::CcpulseAlo if before.is_some() => {
+                    let want = if format == "json" {
+                        GOAL_JSON
+                    } else {
+                        GOAL_PROTOBUF
+                    };
+                    let ratio = baseline.map_or(f64::NAN, |b| rate / b);
+                    format!(
+                        "≥ {:.0} %: **{}**; {:.2}× before",
+                        want * 100.0,
+                        if ratio >= want { "met" } else { "not met" },
+                        rate / before.unwrap_or(f64::NAN)
+                    )
+                }
                 Reader::CcpulseAlo => {
                     let want = if format == "json" {
                         GOAL_JSON
