@@ -25,7 +25,7 @@ use super::error::{kerr, PipelineError};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
 use super::output::Out;
 use super::progress::Progress;
-use super::records::Record;
+use super::records::{Batch, Record};
 use super::settings::InputFormat;
 use super::task;
 use crate::telemetry::events::PartitionsChanged;
@@ -36,10 +36,10 @@ use crate::telemetry::InternalEvent;
 const POSITION_REFRESH: Duration = Duration::from_millis(100);
 
 struct TaskHandle {
-    tx: mpsc::Sender<Vec<Record>>,
+    tx: mpsc::Sender<Batch>,
     done: oneshot::Receiver<()>,
     /// Polled, not yet sent.
-    pending: Vec<Record>,
+    pending: Batch,
     progress: Arc<Progress>,
 }
 
@@ -50,7 +50,9 @@ impl TaskHandle {
         if self.pending.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.pending);
+        // The next batch starts with the room the last one needed.
+        let room = Batch::with_capacity(self.pending.len(), self.pending.bytes());
+        let batch = std::mem::replace(&mut self.pending, room);
         if self.tx.blocking_send(batch).is_err() {
             warn!(
                 topic,
@@ -108,15 +110,15 @@ impl Handler {
         h.progress.delivered(m.offset() + 1);
         h.pending.push(Record {
             offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().unwrap_or_default().to_vec(),
+            key: m.key(),
+            value: m.payload().unwrap_or_default(),
             // Only `format = "auto"` looks at the header; parsing it costs
             // librdkafka an allocation per record.
             content_type: if self.ctx.kafka.format == InputFormat::Auto {
                 m.headers().and_then(|h| {
                     h.iter()
                         .find(|h| h.key == "content-type")
-                        .and_then(|h| h.value.map(<[u8]>::to_vec))
+                        .and_then(|h| h.value)
                 })
             } else {
                 None
@@ -157,7 +159,7 @@ impl RebalanceHandler for Handler {
                 TaskHandle {
                     tx,
                     done,
-                    pending: Vec::new(),
+                    pending: Batch::default(),
                     progress,
                 },
             );

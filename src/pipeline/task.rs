@@ -31,8 +31,8 @@ use super::kafka::cached_watermarks;
 use super::output::Out;
 use super::progress::Progress;
 use super::records::{
-    dead_letter_cap, dead_letter_record, effect_record, OutKind, OutRecord, Record, Skip, Source,
-    Tick,
+    dead_letter_cap, dead_letter_record, effect_record, Batch, OutKind, OutRecord, Record, Skip,
+    Source, Tick,
 };
 use super::restore::{self, Restored};
 use crate::telemetry::events::{BatchFolded, CheckpointWritten};
@@ -70,14 +70,10 @@ struct Task {
 impl Task {
     /// Decode and validate `r`. Events may not be in the future of its
     /// record timestamp nor of the wall clock (`now`).
-    fn decode(&self, r: &Record, now: Millis) -> Result<Event, DecodeError> {
-        let format = self
-            .ctx
-            .kafka
-            .format
-            .pick(&r.value, r.content_type.as_deref());
+    fn decode(&self, r: &Record<'_>, now: Millis) -> Result<Event, DecodeError> {
+        let format = self.ctx.kafka.format.pick(r.value, r.content_type);
         let reference = r.timestamp.map_or(now, |t| t.min(now));
-        let ev = decode(&r.value, format, &self.limits, Some(reference))?;
+        let ev = decode(r.value, format, &self.limits, Some(reference))?;
         if matches!(ev.kind, EventKind::Agent(_)) {
             return Err(DecodeError::Invalid {
                 field: "kind".into(),
@@ -90,7 +86,7 @@ impl Task {
         Ok(ev)
     }
 
-    fn fold(&mut self, r: Record, now: Millis, outs: &mut Vec<OutRecord>, t: &mut Tally) {
+    fn fold(&mut self, r: Record<'_>, now: Millis, outs: &mut Vec<OutRecord>, t: &mut Tally) {
         t.consumed += 1;
         self.last_offset = Some(r.offset);
         match self.decode(&r, now) {
@@ -119,8 +115,8 @@ impl Task {
                         topic: &self.topic,
                         partition: self.partition,
                         offset: r.offset,
-                        key: r.key.as_deref(),
-                        value: &r.value,
+                        key: r.key,
+                        value: r.value,
                     },
                     &e,
                 ));
@@ -191,7 +187,7 @@ pub(super) async fn run(
     ctx: Arc<Shared>,
     topic: Arc<str>,
     partition: i32,
-    mut rx: mpsc::Receiver<Vec<Record>>,
+    mut rx: mpsc::Receiver<Batch>,
     progress: Arc<Progress>,
     done: oneshot::Sender<()>,
 ) {
@@ -343,11 +339,7 @@ struct Live {
 impl Live {
     /// Fold a batch (and whatever else is ready, up to `batch_size`
     /// records), then hand its dead letters, effects and offset over.
-    async fn on_records(
-        &mut self,
-        first: Vec<Record>,
-        rx: &mut mpsc::Receiver<Vec<Record>>,
-    ) -> bool {
+    async fn on_records(&mut self, first: Batch, rx: &mut mpsc::Receiver<Batch>) -> bool {
         let task = &mut self.task;
         let mut outs = Vec::new();
         let mut tally = Tally::default();
@@ -359,13 +351,13 @@ impl Live {
         }
         // One clock read per batch, for the future-skew bound.
         let now = wall_ms();
-        for r in first {
+        for r in first.iter() {
             task.fold(r, now, &mut outs, &mut tally);
         }
         while tally.consumed < self.batch {
             match rx.try_recv() {
                 Ok(rs) => {
-                    for r in rs {
+                    for r in rs.iter() {
                         task.fold(r, now, &mut outs, &mut tally);
                     }
                 }
