@@ -109,7 +109,14 @@ pub fn decode_effect_protobuf(bytes: &[u8]) -> Result<Effect, DecodeError> {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<wire::Envelope, DecodeError> {
-    serde_json::from_slice(bytes).map_err(|e| malformed_json(&e))
+    // UTF-8 checked once for the whole record (std's check is quick on
+    // ASCII) spares serde_json checking every string it reads. Invalid
+    // UTF-8 goes the byte path, which reports it as it always did.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+    .map_err(|e| malformed_json(&e))
 }
 
 fn parse_protobuf(bytes: &[u8]) -> Result<wire::Envelope, DecodeError> {
