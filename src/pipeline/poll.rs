@@ -6,7 +6,9 @@
 //! ready (up to `kafka.batch_size`): one channel send and at most one task
 //! wake-up per batch instead of per record. A batch is sent when it is
 //! full, when the consumer has nothing more ready, and before a partition
-//! is revoked (the rebalance callback runs inside `poll`).
+//! is revoked (the rebalance callback runs inside `poll`). A batch holds
+//! its records' bytes in one buffer (`records::Batch`), sized like the
+//! partition's previous batch: no allocation per record.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
