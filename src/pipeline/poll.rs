@@ -37,6 +37,19 @@ use crate::telemetry::InternalEvent;
 /// idle check (far below any sensible `idle_timeout`).
 const POSITION_REFRESH: Duration = Duration::from_millis(100);
 
+/// Batches that may wait for a partition task. Deep enough that a task
+/// keeps folding while the poll thread waits for a fetch or for a core,
+/// and that one partition's full queue rarely holds the others' records
+/// back (64 instead of 8: 1.13× the events/s in the throughput bench on 2
+/// shared cores, protobuf, median of 3 rounds side by side).
+const TASK_QUEUE: usize = 64;
+
+/// A partition's batch is sent once it holds this many bytes, whatever
+/// `kafka.batch_size` says, so the records waiting for a task stay within
+/// about `TASK_QUEUE` MiB (plus one record per batch) however large they
+/// are.
+const BATCH_BYTES: usize = 1 << 20;
+
 struct TaskHandle {
     tx: mpsc::Sender<Batch>,
     done: oneshot::Receiver<()>,
@@ -127,6 +140,9 @@ impl Handler {
             },
             timestamp: m.timestamp().to_millis(),
         });
+        if h.pending.bytes() >= BATCH_BYTES {
+            h.flush(m.topic(), m.partition());
+        }
     }
 }
 
@@ -147,8 +163,8 @@ impl RebalanceHandler for Handler {
             if tasks.contains_key(&(t.clone(), *p)) {
                 continue;
             }
-            // In batches: up to 8 × batch_size records wait per partition.
-            let (tx, rx) = mpsc::channel(8);
+            // Up to TASK_QUEUE batches wait per partition.
+            let (tx, rx) = mpsc::channel(TASK_QUEUE);
             let (done_tx, done) = oneshot::channel();
             let topic: Arc<str> = Arc::from(t.as_str());
             let progress = Arc::new(Progress::new());
