@@ -9,7 +9,7 @@
 //!
 //! | section | owner |
 //! |---|---|
-//! | `[engine]`, `[limits]`, `[queue_defaults]`, `[queues.*]` | `ccpulse_core::engine::settings` |
+//! | `[engine]`, `[limits]`, `[queue_defaults]`, `[queues.*]`, `[tenants.*]` | `ccpulse_core::engine::settings` |
 //! | `[sla]` | `ccpulse_core::sla::policy` |
 //! | `[input]` | `ccpulse_core::event::codec::InputSection` |
 //! | `[http]`, `[export]` | [`crate::export::settings`] |
@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ccpulse_core::engine::settings::{
-    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection,
+    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection, TenantSection,
 };
 use ccpulse_core::event::codec::{InputSection, Limits};
 use ccpulse_core::settings::Issue;
@@ -63,6 +63,9 @@ pub struct ConfigFile {
     /// SLA policies and business calendars.
     #[serde(default)]
     pub sla: SlaSection,
+    /// Per-tenant queue settings and SLA policies, by tenant name.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantSection>,
     /// What every path in (Kafka, restore, event files) accepts.
     #[serde(default)]
     pub input: InputSection,
@@ -235,6 +238,7 @@ impl ConfigFile {
             queue_defaults: &self.queue_defaults,
             queues: &self.queues,
             sla: &self.sla,
+            tenants: &self.tenants,
         }
         .validate(&mut issues);
         let input = self.input.validate(&mut issues);

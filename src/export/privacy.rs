@@ -32,7 +32,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use ccpulse_core::engine::{AgentCounters, View, OTHER};
+use ccpulse_core::engine::{AgentCounters, TenantView, View, OTHER};
 
 /// `export.agent_metrics`: how operators appear outside the process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
@@ -228,8 +228,8 @@ pub struct QueueOperators {
     pub csat: Option<Spread>,
 }
 
-/// Per queue: the operators' figures as distributions.
-pub type OperatorDistributions = BTreeMap<String, QueueOperators>;
+/// Per tenant and queue: the operators' figures as distributions.
+pub type OperatorDistributions = BTreeMap<String, BTreeMap<String, QueueOperators>>;
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
@@ -239,6 +239,14 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 /// (not those past `limits.max_agents`), by each queue they serve; every
 /// queue of the view appears, with 0 operators when none serve it.
 pub fn operator_distributions(view: &View) -> OperatorDistributions {
+    view.tenants
+        .iter()
+        .map(|(t, tv)| (t.clone(), tenant_distributions(tv)))
+        .collect()
+}
+
+/// One tenant's queues' distributions (its operators only).
+fn tenant_distributions(view: &TenantView) -> BTreeMap<String, QueueOperators> {
     let mut per_queue: BTreeMap<String, Vec<&AgentCounters>> = BTreeMap::new();
     for (q, _) in view.queues.keys() {
         per_queue.entry(q.clone()).or_default();
