@@ -96,6 +96,16 @@
 //! hand-checked figures: a test fails when the format changes without a
 //! new version.
 //!
+//! Format 3 (tenants): the same 40-byte header (the fingerprint is
+//! [`EngineConfig::tenancy_fingerprint`]), then a payload of: the
+//! engine's floor (i64 LE: the newest watermark given to `advance`), the
+//! recorded decisions kept for tenants not seen yet (u64 LE length, then
+//! postcard), the number of tenants (u64 LE), and per tenant in name
+//! order its name and its fold's checkpoint (each a u64 LE length and the
+//! bytes), which is a whole format-2 checkpoint
+//! ([`TENANT_FORMAT_VERSION`]) checked against that tenant's settings.
+//! Formats 1 and 2 hold one fold, restored as the default tenant's.
+//!
 //! Format 2 (from format 1): the processing counters gained
 //! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
 //! smallest and largest sample; the interactions part ends with the
