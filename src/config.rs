@@ -18,8 +18,9 @@
 //! Durations are strings with units (`"20s"`, `"5m"`, `"7d"`).
 //!
 //! # Secrets
-//! `http.api_token`, `http.metrics_token`, `export.agent_pseudonym_key` and
-//! the values of `[kafka.properties]` may be written
+//! `http.api_token`, `http.metrics_token`, each `http.keys[N].token`,
+//! `export.agent_pseudonym_key` and the values of `[kafka.properties]` may
+//! be written
 //! as `${NAME}` (an environment variable) or `${file:/path}` (a file's
 //! contents, trimmed; a relative path is relative to the config file), also
 //! inside a longer value; `$${` is a literal `${`. They are expanded when
@@ -197,9 +198,17 @@ fn expand_secrets(
     for k in doc.keys(&["kafka", "properties"]) {
         fields.push(vec!["kafka".into(), "properties".into(), k]);
     }
+    for i in 0..doc.array_len(&["http", "keys"]) {
+        fields.push(vec![
+            "http".into(),
+            "keys".into(),
+            format!("[{i}]"),
+            "token".into(),
+        ]);
+    }
     for field in fields {
         let keys: Vec<&str> = field.iter().map(String::as_str).collect();
-        let name = field.join(".");
+        let name = field.join(".").replace(".[", "[");
         let Some(value) = doc.string_mut(&keys) else {
             continue;
         };
@@ -220,7 +229,7 @@ fn expand_secrets(
                 at: doc.locate(&field),
                 issue: Issue::new(
                     field,
-                    "contains a ${...} reference, which only http.api_token, http.metrics_token, export.agent_pseudonym_key and the values of [kafka.properties] expand",
+                    "contains a ${...} reference, which only http.api_token, http.metrics_token, http.keys[N].token, export.agent_pseudonym_key and the values of [kafka.properties] expand",
                     "write the value itself here (or $${ for a literal \"${\")",
                 ),
             });

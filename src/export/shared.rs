@@ -66,6 +66,7 @@ use tracing::info;
 use ccpulse_core::engine::{Snapshot, StateCounts, View};
 use ccpulse_core::event::{Channel, Millis};
 
+use super::access::{Access, Role, Scope};
 use super::privacy::{operator_distributions, AgentMetrics, AgentPrivacy, OperatorDistributions};
 use super::settings::ExportConfig;
 use crate::telemetry::{PartitionStatus, RestoreReport};
@@ -326,6 +327,20 @@ fn apply_privacy(snap: &mut Snapshot, privacy: &AgentPrivacy) {
 }
 
 impl Figures {
+    /// The figures a reader with `access` sees: its tenants' only (the
+    /// others' queues, agents, counters and watermarks are gone before
+    /// anything is derived), operators by id for a supervisor, else as
+    /// `export.agent_metrics` says.
+    pub fn for_access(mut self, access: &Access) -> Figures {
+        if access.scope != Scope::All {
+            self.view = self.view.scoped(|t| access.scope.allows(t));
+        }
+        if access.role == Role::Supervisor {
+            self.agent_privacy = AgentPrivacy::full();
+        }
+        self
+    }
+
     /// The snapshot of the queues that pass `queue` and `channel` (all
     /// when `None`); freshness is about partitions and is not filtered.
     pub fn snapshot(mut self, queue: Option<&str>, channel: Option<Channel>) -> ServedSnapshot {

@@ -19,8 +19,8 @@ pub(super) const HOUR: Millis = 3_600_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     pub kind: SampleKind,
-    /// Queue index ([`Engine::queue_label`]) or agent index
-    /// ([`Engine::agent_label`]), by kind.
+    /// Queue index  or agent index
+    /// , by kind.
     pub key: u32,
     pub channel: Channel,
     pub ms: Millis,
