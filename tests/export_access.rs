@@ -523,3 +523,70 @@ tenants = ["*", "acme"]
     assert_eq!(cfg.http.keys.len(), 1);
     assert!(!format!("{cfg:?}").contains("s3cret"));
 }
+
+/// The README's worked example (two tenants, three keys) is a valid
+/// configuration with the keys it describes.
+#[test]
+fn the_readme_example_config_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let after = readme
+        .split("**Worked example: two tenants, three keys.**")
+        .nth(1)
+        .expect("the worked example");
+    let toml = after
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its TOML block");
+    struct Env;
+    impl ccpulse::config::Env for Env {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "ACME_WALLBOARD_TOKEN").then(|| "acme-wallboard-secret".to_string())
+        }
+        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+            assert_eq!(path, Path::new("/run/secrets/ccpulse-metrics-token"));
+            Ok("prometheus-secret\n".to_string())
+        }
+    }
+    let cfg = Config::from_toml_in(toml, Path::new("ccpulse.toml"), &Env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<(String, String, bool)> = cfg
+        .http
+        .all_keys()
+        .iter()
+        .map(|k| {
+            (
+                k.name.clone(),
+                k.role.as_str().to_string(),
+                k.scope.allows("acme") && !k.scope.allows("globex"),
+            )
+        })
+        .collect();
+    let keys: Vec<(&str, &str, bool)> = keys
+        .iter()
+        .map(|(n, r, a)| (n.as_str(), r.as_str(), *a))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("acme-wallboard", "viewer", true),
+            ("acme-team-leads", "supervisor", true),
+            ("prometheus", "metrics", false),
+        ]
+    );
+    assert_eq!(
+        cfg.engine
+            .for_tenant("globex")
+            .queue("x")
+            .service_level_threshold,
+        15_000
+    );
+    assert_eq!(
+        cfg.engine
+            .for_tenant("acme")
+            .queue("x")
+            .service_level_threshold,
+        30_000
+    );
+}

@@ -6,22 +6,25 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /healthz` | 200 `ok` while the process serves (liveness: never depends on Kafka) |
 //! | `GET /readyz` | 200 when ready, else 503; JSON [`Readiness`](super::shared::Readiness): `ready`, `reason` (why not, e.g. `"no partitions assigned"`), each partition's status and `lag` (`null` until first reported; informational, see [`shared`](super::shared)) |
-//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?queue=` and `?channel=` filter `queues` |
+//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) of the reader's tenants as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?tenant=` narrows to one of them, `?queue=` and `?channel=` filter `queues` |
 //! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
-//! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
-//! <token>` (the scheme in any case, RFC 7235) or, for browsers (whose
-//! `EventSource` cannot send headers), the `access_token` query parameter
-//! (RFC 6750 §2.3): open the wallboard as `/?access_token=<token>`. With
-//! `http.metrics_token` set, `/metrics` needs `Authorization: Bearer
-//! <metrics token>` (the header only: Prometheus' `authorization` scrape
-//! setting sends it). `/healthz` and `/readyz` stay open (probes carry no
-//! secrets). Denials are answered 401 and logged with the route and why
-//! (no credentials, another scheme, a wrong token), never the token. A guess
-//! is compared by a keyed hash (a per-process random key) with the token's
-//! hash computed at start, then byte for byte: its timing depends on the
-//! guess alone, never on the token's content or length.
+//! Who may read what is [`super::access`]: API keys (`[[http.keys]]`,
+//! `http.api_token`, `http.metrics_token`) with a role and a tenant scope.
+//! Once a viewer or supervisor key exists, `/api/*` needs one as
+//! `Authorization: Bearer <token>` (the scheme in any case, RFC 7235) or,
+//! for browsers (whose `EventSource` cannot send headers), the
+//! `access_token` query parameter (RFC 6750 §2.3): open the wallboard as
+//! `/?access_token=<token>`. Once a metrics key exists, `/metrics` needs
+//! one (the header only: Prometheus' `authorization` scrape setting sends
+//! it), and shows only its tenants' series and the process-level ones.
+//! `/healthz` and `/readyz` stay open (probes carry no secrets). The API
+//! guard puts the request's [`Access`] in its extensions; the snapshot
+//! and the stream are built for it (`?tenant=` narrows it). Denials are
+//! answered 401 (no or unknown credentials) or 403 (a known key of
+//! another role or tenant) and logged with the route, the key's name and
+//! why, never the token.
 //!
 //! Every response carries `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: no-referrer` (the wallboard's URL can hold the token);

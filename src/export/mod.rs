@@ -17,6 +17,9 @@
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
 //!   `/api/v1/stream` (one snapshot serialised per tick, the same bytes sent
 //!   to every client), plugged into [`http::router_with`] by [`run`].
+//! - [`access`]: API keys, their roles (`viewer`, `supervisor`, `metrics`)
+//!   and tenant scopes; the decision for one request, and `/metrics`
+//!   narrowed to a scope.
 //! - [`privacy`]: how operators appear outside the process
 //!   (`export.agent_metrics`): ids, pseudonyms, per-queue distributions or
 //!   nothing.

@@ -21,8 +21,9 @@
 //! without the key; whoever holds the key can test a guessed id. Changing
 //! the key starts new series.
 //!
-//! Roles do not exist yet (one shared `http.api_token`): the mode applies to
-//! every reader. When roles come, supervisors will see `full`.
+//! The mode applies to every reader below the `supervisor` role (viewers,
+//! and everyone while the API is open) and to the per-agent series of
+//! `/metrics`; supervisors see `full` ([`super::access`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

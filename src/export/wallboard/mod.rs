@@ -15,13 +15,16 @@
 //! seconds (the server is unreachable), so a wallboard never silently
 //! freezes.
 //!
-//! With `http.api_token` set and the page opened without the right token,
-//! the stream is refused (401): the page then says "unauthorised" (and how
+//! With API keys configured and the page opened without a key that reads
+//! the API, the stream is refused (401 or 403) and the page embeds no
+//! figures: the page then says "unauthorised" (and how
 //! to open it) instead of reconnecting forever. Other failures are retried
 //! with a growing pause.
 //!
-//! # One snapshot for every client
-//! The stream's events are built by one publisher task: once per
+//! # One snapshot for every client of an audience
+//! A stream's events carry the figures its reader may see (the key's
+//! tenants, operators as its role allows: an *audience*). Each audience
+//! has one hub, and its events are built by one publisher task: once per
 //! [`STREAM_INTERVAL`], while at least one client is connected, it merges
 //! the figures, serialises the snapshot and frames it as one SSE event;
 //! every client sends those same bytes (a reference-counted buffer). A
