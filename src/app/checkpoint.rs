@@ -130,6 +130,9 @@ pub fn table(all: &[Inspected]) -> String {
                         "differ (a restore would replay the log)"
                     }
                 );
+                if !c.tenants.is_empty() {
+                    let _ = writeln!(s, "  tenants {}", c.tenants.join(", "));
+                }
                 let _ = writeln!(
                     s,
                     "  watermark {}  newest event {}",
