@@ -76,13 +76,26 @@ impl Engine {
             .max(self.floor)
     }
 
-    /// One tenant's watermark (`None` if the tenant has no fold yet).
+    /// The watermark of the fold an event of `tenant` goes to (`None` if
+    /// that fold does not exist yet).
     pub fn tenant_watermark(&self, tenant: Option<&str>) -> Option<Millis> {
-        let name = tenant.unwrap_or(&self.cfg.default_tenant);
         self.units
-            .get(name)
-            .or_else(|| self.units.get(OTHER))
+            .get(self.fold_name(tenant))
             .map(|u| u.watermark())
+    }
+
+    /// The name of the fold an event of `tenant` goes to: its own while
+    /// under the cap (the default tenant's always), else `other`.
+    fn fold_name<'a>(&'a self, tenant: Option<&'a str>) -> &'a str {
+        let name = tenant.unwrap_or(&self.cfg.default_tenant);
+        if self.units.contains_key(name)
+            || name == self.cfg.default_tenant
+            || self.units.len() + 1 < self.cfg.max_tenants
+        {
+            name
+        } else {
+            OTHER
+        }
     }
 
     /// Newest event time seen (`Millis::MIN` before any event).
@@ -157,17 +170,7 @@ impl Engine {
     /// The fold of a tenant (`None`: the default tenant), created on first
     /// use; past the cap, the shared `other`.
     fn unit(&mut self, tenant: Option<&str>) -> &mut Fold {
-        let name = tenant.unwrap_or(&self.cfg.default_tenant);
-        let name = CompactString::from(
-            if self.units.contains_key(name)
-                || name == self.cfg.default_tenant
-                || self.units.len() + 1 < self.cfg.max_tenants
-            {
-                name
-            } else {
-                OTHER
-            },
-        );
+        let name = CompactString::from(self.fold_name(tenant));
         if !self.units.contains_key(&name) {
             let mut u = Fold::new(self.cfg.for_tenant(&name));
             u.tenant = (name != self.cfg.default_tenant).then(|| name.clone());
