@@ -730,3 +730,29 @@ fn tenants_past_the_cap_share_the_tenant_other() {
         1
     );
 }
+
+#[test]
+fn a_tenant_first_seen_after_the_partition_time_moved_on_starts_there() {
+    use ccpulse_core::engine::Engine;
+    let mut e = Engine::new(cfg());
+    let mut out = Vec::new();
+    let mut early = Scenario::new();
+    early.queued(0.0, "c1", "billing", Voice);
+    let mut late = Scenario::new();
+    late.queued(10.0, "c2", "billing", Voice);
+    for ev in early.of_tenant("acme").events {
+        e.apply(ev, &mut out);
+    }
+    // The shell moves the partition's time to 60 s (an idle tick).
+    e.advance(ms(60.0), &mut out);
+    // globex's first event, at 10 s, is behind that time: late, applied
+    // at once, like any event behind its fold's watermark.
+    for ev in late.of_tenant("globex").events {
+        e.apply(ev, &mut out);
+    }
+    let snap = e.snapshot();
+    assert_eq!(snap.processing.stats.late, 1);
+    let g = tenant_queue(&snap, "globex", "billing", Voice);
+    assert_eq!((g.total.counts.offered, g.now.waiting), (1, 1));
+    assert_eq!(e.watermark(), ms(60.0));
+}
