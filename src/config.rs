@@ -163,7 +163,16 @@ impl Config {
             doc.stringify(&["kafka", "properties", &k]);
         }
         expand_secrets(&mut doc, path, env, &mut problems);
-        let file: ConfigFile = doc.deserialize(&mut problems);
+        let mut file: ConfigFile = doc.deserialize(&mut problems);
+        if let Some(keys_file) = file.http.keys_file.clone() {
+            let at = doc.locate("http.keys_file");
+            match read_keys_file(&keys_file, path, env) {
+                Ok(keys) => file.http.keys.extend(keys),
+                Err(issues) => {
+                    problems.extend(issues.into_iter().map(|issue| Located { issue, at }))
+                }
+            }
+        }
         match file.validate() {
             Ok(config) if problems.is_empty() => Ok(config),
             Ok(_) => Err(invalid(problems)),
@@ -175,6 +184,59 @@ impl Config {
                 Err(invalid(problems))
             }
         }
+    }
+}
+
+/// The keys of `http.keys_file` (relative to the config's directory),
+/// their tokens' `${...}` expanded (relative to the keys file's). Its keys
+/// are numbered after the config's own `[[http.keys]]` in problems.
+fn read_keys_file(
+    name: &str,
+    config: &Path,
+    env: &dyn Env,
+) -> Result<Vec<crate::export::settings::KeySection>, Vec<Issue>> {
+    let dir = |p: &Path| {
+        p.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
+    let path = dir(config).join(name);
+    let text = env.read_file(&path).map_err(|e| {
+        vec![Issue::new(
+            "http.keys_file",
+            format!("cannot read {}: {e}", path.display()),
+            "check the path (relative to the config file) and that ccpulse may read it",
+        )]
+    })?;
+    // The parser's message quotes the line, which may hold a token: only
+    // where it is.
+    let mut file: crate::export::settings::KeysFile = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].lines().count().max(1))
+            .unwrap_or(0);
+        vec![Issue::new(
+            "http.keys_file",
+            format!("{} is not a keys file (line {line})", path.display()),
+            "write [[keys]] tables with name, token or token_sha256, role and tenants",
+        )]
+    })?;
+    let mut issues = Vec::new();
+    for (i, k) in file.keys.iter_mut().enumerate() {
+        if let Some(t) = k.token.as_mut() {
+            match secrets::expand(t, &dir(&path), env) {
+                Ok(v) => *t = v,
+                Err(unresolved) => issues.extend(unresolved.into_iter().map(|(problem, fix)| {
+                    Issue::new(format!("http.keys_file: keys[{i}].token"), problem, fix)
+                })),
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(file.keys)
+    } else {
+        Err(issues)
     }
 }
 

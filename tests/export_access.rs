@@ -590,3 +590,38 @@ fn the_readme_example_config_is_valid() {
         30_000
     );
 }
+
+/// Keys may live in a file of their own (`http.keys_file`, relative to the
+/// config), tokens written as secrets there too; a broken file is a
+/// problem naming `http.keys_file`, never showing its contents.
+#[test]
+fn keys_can_come_from_a_keys_file() {
+    struct Env(&'static str);
+    impl ccpulse::config::Env for Env {
+        fn var(&self, name: &str) -> Option<String> {
+            (name == "GLOBEX_TOKEN").then(|| "globex-s3cret".to_string())
+        }
+        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+            assert_eq!(path, Path::new("/etc/ccpulse/keys.toml"));
+            Ok(self.0.to_string())
+        }
+    }
+    let config = "[http]\nkeys_file = \"keys.toml\"\n";
+    let keys = "[[keys]]\nname = \"globex\"\ntoken = \"${GLOBEX_TOKEN}\"\nrole = \"supervisor\"\ntenants = [\"globex\"]\n";
+    let cfg = Config::from_toml_in(config, Path::new("/etc/ccpulse/ccpulse.toml"), &Env(keys))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let k = &cfg.http.keys[0];
+    assert_eq!((k.name.as_str(), k.role.as_str()), ("globex", "supervisor"));
+    assert_eq!(k.sha256.to_vec(), {
+        use sha2::Digest;
+        sha2::Sha256::digest(b"globex-s3cret").to_vec()
+    });
+    let broken = "[[keys]]\nname = \"x\"\ntoken = \"leaky-t0ken\"\nrole = \"viewer\"\ntenants = [\"a\"]\nextra = 1\n";
+    let err = Config::from_toml_in(config, Path::new("/etc/ccpulse/ccpulse.toml"), &Env(broken))
+        .expect_err("unknown field");
+    let text = err.to_string();
+    assert!(
+        text.contains("http.keys_file") && !text.contains("leaky-t0ken"),
+        "{text}"
+    );
+}

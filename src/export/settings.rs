@@ -43,6 +43,11 @@ pub struct HttpSection {
     /// [`super::access`]).
     #[serde(default)]
     pub keys: Vec<KeySection>,
+    /// A TOML file of more keys (`[[keys]]`, the same fields), read at
+    /// start (relative to the config file's directory): keys can live
+    /// apart from the configuration, e.g. in a Kubernetes secret.
+    #[serde(default)]
+    pub keys_file: Option<String>,
     /// Listening beyond loopback without `api_token` is refused unless
     /// this says the open API is intended (a trusted network, or a
     /// container port published on the host's loopback only).
@@ -70,6 +75,7 @@ impl Default for HttpSection {
             api_token: None,
             metrics_token: None,
             keys: Vec::new(),
+            keys_file: None,
             allow_open_api: false,
             header_read_timeout: d_header_read_timeout(),
             idle_timeout: d_idle_timeout(),
@@ -286,6 +292,14 @@ impl HttpConfig {
     pub fn api_closed(&self) -> bool {
         self.all_keys().iter().any(|k| k.role.reads_api())
     }
+}
+
+/// The keys file (`http.keys_file`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    #[serde(default)]
+    pub keys: Vec<KeySection>,
 }
 
 /// `[[http.keys]]`: one API key.
