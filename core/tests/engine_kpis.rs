@@ -701,12 +701,29 @@ fn tenants_with_the_same_ids_are_folded_apart_under_their_own_settings() {
     );
     assert!(fx.iter().all(|f| f.key() == "c1"));
     assert_eq!(fx.len(), 2, "{fx:?}");
+    // The default tenant's effects name no tenant (as before tenants).
+    assert_eq!(b[0].tenant, None);
     let rows: Vec<(&str, &str)> = snap
         .sla
         .iter()
         .map(|r| (r.tenant.as_str(), r.policy.as_str()))
         .collect();
     assert_eq!(rows, [("acme", "acme"), ("default", "everyone")]);
+}
+
+#[test]
+fn effects_name_their_tenant_and_their_ids_differ_between_tenants() {
+    let toml = "[[sla.policies]]\nname = \"p\"\nfirst_response = \"30s\"\n";
+    let mut call = Scenario::new();
+    call.queued(0.0, "c1", "billing", Voice);
+    let s = call.of_tenant("acme").and(&call.of_tenant("globex"));
+    let (_, fx) = run_toml(&s, toml, 100.0);
+    let b = breaches(&fx);
+    let tenants: Vec<Option<&str>> = b.iter().map(|x| x.tenant.as_deref()).collect();
+    assert_eq!(tenants, [Some("acme"), Some("globex")]);
+    // The same interaction, target and deadline in two tenants: two
+    // decisions, two ids.
+    assert_ne!(b[0].effect_id, b[1].effect_id);
 }
 
 #[test]

@@ -277,6 +277,7 @@ impl Fold {
                 target,
                 deadline,
                 assigned_agent: from_agent.clone(),
+                tenant: self.tenant.as_ref().map(|t| t.to_string()),
             }));
         }
         let c = &mut self.sla_clocks[sla as usize];
@@ -352,6 +353,7 @@ impl Fold {
             reason: target,
             attempt,
             deadline,
+            tenant: self.tenant.as_ref().map(|t| t.to_string()),
         }));
         let clock = &mut self.sla_clocks[sla as usize].clocks[target as usize];
         if escalated {
