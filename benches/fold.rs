@@ -102,7 +102,7 @@ fn publish(c: &mut Criterion) {
     for ev in stream() {
         e.apply(ev, &mut out);
     }
-    let queues = e.view().queues.len();
+    let queues: usize = e.view().tenants.values().map(|t| t.queues.len()).sum();
     let mut g = c.benchmark_group("publish");
     g.throughput(Throughput::Elements(queues as u64));
     g.bench_function(format!("view_{queues}_queue_channels"), |b| {

@@ -9,7 +9,7 @@
 //!
 //! | section | owner |
 //! |---|---|
-//! | `[engine]`, `[limits]`, `[queue_defaults]`, `[queues.*]` | `ccpulse_core::engine::settings` |
+//! | `[engine]`, `[limits]`, `[queue_defaults]`, `[queues.*]`, `[tenants.*]` | `ccpulse_core::engine::settings` |
 //! | `[sla]` | `ccpulse_core::sla::policy` |
 //! | `[input]` | `ccpulse_core::event::codec::InputSection` |
 //! | `[http]`, `[export]` | [`crate::export::settings`] |
@@ -18,8 +18,9 @@
 //! Durations are strings with units (`"20s"`, `"5m"`, `"7d"`).
 //!
 //! # Secrets
-//! `http.api_token`, `http.metrics_token`, `export.agent_pseudonym_key` and
-//! the values of `[kafka.properties]` may be written
+//! `http.api_token`, `http.metrics_token`, each `http.keys[N].token`,
+//! `export.agent_pseudonym_key` and the values of `[kafka.properties]` may
+//! be written
 //! as `${NAME}` (an environment variable) or `${file:/path}` (a file's
 //! contents, trimmed; a relative path is relative to the config file), also
 //! inside a longer value; `$${` is a literal `${`. They are expanded when
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ccpulse_core::engine::settings::{
-    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection,
+    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection, TenantSection,
 };
 use ccpulse_core::event::codec::{InputSection, Limits};
 use ccpulse_core::settings::Issue;
@@ -63,6 +64,9 @@ pub struct ConfigFile {
     /// SLA policies and business calendars.
     #[serde(default)]
     pub sla: SlaSection,
+    /// Per-tenant queue settings and SLA policies, by tenant name.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantSection>,
     /// What every path in (Kafka, restore, event files) accepts.
     #[serde(default)]
     pub input: InputSection,
@@ -159,7 +163,16 @@ impl Config {
             doc.stringify(&["kafka", "properties", &k]);
         }
         expand_secrets(&mut doc, path, env, &mut problems);
-        let file: ConfigFile = doc.deserialize(&mut problems);
+        let mut file: ConfigFile = doc.deserialize(&mut problems);
+        if let Some(keys_file) = file.http.keys_file.clone() {
+            let at = doc.locate("http.keys_file");
+            match read_keys_file(&keys_file, path, env) {
+                Ok(keys) => file.http.keys.extend(keys),
+                Err(issues) => {
+                    problems.extend(issues.into_iter().map(|issue| Located { issue, at }))
+                }
+            }
+        }
         match file.validate() {
             Ok(config) if problems.is_empty() => Ok(config),
             Ok(_) => Err(invalid(problems)),
@@ -171,6 +184,59 @@ impl Config {
                 Err(invalid(problems))
             }
         }
+    }
+}
+
+/// The keys of `http.keys_file` (relative to the config's directory),
+/// their tokens' `${...}` expanded (relative to the keys file's). Its keys
+/// are numbered after the config's own `[[http.keys]]` in problems.
+fn read_keys_file(
+    name: &str,
+    config: &Path,
+    env: &dyn Env,
+) -> Result<Vec<crate::export::settings::KeySection>, Vec<Issue>> {
+    let dir = |p: &Path| {
+        p.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
+    let path = dir(config).join(name);
+    let text = env.read_file(&path).map_err(|e| {
+        vec![Issue::new(
+            "http.keys_file",
+            format!("cannot read {}: {e}", path.display()),
+            "check the path (relative to the config file) and that ccpulse may read it",
+        )]
+    })?;
+    // The parser's message quotes the line, which may hold a token: only
+    // where it is.
+    let mut file: crate::export::settings::KeysFile = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].lines().count().max(1))
+            .unwrap_or(0);
+        vec![Issue::new(
+            "http.keys_file",
+            format!("{} is not a keys file (line {line})", path.display()),
+            "write [[keys]] tables with name, token or token_sha256, role and tenants",
+        )]
+    })?;
+    let mut issues = Vec::new();
+    for (i, k) in file.keys.iter_mut().enumerate() {
+        if let Some(t) = k.token.as_mut() {
+            match secrets::expand(t, &dir(&path), env) {
+                Ok(v) => *t = v,
+                Err(unresolved) => issues.extend(unresolved.into_iter().map(|(problem, fix)| {
+                    Issue::new(format!("http.keys_file: keys[{i}].token"), problem, fix)
+                })),
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(file.keys)
+    } else {
+        Err(issues)
     }
 }
 
@@ -194,9 +260,17 @@ fn expand_secrets(
     for k in doc.keys(&["kafka", "properties"]) {
         fields.push(vec!["kafka".into(), "properties".into(), k]);
     }
+    for i in 0..doc.array_len(&["http", "keys"]) {
+        fields.push(vec![
+            "http".into(),
+            "keys".into(),
+            format!("[{i}]"),
+            "token".into(),
+        ]);
+    }
     for field in fields {
         let keys: Vec<&str> = field.iter().map(String::as_str).collect();
-        let name = field.join(".");
+        let name = field.join(".").replace(".[", "[");
         let Some(value) = doc.string_mut(&keys) else {
             continue;
         };
@@ -217,7 +291,7 @@ fn expand_secrets(
                 at: doc.locate(&field),
                 issue: Issue::new(
                     field,
-                    "contains a ${...} reference, which only http.api_token, http.metrics_token, export.agent_pseudonym_key and the values of [kafka.properties] expand",
+                    "contains a ${...} reference, which only http.api_token, http.metrics_token, http.keys[N].token, export.agent_pseudonym_key and the values of [kafka.properties] expand",
                     "write the value itself here (or $${ for a literal \"${\")",
                 ),
             });
@@ -235,6 +309,7 @@ impl ConfigFile {
             queue_defaults: &self.queue_defaults,
             queues: &self.queues,
             sla: &self.sla,
+            tenants: &self.tenants,
         }
         .validate(&mut issues);
         let input = self.input.validate(&mut issues);

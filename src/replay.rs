@@ -325,10 +325,16 @@ pub fn table(s: &Snapshot, window: &str) -> String {
             q.windows.get(window)
         };
         let Some(f) = f else { continue };
+        // Several tenants: each queue as tenant/queue.
+        let name = if s.tenants.len() > 1 {
+            format!("{}/{}", q.tenant, q.queue)
+        } else {
+            q.queue.clone()
+        };
         let _ = writeln!(
             t,
             "{:<16} {:<7} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9} {:>9} {:>7} {:>8}",
-            q.queue,
+            name,
             q.channel.as_str(),
             f.counts.offered,
             f.counts.answered,

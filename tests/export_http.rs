@@ -340,12 +340,14 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
         "{body}"
     );
     assert!(
-        body.contains("ccpulse_offered_total{queue=\"billing\",channel=\"voice\"} 1\n"),
+        body.contains(
+            "ccpulse_offered_total{tenant=\"default\",queue=\"billing\",channel=\"voice\"} 1\n"
+        ),
         "{body}"
     );
     assert!(
         body.contains(
-            "ccpulse_queue_wait_seconds_bucket{queue=\"billing\",channel=\"voice\",le=\"5\"} 1\n"
+            "ccpulse_queue_wait_seconds_bucket{tenant=\"default\",queue=\"billing\",channel=\"voice\",le=\"5\"} 1\n"
         ),
         "{body}"
     );

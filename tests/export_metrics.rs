@@ -52,7 +52,11 @@ fn fold(engine: &mut Engine, events: &[Event]) {
     engine.flush(&mut out);
 }
 
-const QC: [(&str, &str); 2] = [("queue", "billing"), ("channel", "voice")];
+const QC: [(&str, &str); 3] = [
+    ("tenant", "default"),
+    ("queue", "billing"),
+    ("channel", "voice"),
+];
 
 /// One call: waits 10 s, talks 60 s, wraps up 10 s.
 fn history() -> Scenario {
@@ -98,24 +102,35 @@ fn publishing_the_same_state_twice_adds_nothing() {
     assert_eq!(
         s.get(
             "ccpulse_offered_by_local_hour_total",
-            &[("queue", "billing"), ("hour", "09")]
+            &[("tenant", "default"), ("queue", "billing"), ("hour", "09")]
         ),
         1.0
     );
     let wait = |le: &str| {
         s.get(
             "ccpulse_queue_wait_seconds_bucket",
-            &[("queue", "billing"), ("channel", "voice"), ("le", le)],
+            &[
+                ("tenant", "default"),
+                ("queue", "billing"),
+                ("channel", "voice"),
+                ("le", le),
+            ],
         )
     };
     assert_eq!((wait("5"), wait("10"), wait("+Inf")), (0.0, 1.0, 1.0));
     assert_eq!(s.get("ccpulse_queue_wait_seconds_sum", &QC), 10.0);
     assert_eq!(
-        s.get("ccpulse_agent_closures_total", &[("agent", "a1")]),
+        s.get(
+            "ccpulse_agent_closures_total",
+            &[("tenant", "default"), ("agent", "a1")]
+        ),
         1.0
     );
     assert_eq!(
-        s.get("ccpulse_agent_handle_seconds_total", &[("agent", "a1")]),
+        s.get(
+            "ccpulse_agent_handle_seconds_total",
+            &[("tenant", "default"), ("agent", "a1")]
+        ),
         70.0
     );
 }
@@ -189,7 +204,7 @@ fn a_restored_partition_exports_only_what_happens_after_it_goes_live() {
         ]
         .into_iter()
         .map(|(n, l, v, x)| {
-            let labels = [("queue", "billing"), (l, v)]
+            let labels = [("tenant", "default"), ("queue", "billing"), (l, v)]
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
@@ -205,7 +220,10 @@ fn a_restored_partition_exports_only_what_happens_after_it_goes_live() {
         ]
         .into_iter()
         .map(|(n, x)| {
-            let labels = [("agent".to_string(), "a1".to_string())].into();
+            let labels = [("tenant", "default"), ("agent", "a1")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             (prom::key(n, &labels), x)
         }),
     )
@@ -216,7 +234,17 @@ fn a_restored_partition_exports_only_what_happens_after_it_goes_live() {
         .filter(|(k, _)| !k.contains("_bucket{"))
         .collect();
     assert_eq!(got, want);
-    let b = |n: &str, le: &str| s.get(n, &[("queue", "billing"), ("channel", "voice"), ("le", le)]);
+    let b = |n: &str, le: &str| {
+        s.get(
+            n,
+            &[
+                ("tenant", "default"),
+                ("queue", "billing"),
+                ("channel", "voice"),
+                ("le", le),
+            ],
+        )
+    };
     assert_eq!(b("ccpulse_queue_wait_seconds_bucket", "10"), 0.0);
     assert_eq!(b("ccpulse_queue_wait_seconds_bucket", "15"), 1.0);
     assert_eq!(b("ccpulse_abandon_wait_seconds_bucket", "2"), 0.0);
@@ -433,13 +461,18 @@ fn two_instances_sum_like_one() {
     assert_eq!(b.total("ccpulse_agents"), 0.0, "not leader");
 
     // Exported buckets are the engine's buckets.
-    for ((queue, ch), q) in &single_view.queues {
+    for ((queue, ch), q) in &single_view.tenants["default"].queues {
         let h = &q.total.h[HistKind::QueueWait as usize];
         for (le, n) in h.cumulative() {
             let le = le.map_or("+Inf".to_string(), |ms| (ms as f64 / 1000.0).to_string());
             let got = one.get(
                 "ccpulse_queue_wait_seconds_bucket",
-                &[("queue", queue), ("channel", ch.as_str()), ("le", &le)],
+                &[
+                    ("tenant", "default"),
+                    ("queue", queue),
+                    ("channel", ch.as_str()),
+                    ("le", &le),
+                ],
             );
             assert_eq!(got, n as f64, "{queue}/{ch:?} le={le}");
         }
@@ -491,7 +524,11 @@ fn gauges_follow_the_merged_view_and_vanishing_series_are_zeroed() {
     assert_eq!(
         s.get(
             "ccpulse_agents",
-            &[("queue", "billing"), ("state", "available")]
+            &[
+                ("tenant", "default"),
+                ("queue", "billing"),
+                ("state", "available")
+            ]
         ),
         1.0
     );
@@ -513,7 +550,11 @@ fn gauges_follow_the_merged_view_and_vanishing_series_are_zeroed() {
     assert_eq!(
         s.get(
             "ccpulse_agent_state_seconds_total",
-            &[("agent", "a1"), ("state", "available")]
+            &[
+                ("tenant", "default"),
+                ("agent", "a1"),
+                ("state", "available")
+            ]
         ),
         10.0
     );
@@ -540,7 +581,11 @@ fn gauges_follow_the_merged_view_and_vanishing_series_are_zeroed() {
     assert_eq!(
         s.get(
             "ccpulse_agents",
-            &[("queue", "billing"), ("state", "available")]
+            &[
+                ("tenant", "default"),
+                ("queue", "billing"),
+                ("state", "available")
+            ]
         ),
         0.0
     );
@@ -664,14 +709,14 @@ fn the_pipeline_observer_exports_only_live_growth_and_tracks_the_leader() {
         "restored, live, lag reported: ready whatever the lag"
     );
     assert_eq!(r.partitions[0].lag, Some(7));
-    assert_eq!(state.merged_view().queues.len(), 1);
+    assert_eq!(state.merged_view().tenants["default"].queues.len(), 1);
 
     metrics::with_local_recorder(&exp, || obs.partition_removed("interactions", 0));
     assert!(!state.is_leader());
     assert!(state.partitions().is_empty());
     // Its last figures stay served (stale) for export.revoked_grace.
     assert_eq!(state.kept().len(), 1);
-    assert_eq!(state.merged_view().queues.len(), 1);
+    assert_eq!(state.merged_view().tenants["default"].queues.len(), 1);
     assert!(state.figures().freshness.stale);
 }
 
@@ -701,7 +746,7 @@ fn the_folds_own_counters_are_exported_by_growth_since_going_live() {
     assert_eq!(engine.processing().parked_expired, 1);
     for _ in 0..2 {
         metrics::with_local_recorder(&exp, || {
-            p.publish_processing("ccpulse.events", &engine.view().processing)
+            p.publish_processing("ccpulse.events", &engine.view().processing())
         });
     }
     let sc = scrape(&exp);

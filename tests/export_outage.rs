@@ -38,7 +38,11 @@ use tower::ServiceExt;
 const TOPIC: &str = "interactions";
 /// The wall clock when each test starts: two minutes after T0.
 const W0: Millis = T0 + 120_000;
-const QC: [(&str, &str); 2] = [("queue", "billing"), ("channel", "voice")];
+const QC: [(&str, &str); 3] = [
+    ("tenant", "default"),
+    ("queue", "billing"),
+    ("channel", "voice"),
+];
 
 /// One ccpulse instance: export's state on a manual clock, the pipeline's
 /// observer, a metrics exporter, the export tick and the HTTP routes.

@@ -210,7 +210,9 @@ async fn full_shows_operator_ids_everywhere() {
         );
     }
     assert_eq!(
-        s.series(&format!("ccpulse_agent_closures_total{{agent=\"{BOB}\"}}")),
+        s.series(&format!(
+            "ccpulse_agent_closures_total{{tenant=\"default\",agent=\"{BOB}\"}}"
+        )),
         Some(2.0)
     );
     assert_eq!(s.json()["agent_privacy"], "full");
@@ -237,7 +239,7 @@ async fn pseudonymous_labels_are_an_hmac_of_the_id_and_stable() {
     }
     assert_eq!(
         s.series(&format!(
-            "ccpulse_agent_closures_total{{agent=\"{}\"}}",
+            "ccpulse_agent_closures_total{{tenant=\"default\",agent=\"{}\"}}",
             expected_pseudonym(BOB)
         )),
         Some(2.0)
@@ -275,15 +277,17 @@ async fn aggregate_exports_per_queue_distributions_without_operator_labels() {
     assert_eq!(agent_series(&s.metrics), Vec::<&str>::new());
     assert!(!s.metrics.contains("ccpulse_agent_closures_total{"));
     let m = |name: &str, queue: &str, stat: &str| {
-        s.series(&format!("{name}{{queue=\"{queue}\",stat=\"{stat}\"}}"))
-            .unwrap_or_else(|| panic!("{name} {queue} {stat}\n{}", s.metrics))
+        s.series(&format!(
+            "{name}{{tenant=\"default\",queue=\"{queue}\",stat=\"{stat}\"}}"
+        ))
+        .unwrap_or_else(|| panic!("{name} {queue} {stat}\n{}", s.metrics))
     };
     assert_eq!(
-        s.series("ccpulse_queue_operators{queue=\"billing\"}"),
+        s.series("ccpulse_queue_operators{tenant=\"default\",queue=\"billing\"}"),
         Some(3.0)
     );
     assert_eq!(
-        s.series("ccpulse_queue_operators{queue=\"sales\"}"),
+        s.series("ccpulse_queue_operators{tenant=\"default\",queue=\"sales\"}"),
         Some(2.0)
     );
     // Closures: billing alice 1, bob 2, carol 0; sales carol 0, dave 1.
@@ -325,7 +329,7 @@ async fn aggregate_exports_per_queue_distributions_without_operator_labels() {
     let v = s.json();
     assert_eq!(v["agent_privacy"], "aggregate");
     assert_eq!(v["agents"], Value::Array(vec![]));
-    let b = &v["operators"]["billing"];
+    let b = &v["operators"]["default"]["billing"];
     assert_eq!(b["operators"], 3);
     assert_eq!(b["closures"]["max"], 2.0);
     assert_eq!(b["aht_seconds"]["mean"], 52.5);
@@ -341,7 +345,7 @@ async fn off_exports_nothing_per_operator() {
     assert!(!s.metrics.contains("ccpulse_queue_operator"));
     // The directory's counts by queue and state stay (no operator in them).
     assert_eq!(
-        s.series("ccpulse_agents{queue=\"billing\",state=\"available\"}"),
+        s.series("ccpulse_agents{tenant=\"default\",queue=\"billing\",state=\"available\"}"),
         Some(3.0)
     );
     let v = s.json();
@@ -461,22 +465,23 @@ async fn metrics_token_guards_metrics_and_denials_are_logged_without_it() {
     let wrong = format!("Bearer {METRICS_TOKEN}x");
     let basic = format!("Basic {METRICS_TOKEN}");
     let api = format!("Bearer {KEY}");
-    for auth in [
-        None,
-        Some(wrong.as_str()),
-        Some(basic.as_str()),
-        Some(api.as_str()),
-    ] {
+    for auth in [None, Some(wrong.as_str()), Some(basic.as_str())] {
         assert_eq!(
             status(&app, "/metrics", auth).await,
             (StatusCode::UNAUTHORIZED, Some("Bearer".to_string())),
             "{auth:?}"
         );
     }
+    // The API token is a known key of another role: forbidden, not
+    // unauthenticated.
+    assert_eq!(
+        status(&app, "/metrics", Some(&api)).await,
+        (StatusCode::FORBIDDEN, None)
+    );
     // The metrics token is not the API's.
     assert_eq!(
         status(&app, "/api/v1/snapshot", Some(&bearer)).await.0,
-        StatusCode::UNAUTHORIZED
+        StatusCode::FORBIDDEN
     );
     assert_eq!(
         status(&app, "/api/v1/snapshot", Some(&api)).await.0,
@@ -490,7 +495,10 @@ async fn metrics_token_guards_metrics_and_denials_are_logged_without_it() {
         5,
         "four on /metrics, one on the API:\n{logged}"
     );
-    assert!(logged.contains("no Authorization header") && logged.contains("wrong token"));
+    assert!(logged.contains("no credentials") && logged.contains("unknown token"));
+    assert!(
+        logged.contains("key=\"http.api_token\"") && logged.contains("key=\"http.metrics_token\"")
+    );
     assert!(
         !logged.contains(METRICS_TOKEN) && !logged.contains(KEY),
         "{logged}"

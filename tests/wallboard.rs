@@ -51,6 +51,10 @@ fn example_engine() -> Engine {
     engine
 }
 
+/// Events added to the example name its tenant (every event of
+/// `examples/all-kinds.jsonl` is acme's): a tenant's queues are its own.
+const EXAMPLE_TENANT: &str = "acme";
+
 /// The example plus `n` more interactions queued on `queue`/`channel` just
 /// after its last event: a different view with more waiting.
 fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
@@ -62,7 +66,8 @@ fn busier_engine(queue: &str, channel: Channel, n: usize) -> Engine {
             Event {
                 event_id: format!("wallboard-extra-{i}"),
                 occurred_at: last + 1000 * (i as i64 + 1),
-                tenant: None,
+                // The example's tenant: the same center's queues.
+                tenant: Some(EXAMPLE_TENANT.into()),
                 kind: EventKind::Interaction {
                     interaction_id: format!("wallboard-extra-{i}"),
                     event: InteractionEvent::Queued {
@@ -113,7 +118,7 @@ fn answered_engine(queue: &str, n: usize) -> Engine {
                 Event {
                     event_id: format!("{id}-{k}"),
                     occurred_at: at,
-                    tenant: None,
+                    tenant: Some(EXAMPLE_TENANT.into()),
                     kind: EventKind::Interaction {
                         interaction_id: id.clone(),
                         event,
@@ -475,7 +480,7 @@ fn the_wallboard_shows_provisional_figures_and_marks_those_that_differ() {
             Event {
                 event_id: id.clone(),
                 occurred_at: end + 1000 * (i as i64 + 1),
-                tenant: None,
+                tenant: Some(EXAMPLE_TENANT.into()),
                 kind: EventKind::Interaction {
                     interaction_id: id,
                     event: InteractionEvent::Queued {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::engine::settings::{
-    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection,
+    EngineConfig, EngineSection, EngineSections, LimitsSection, QueueSection, TenantSection,
 };
 use crate::engine::{Engine, Snapshot};
 use crate::event::*;
@@ -28,6 +28,8 @@ struct EngineFile {
     queues: BTreeMap<String, QueueSection>,
     #[serde(default)]
     sla: SlaSection,
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantSection>,
 }
 
 /// Parse and validate the engine's sections of a TOML text; panics with
@@ -41,6 +43,7 @@ pub fn engine_config_from_toml(toml_text: &str) -> EngineConfig {
         queue_defaults: &f.queue_defaults,
         queues: &f.queues,
         sla: &f.sla,
+        tenants: &f.tenants,
     }
     .validate(&mut issues);
     assert!(issues.is_empty(), "invalid test config: {issues:?}");
@@ -217,6 +220,22 @@ impl Scenario {
         (e, s)
     }
 
+    /// The same events, each of `tenant`.
+    pub fn of_tenant(&self, tenant: &str) -> Scenario {
+        let mut s = self.clone();
+        for e in &mut s.events {
+            e.tenant = Some(tenant.to_string());
+        }
+        s
+    }
+
+    /// This scenario's events, then `other`'s.
+    pub fn and(&self, other: &Scenario) -> Scenario {
+        Scenario {
+            events: [&self.events[..], &other.events[..]].concat(),
+        }
+    }
+
     pub fn run(&self, cfg: EngineConfig) -> Snapshot {
         self.run_until(cfg, f64::MIN).1
     }
@@ -231,6 +250,19 @@ pub fn queue<'a>(
         .iter()
         .find(|q| q.queue == name && q.channel == ch)
         .unwrap_or_else(|| panic!("no queue {name}/{ch:?} in snapshot"))
+}
+
+/// A queue × channel of one tenant.
+pub fn tenant_queue<'a>(
+    s: &'a Snapshot,
+    tenant: &str,
+    name: &str,
+    ch: Channel,
+) -> &'a crate::engine::snapshot::QueueSnapshot {
+    s.queues
+        .iter()
+        .find(|q| q.tenant == tenant && q.queue == name && q.channel == ch)
+        .unwrap_or_else(|| panic!("no queue {tenant}/{name}/{ch:?} in snapshot"))
 }
 
 pub fn approx(a: Option<f64>, b: f64) {

@@ -375,7 +375,7 @@ fn save_and_restore(cfg: &EngineConfig, e: &Engine) -> Engine {
         info.watermark,
         Some(e.watermark()).filter(|&w| w != Millis::MIN)
     );
-    assert_eq!(&info.processing, e.processing());
+    assert_eq!(info.processing, e.processing());
     assert_eq!(info.total_bytes, bytes.len() as u64);
     let s = info.sizes;
     let parts = s.interactions + s.queues + s.agents + s.sla + s.dedup + s.tracking + s.buffer;
@@ -578,7 +578,7 @@ fn a_checkpoint_taken_under_other_settings_is_refused() {
         let err = restore_err(&other, &good);
         assert!(
             matches!(err, CheckpointError::SettingsChanged { checkpoint, current }
-                if checkpoint == cfg.fingerprint() && current == other.fingerprint()),
+                if checkpoint == cfg.tenancy_fingerprint() && current == other.tenancy_fingerprint()),
             "{from} -> {to}: {err}"
         );
     }
@@ -598,8 +598,39 @@ fn a_checkpoint_taken_under_other_settings_is_refused() {
     ));
     assert_eq!(
         checkpoint::inspect(&good).unwrap().settings_fingerprint,
-        cfg.fingerprint()
+        cfg.tenancy_fingerprint()
     );
+}
+
+#[test]
+fn a_checkpoint_taken_under_other_tenant_settings_is_refused() {
+    let (_, e) = sample_engine();
+    let good = e.checkpoint();
+    let changes = [
+        "[engine]\ndefault_tenant = \"main\"",
+        "[limits]\nmax_tenants = 7",
+        "[tenants.acme.queue_defaults]\nservice_level_threshold = \"9s\"",
+        "[[tenants.acme.sla.policies]]\nname = \"acme\"\nfirst_response = \"5m\"",
+    ];
+    for change in changes {
+        let toml = merge_toml(CFG, change);
+        let other = engine_config_from_toml(&toml);
+        let err = restore_err(&other, &good);
+        assert!(
+            matches!(err, CheckpointError::SettingsChanged { .. }),
+            "{change}: {err}"
+        );
+    }
+}
+
+/// `CFG` with one more table, or a field added to one of its tables.
+fn merge_toml(base: &str, extra: &str) -> String {
+    let (head, _) = extra.split_once('\n').unwrap();
+    if base.contains(head) {
+        base.replacen(head, extra, 1)
+    } else {
+        format!("{base}\n{extra}\n")
+    }
 }
 
 #[test]
@@ -644,7 +675,10 @@ proptest! {
 
 /// A checkpoint of the current format, written by
 /// `this_binary_writes_the_committed_checkpoint_byte_for_byte`.
-const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v2.bin");
+const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v3.bin");
+
+/// The same scenario's checkpoint as format 2 wrote it (before tenants).
+const GOLDEN_V2: &[u8] = include_bytes!("data/checkpoint-v2.bin");
 
 /// The same scenario, written by the binary of format 1 (no extremes in
 /// the fixed-bucket histograms, fewer processing counters): still read.
@@ -704,6 +738,17 @@ fn golden_engine() -> Engine {
 fn the_committed_checkpoint_restores_to_the_figures_worked_out_by_hand() {
     let (snap, straight) = restore_golden(GOLDEN, FORMAT_VERSION);
     assert_eq!(snap, straight);
+}
+
+/// A format-2 checkpoint (one fold, before tenants) restores into the
+/// default tenant, to the same figures as the straight fold.
+#[test]
+fn a_format_2_checkpoint_still_restores_into_the_default_tenant() {
+    let (snap, straight) = restore_golden(GOLDEN_V2, 2);
+    assert_eq!(snap, straight);
+    let cfg = engine_config_from_toml(GOLDEN_CFG);
+    let e = Engine::restore(cfg, GOLDEN_V2).unwrap();
+    assert_eq!(e.tenants().collect::<Vec<_>>(), ["default"]);
 }
 
 /// A format-1 checkpoint restores to the same hand-worked figures and folds

@@ -338,7 +338,6 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         .answered(203.0, "c2", "a1");
     let mut e = Engine::new(cfg());
     let mut out = Vec::new();
-    let mut samples = Vec::new();
     // Off during c1 (as during a restore), on for c2.
     for ev in &s.events[..3] {
         e.apply(ev.clone(), &mut out);
@@ -349,10 +348,10 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         e.apply(ev.clone(), &mut out);
     }
     e.flush(&mut out);
-    e.drain_samples(&mut samples);
+    let samples = e.take_samples();
     let got: Vec<(SampleKind, &str, i64)> = samples
         .iter()
-        .map(|x| (x.kind, e.queue_label(x.key), x.ms))
+        .map(|x| (x.kind, x.label.as_str(), x.ms))
         .collect();
     assert_eq!(
         got,
@@ -654,4 +653,123 @@ fn a_redelivered_parked_event_applies_once() {
     // c1 waited 10 s and was answered once.
     assert_eq!((c.offered, c.answered), (2, 1));
     approx(queue(&snap, "billing", Voice).total.asa_seconds, 10.0);
+}
+
+#[test]
+fn tenants_with_the_same_ids_are_folded_apart_under_their_own_settings() {
+    // acme's calls wait up to 45 s within its service level and get a
+    // minute to first response; everyone else (the default tenant, events
+    // naming no tenant) 20 s and 30 s.
+    let toml = r#"
+        [[sla.policies]]
+        name = "everyone"
+        first_response = "30s"
+        [tenants.acme.queue_defaults]
+        service_level_threshold = "45s"
+        [[tenants.acme.sla.policies]]
+        name = "acme"
+        first_response = "1m"
+    "#;
+    // The same call in both tenants, same event and interaction ids: c1
+    // waits 40 s in billing and is answered by a1.
+    let mut call = Scenario::new();
+    call.queued(0.0, "c1", "billing", Voice)
+        .answered(40.0, "c1", "a1");
+    let s = call.of_tenant("acme").and(&call);
+    let (snap, fx) = run_toml(&s, toml, 100.0);
+
+    assert_eq!(snap.tenants, ["acme", "default"]);
+    let acme = &tenant_queue(&snap, "acme", "billing", Voice).total.counts;
+    let plain = &tenant_queue(&snap, "default", "billing", Voice)
+        .total
+        .counts;
+    // Neither event is a duplicate of the other tenant's: each offered 1,
+    // answered 1.
+    assert_eq!((acme.offered, acme.answered), (1, 1));
+    assert_eq!((plain.offered, plain.answered), (1, 1));
+    assert_eq!(snap.processing.stats.duplicates, 0);
+    // 40 s <= 45 s: within acme's service level; > 20 s: not by default.
+    assert_eq!((acme.answered_within_sl, plain.answered_within_sl), (1, 0));
+    // acme's first response (1 min) is met at 40 s; the default tenant's
+    // (30 s) breaches at 30 s: the only breach (and its reassignment of
+    // the waiting call, also the default tenant's).
+    let b = breaches(&fx);
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].policy.as_str(), b[0].deadline),
+        ("everyone", ms(30.0))
+    );
+    assert!(fx.iter().all(|f| f.key() == "c1"));
+    assert_eq!(fx.len(), 2, "{fx:?}");
+    // The default tenant's effects name no tenant (as before tenants).
+    assert_eq!(b[0].tenant, None);
+    let rows: Vec<(&str, &str)> = snap
+        .sla
+        .iter()
+        .map(|r| (r.tenant.as_str(), r.policy.as_str()))
+        .collect();
+    assert_eq!(rows, [("acme", "acme"), ("default", "everyone")]);
+}
+
+#[test]
+fn effects_name_their_tenant_and_their_ids_differ_between_tenants() {
+    let toml = "[[sla.policies]]\nname = \"p\"\nfirst_response = \"30s\"\n";
+    let mut call = Scenario::new();
+    call.queued(0.0, "c1", "billing", Voice);
+    let s = call.of_tenant("acme").and(&call.of_tenant("globex"));
+    let (_, fx) = run_toml(&s, toml, 100.0);
+    let b = breaches(&fx);
+    let tenants: Vec<Option<&str>> = b.iter().map(|x| x.tenant.as_deref()).collect();
+    assert_eq!(tenants, [Some("acme"), Some("globex")]);
+    // The same interaction, target and deadline in two tenants: two
+    // decisions, two ids.
+    assert_ne!(b[0].effect_id, b[1].effect_id);
+}
+
+#[test]
+fn tenants_past_the_cap_share_the_tenant_other() {
+    let mut call = Scenario::new();
+    call.queued(0.0, "c1", "billing", Voice);
+    let s = call
+        .of_tenant("t1")
+        .and(&call.of_tenant("t2"))
+        .and(&call.of_tenant("t3"))
+        .and(&call);
+    let (snap, _) = run_toml(&s, "[limits]\nmax_tenants = 3", 10.0);
+    // t1 and t2 fill the cap (3 with `other`); t3 folds into `other`; the
+    // default tenant always has its own.
+    assert_eq!(snap.tenants, ["default", "other", "t1", "t2"]);
+    assert_eq!(
+        tenant_queue(&snap, "other", "billing", Voice)
+            .total
+            .counts
+            .offered,
+        1
+    );
+}
+
+#[test]
+fn a_tenant_first_seen_after_the_partition_time_moved_on_starts_there() {
+    use ccpulse_core::engine::Engine;
+    let mut e = Engine::new(cfg());
+    let mut out = Vec::new();
+    let mut early = Scenario::new();
+    early.queued(0.0, "c1", "billing", Voice);
+    let mut late = Scenario::new();
+    late.queued(10.0, "c2", "billing", Voice);
+    for ev in early.of_tenant("acme").events {
+        e.apply(ev, &mut out);
+    }
+    // The shell moves the partition's time to 60 s (an idle tick).
+    e.advance(ms(60.0), &mut out);
+    // globex's first event, at 10 s, is behind that time: late, applied
+    // at once, like any event behind its fold's watermark.
+    for ev in late.of_tenant("globex").events {
+        e.apply(ev, &mut out);
+    }
+    let snap = e.snapshot();
+    assert_eq!(snap.processing.stats.late, 1);
+    let g = tenant_queue(&snap, "globex", "billing", Voice);
+    assert_eq!((g.total.counts.offered, g.now.waiting), (1, 1));
+    assert_eq!(e.watermark(), ms(60.0));
 }

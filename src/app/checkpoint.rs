@@ -36,13 +36,10 @@ fn inspected(cfg: &Config, manifest: Option<Manifest>, bytes: &[u8]) -> Inspecte
     };
     let settings_match = info.as_ref().is_some_and(|i| {
         // A format-1 checkpoint was taken under the settings that
-        // existed then (`Engine::restore` checks it the same way).
-        let current = if i.version == 1 {
-            cfg.engine.fingerprint_format_1()
-        } else {
-            cfg.engine.fingerprint()
-        };
-        i.settings_fingerprint == current
+        // existed then, formats 1 and 2 hold the default tenant only
+        // (`Engine::restore` checks them the same way).
+        i.settings_fingerprint
+            == ccpulse_core::engine::checkpoint::settings_fingerprint(&cfg.engine, i.version)
     });
     Inspected {
         manifest,
@@ -133,6 +130,9 @@ pub fn table(all: &[Inspected]) -> String {
                         "differ (a restore would replay the log)"
                     }
                 );
+                if !c.tenants.is_empty() {
+                    let _ = writeln!(s, "  tenants {}", c.tenants.join(", "));
+                }
                 let _ = writeln!(
                     s,
                     "  watermark {}  newest event {}",

@@ -78,7 +78,7 @@ impl Folded {
         )?;
         let publication = engine.publication();
         publisher.publish(&publication);
-        publish::publish_processing_totals(&key.topic, report.records, engine.processing());
+        publish::publish_processing_totals(&key.topic, report.records, &engine.processing());
         let snapshot = publication.view.snapshot();
         state.publish_view(&key, Arc::new(publication.view), publication.last_event_ms);
         state.set_status(&key, PartitionStatus::Live);

@@ -41,6 +41,7 @@ pub struct Located {
 pub fn is_secret_field(path: &str) -> bool {
     path == "http.api_token"
         || path == "http.metrics_token"
+        || (path.starts_with("http.keys[") && path.ends_with("].token"))
         || path == "export.agent_pseudonym_key"
         || path.starts_with("kafka.properties.")
 }
@@ -77,8 +78,20 @@ fn render(path: &[Step]) -> String {
     s
 }
 
+/// Steps of a path: `"[3]"` is an array index, anything else a key.
 fn keys(path: &[&str]) -> Vec<Step> {
-    path.iter().map(|k| Step::Key(k.to_string())).collect()
+    path.iter()
+        .map(|k| {
+            match k
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+            {
+                Some(i) => Step::Index(i),
+                None => Step::Key(k.to_string()),
+            }
+        })
+        .collect()
 }
 
 fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
@@ -246,6 +259,14 @@ impl<'i> Document<'i> {
         match get_mut(&mut self.current, &keys(path))?.get_mut() {
             DeValue::String(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// The length of the array at `path` (0 if none).
+    pub fn array_len(&self, path: &[&str]) -> usize {
+        match get(&self.current, &keys(path)).map(Spanned::get_ref) {
+            Some(DeValue::Array(a)) => a.len(),
+            _ => 0,
         }
     }
 

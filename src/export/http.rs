@@ -6,22 +6,25 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /healthz` | 200 `ok` while the process serves (liveness: never depends on Kafka) |
 //! | `GET /readyz` | 200 when ready, else 503; JSON [`Readiness`](super::shared::Readiness): `ready`, `reason` (why not, e.g. `"no partitions assigned"`), each partition's status and `lag` (`null` until first reported; informational, see [`shared`](super::shared)) |
-//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?queue=` and `?channel=` filter `queues` |
+//! | `GET /api/v1/snapshot` | the merged [`Snapshot`](ccpulse_core::engine::Snapshot) of the reader's tenants as JSON plus `freshness` ([`Freshness`](super::shared::Freshness): `stale`, `reason`, `published_at`, `age_seconds`, per partition); `?tenant=` narrows to one of them, `?queue=` and `?channel=` filter `queues` |
 //! | `GET /` | the live wallboard page (from [`wallboard`](super::wallboard), when plugged in) |
 //! | `GET /api/v1/stream` | the snapshot as Server-Sent Events every second (ditto) |
 //!
-//! With `http.api_token` set, `/api/*` needs `Authorization: Bearer
-//! <token>` (the scheme in any case, RFC 7235) or, for browsers (whose
-//! `EventSource` cannot send headers), the `access_token` query parameter
-//! (RFC 6750 §2.3): open the wallboard as `/?access_token=<token>`. With
-//! `http.metrics_token` set, `/metrics` needs `Authorization: Bearer
-//! <metrics token>` (the header only: Prometheus' `authorization` scrape
-//! setting sends it). `/healthz` and `/readyz` stay open (probes carry no
-//! secrets). Denials are answered 401 and logged with the route and why
-//! (no credentials, another scheme, a wrong token), never the token. A guess
-//! is compared by a keyed hash (a per-process random key) with the token's
-//! hash computed at start, then byte for byte: its timing depends on the
-//! guess alone, never on the token's content or length.
+//! Who may read what is [`super::access`]: API keys (`[[http.keys]]`,
+//! `http.api_token`, `http.metrics_token`) with a role and a tenant scope.
+//! Once a viewer or supervisor key exists, `/api/*` needs one as
+//! `Authorization: Bearer <token>` (the scheme in any case, RFC 7235) or,
+//! for browsers (whose `EventSource` cannot send headers), the
+//! `access_token` query parameter (RFC 6750 §2.3): open the wallboard as
+//! `/?access_token=<token>`. Once a metrics key exists, `/metrics` needs
+//! one (the header only: Prometheus' `authorization` scrape setting sends
+//! it), and shows only its tenants' series and the process-level ones.
+//! `/healthz` and `/readyz` stay open (probes carry no secrets). The API
+//! guard puts the request's [`Access`] in its extensions; the snapshot
+//! and the stream are built for it (`?tenant=` narrows it). Denials are
+//! answered 401 (no or unknown credentials) or 403 (a known key of
+//! another role or tenant) and logged with the route, the key's name and
+//! why, never the token.
 //!
 //! Every response carries `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: no-referrer` (the wallboard's URL can hold the token);
@@ -51,6 +54,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::access::{filter_exposition, Access, Denied, KeySpec, Keys, Role, Scope};
 use super::conn::LimitedListener;
 use super::error::ExportError;
 use super::recorder::MetricsHandle;
@@ -66,13 +70,13 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 pub struct AppState {
     pub export: Arc<ExportState>,
     pub metrics: MetricsHandle,
-    /// Required bearer token for `/api/*`; `None` leaves the API open.
-    pub api_token: Option<ApiToken>,
-    /// Required bearer token for `/metrics`; `None` leaves it open.
-    pub metrics_token: Option<ApiToken>,
+    /// The keys; none of a kind leaves its routes open (see
+    /// [`super::access`]).
+    pub keys: Keys,
 }
 
 impl AppState {
+    /// With `api_token` (`http.api_token`) as an all-tenant viewer key.
     pub fn new(
         export: Arc<ExportState>,
         metrics: MetricsHandle,
@@ -81,50 +85,33 @@ impl AppState {
         AppState {
             export,
             metrics,
-            api_token: api_token.map(ApiToken::new),
-            metrics_token: None,
+            keys: Keys::default(),
         }
+        .with_keys(
+            api_token
+                .map(|t| KeySpec::with_token("http.api_token", &t, Role::Viewer, Scope::All))
+                .into_iter()
+                .collect(),
+        )
     }
 
-    /// Require `token` (`http.metrics_token`) on `/metrics`.
-    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
-        self.metrics_token = token.map(ApiToken::new);
+    /// Require `token` (`http.metrics_token`: an all-tenant metrics key)
+    /// on `/metrics`.
+    pub fn with_metrics_token(self, token: Option<String>) -> Self {
+        self.with_keys(
+            token
+                .map(|t| KeySpec::with_token("http.metrics_token", &t, Role::Metrics, Scope::All))
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// Add `keys` (`[[http.keys]]`).
+    pub fn with_keys(mut self, keys: Vec<KeySpec>) -> Self {
+        let mut all = self.keys.list();
+        all.extend(keys);
+        self.keys = Keys::new(all);
         self
-    }
-}
-
-/// The API token, kept with its keyed hash.
-#[derive(Clone)]
-pub struct ApiToken {
-    secret: Arc<[u8]>,
-    key: u64,
-    digest: u128,
-}
-
-impl ApiToken {
-    pub fn new(token: String) -> Self {
-        let key = rand::random::<u64>();
-        ApiToken {
-            digest: xxhash_rust::xxh3::xxh3_128_with_seed(token.as_bytes(), key),
-            secret: Arc::from(token.into_bytes()),
-            key,
-        }
-    }
-
-    /// Whether `guess` is the token. The guess is hashed with the key and
-    /// the digests compared in constant time; only equal digests (in
-    /// practice: the right token) go on to the byte comparison. So the
-    /// time depends on the guess's length, not on the token.
-    pub fn matches(&self, guess: &[u8]) -> bool {
-        let d = xxhash_rust::xxh3::xxh3_128_with_seed(guess, self.key);
-        let same = std::hint::black_box(d ^ self.digest) == 0;
-        same && guess == &*self.secret
-    }
-}
-
-impl std::fmt::Debug for ApiToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiToken(<redacted>)")
     }
 }
 
@@ -216,34 +203,61 @@ fn json_error(status: StatusCode, message: String) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &s.metrics_token {
-        let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let denied = match given.map(|v| (v, bearer(v))) {
-            None => Some("no Authorization header"),
-            Some((_, None)) => Some("not a Bearer credential"),
-            Some((_, Some(g))) if !token.matches(g.as_bytes()) => Some("wrong token"),
-            Some(_) => None,
-        };
-        if let Some(why) = denied {
-            warn!(route = "/metrics", reason = why, "request denied");
-            let mut r = (
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong token (send Authorization: Bearer <http.metrics_token>)\n",
-            )
-                .into_response();
-            r.headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+    let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = given.and_then(bearer);
+    let access = match s.keys.metrics(token) {
+        Ok(a) => a,
+        Err(d) => {
+            let why = match (&d, given) {
+                (Denied::Unauthenticated(_), Some(_)) if token.is_none() => {
+                    Denied::Unauthenticated("not a Bearer credential")
+                }
+                _ => d,
+            };
+            return denied(
+                "/metrics",
+                why,
+                "send Authorization: Bearer <a metrics key's token>",
+            );
         }
-    }
+    };
     let m = s.metrics.clone();
-    match tokio::task::spawn_blocking(move || m.render()).await {
+    match tokio::task::spawn_blocking(move || filter_exposition(&m.render(), &access.scope)).await {
         Ok(body) => ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
         Err(e) => {
             error!(error = %e, "rendering /metrics failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A refusal: 401 (with `WWW-Authenticate: Bearer`) or 403, logged with
+/// the route, the key's name (never a token) and why.
+pub(crate) fn denied(route: &str, d: Denied, fix: &str) -> Response {
+    let (status, message) = match &d {
+        Denied::Unauthenticated(why) => {
+            warn!(route, reason = why, "request denied");
+            (
+                StatusCode::UNAUTHORIZED,
+                format!("missing or unknown token ({fix})"),
+            )
+        }
+        Denied::Forbidden { key, why } => {
+            warn!(
+                route,
+                key = key.as_str(),
+                reason = why.as_str(),
+                "request denied"
+            );
+            (StatusCode::FORBIDDEN, format!("key {key:?}: {why}"))
+        }
+    };
+    let mut r = json_error(status, message);
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -259,6 +273,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnapshotQuery {
+    tenant: Option<String>,
     queue: Option<String>,
     channel: Option<String>,
     /// Checked by the token guard.
@@ -268,6 +283,7 @@ struct SnapshotQuery {
 
 async fn snapshot(
     State(s): State<AppState>,
+    axum::Extension(access): axum::Extension<Access>,
     query: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Response {
     let Query(q) = match query {
@@ -275,7 +291,7 @@ async fn snapshot(
         Err(e) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                format!("{}; parameters: queue, channel", e.body_text()),
+                format!("{}; parameters: tenant, queue, channel", e.body_text()),
             )
         }
     };
@@ -295,11 +311,19 @@ async fn snapshot(
             }
         },
     };
+    let access = match narrow(access, q.tenant.as_deref()) {
+        Ok(a) => a,
+        Err(d) => return denied("/api/v1/snapshot", d, ""),
+    };
     let export = s.export.clone();
     // Deriving figures (quantiles) is CPU work: off the I/O threads.
-    let snap =
-        tokio::task::spawn_blocking(move || export.figures().snapshot(q.queue.as_deref(), channel))
-            .await;
+    let snap = tokio::task::spawn_blocking(move || {
+        export
+            .figures()
+            .for_access(&access)
+            .snapshot(q.queue.as_deref(), channel)
+    })
+    .await;
     match snap {
         Ok(snap) => Json(snap).into_response(),
         Err(e) => {
@@ -317,22 +341,41 @@ struct TokenQuery {
     access_token: Option<String>,
 }
 
-/// Whether a request may use the API: no token configured, or it carries
-/// the token as `Authorization: Bearer` (scheme in any case) or
-/// `?access_token=` (see [`ApiToken::matches`]).
-pub(crate) fn authorized(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
-    let Some(token) = &s.api_token else {
-        return true;
-    };
+/// The API access of a request: open while no viewer or supervisor key
+/// exists; else the key it carries as `Authorization: Bearer` (scheme in
+/// any case) or `?access_token=` (see [`super::access`]).
+pub(crate) fn api_access(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Access, Denied> {
     let header = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
-    header.is_some_and(|g| token.matches(g.as_bytes()))
-        || Query::<TokenQuery>::try_from_uri(uri)
-            .ok()
-            .and_then(|q| q.0.access_token)
-            .is_some_and(|g| token.matches(g.as_bytes()))
+    let query = Query::<TokenQuery>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.access_token);
+    match (header, query.as_deref()) {
+        // A header and a query token must both be right (either may be
+        // the stale one).
+        (Some(h), Some(q)) => {
+            let a = s.keys.api(Some(h))?;
+            s.keys.api(Some(q))?;
+            Ok(a)
+        }
+        (h, q) => s.keys.api(h.or(q)),
+    }
+}
+
+/// `access` narrowed to `tenant` (`?tenant=`), which it must allow.
+pub(crate) fn narrow(access: Access, tenant: Option<&str>) -> Result<Access, Denied> {
+    let Some(t) = tenant else {
+        return Ok(access);
+    };
+    match access.scope.narrowed(t) {
+        Some(scope) => Ok(Access { scope, ..access }),
+        None => Err(Denied::Forbidden {
+            key: access.name().to_string(),
+            why: "asks for a tenant outside its scope".into(),
+        }),
+    }
 }
 
 /// The credentials of an `Authorization: Bearer <token>` value; the scheme
@@ -346,40 +389,26 @@ fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// `/api/*` guard.
-async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if authorized(&s, req.headers(), req.uri()) {
-        return next.run(req).await;
+/// `/api/*` guard: lets a request with API access in, with its
+/// [`Access`] as a request extension.
+async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    match api_access(&s, req.headers(), req.uri()) {
+        Ok(access) => {
+            req.extensions_mut().insert(access);
+            next.run(req).await
+        }
+        // The path only: the query may hold a (wrong) access_token.
+        Err(d) => denied(
+            req.uri().path(),
+            d,
+            "send Authorization: Bearer <key>, or ?access_token=<key> from a browser",
+        ),
     }
-    // The path only: the query may hold a (wrong) access_token.
-    warn!(
-        route = req.uri().path(),
-        "request denied: missing or wrong API token"
-    );
-    let mut r = json_error(
-        StatusCode::UNAUTHORIZED,
-        "missing or wrong token (send Authorization: Bearer <http.api_token>, or ?access_token=<http.api_token> from a browser)"
-            .into(),
-    );
-    r.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_compare_by_content_and_length() {
-        let t = ApiToken::new("abc".into());
-        assert!(t.matches(b"abc"));
-        assert!(!t.matches(b"abd"));
-        assert!(!t.matches(b"abcd"));
-        assert!(!t.matches(b"ab"));
-        assert!(!t.matches(b""));
-        assert_eq!(format!("{t:?}"), "ApiToken(<redacted>)");
-    }
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {

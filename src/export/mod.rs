@@ -17,6 +17,9 @@
 //! - [`wallboard`]: the live wallboard page at `/` and its SSE feed
 //!   `/api/v1/stream` (one snapshot serialised per tick, the same bytes sent
 //!   to every client), plugged into [`http::router_with`] by [`run`].
+//! - [`access`]: API keys, their roles (`viewer`, `supervisor`, `metrics`)
+//!   and tenant scopes; the decision for one request, and `/metrics`
+//!   narrowed to a scope.
 //! - [`privacy`]: how operators appear outside the process
 //!   (`export.agent_metrics`): ids, pseudonyms, per-queue distributions or
 //!   nothing.
@@ -53,6 +56,7 @@
 //! `ccpulse_figures_age_seconds`) until the partitions publish again or
 //! `export.revoked_grace` ends.
 
+pub mod access;
 mod conn;
 mod error;
 pub mod http;
@@ -91,10 +95,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ExportError> {
     state.configure(export_cfg);
-    if http_cfg.beyond_loopback() && http_cfg.api_token.is_none() {
+    if http_cfg.beyond_loopback() && !http_cfg.api_closed() {
         tracing::warn!(
             listen = %http_cfg.listen,
-            "THE API IS OPEN: listening beyond loopback without http.api_token; anyone who reaches this port reads /api/v1/snapshot and the live stream (set http.api_token, e.g. \"${{CCPULSE_API_TOKEN}}\", unless the network is trusted)"
+            "THE API IS OPEN: listening beyond loopback without http.api_token or a viewer or supervisor key; anyone who reaches this port reads /api/v1/snapshot and the live stream (set http.api_token, e.g. \"${{CCPULSE_API_TOKEN}}\", unless the network is trusted)"
         );
     }
     let ticks = tokio::spawn(publish::run_ticks(
@@ -106,8 +110,7 @@ pub async fn run(
     ));
     let (public, api) = wallboard::wallboard_routes(shutdown.clone());
     let app = http::router_with(
-        http::AppState::new(state, metrics, http_cfg.api_token.clone())
-            .with_metrics_token(http_cfg.metrics_token.clone()),
+        http::AppState::new(state, metrics, None).with_keys(http_cfg.all_keys()),
         public,
         api,
     );

@@ -107,7 +107,7 @@ impl Observer for ExportObserver {
                 .publisher
                 .get_or_insert_with(|| PartitionPublisher::with_baseline(&view));
             p.publish_counters(&view);
-            p.publish_processing(topic, &view.processing);
+            p.publish_processing(topic, &view.processing());
             Some(s.last_event_ms)
         });
         if let Some(t) = last_event_ms {

@@ -21,8 +21,9 @@
 //! without the key; whoever holds the key can test a guessed id. Changing
 //! the key starts new series.
 //!
-//! Roles do not exist yet (one shared `http.api_token`): the mode applies to
-//! every reader. When roles come, supervisors will see `full`.
+//! The mode applies to every reader below the `supervisor` role (viewers,
+//! and everyone while the API is open) and to the per-agent series of
+//! `/metrics`; supervisors see `full` ([`super::access`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use ccpulse_core::engine::{AgentCounters, View, OTHER};
+use ccpulse_core::engine::{AgentCounters, TenantView, View, OTHER};
 
 /// `export.agent_metrics`: how operators appear outside the process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
@@ -228,8 +229,8 @@ pub struct QueueOperators {
     pub csat: Option<Spread>,
 }
 
-/// Per queue: the operators' figures as distributions.
-pub type OperatorDistributions = BTreeMap<String, QueueOperators>;
+/// Per tenant and queue: the operators' figures as distributions.
+pub type OperatorDistributions = BTreeMap<String, BTreeMap<String, QueueOperators>>;
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
@@ -239,6 +240,14 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 /// (not those past `limits.max_agents`), by each queue they serve; every
 /// queue of the view appears, with 0 operators when none serve it.
 pub fn operator_distributions(view: &View) -> OperatorDistributions {
+    view.tenants
+        .iter()
+        .map(|(t, tv)| (t.clone(), tenant_distributions(tv)))
+        .collect()
+}
+
+/// One tenant's queues' distributions (its operators only).
+fn tenant_distributions(view: &TenantView) -> BTreeMap<String, QueueOperators> {
     let mut per_queue: BTreeMap<String, Vec<&AgentCounters>> = BTreeMap::new();
     for (q, _) in view.queues.keys() {
         per_queue.entry(q.clone()).or_default();

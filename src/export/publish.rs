@@ -149,15 +149,26 @@ fn hist_family(k: HistKind) -> &'static Family {
     }
 }
 
-fn qc_labels(queue: &str, ch: Channel) -> Vec<Label> {
+fn qc_labels(tenant: &str, queue: &str, ch: Channel) -> Vec<Label> {
     vec![
+        Label::new("tenant", tenant.to_string()),
         Label::new("queue", queue.to_string()),
         Label::new("channel", ch.as_str()),
     ]
 }
 
-fn agent_labels(agent: &str) -> Vec<Label> {
-    vec![Label::new("agent", agent.to_string())]
+fn q_labels(tenant: &str, queue: &str) -> Vec<Label> {
+    vec![
+        Label::new("tenant", tenant.to_string()),
+        Label::new("queue", queue.to_string()),
+    ]
+}
+
+fn agent_labels(tenant: &str, agent: &str) -> Vec<Label> {
+    vec![
+        Label::new("tenant", tenant.to_string()),
+        Label::new("agent", agent.to_string()),
+    ]
 }
 
 /// Raise `last` to `cur` and return by how much (never negative).
@@ -188,8 +199,8 @@ impl QueueMark {
 pub struct PartitionPublisher {
     /// The processing counters published so far (`PROCESSING_COUNTERS`).
     processing: [u64; PROCESSING_COUNTERS.len()],
-    queues: HashMap<(String, Channel), QueueMark>,
-    agents: HashMap<String, [u64; AGENT_COUNTERS.len()]>,
+    queues: HashMap<(String, String, Channel), QueueMark>,
+    agents: HashMap<(String, String), [u64; AGENT_COUNTERS.len()]>,
     /// Scratch: sample indices sorted by series.
     order: Vec<usize>,
     /// How operators are labelled (`export.agent_metrics`); per-agent
@@ -204,16 +215,20 @@ impl PartitionPublisher {
     /// replayed history is exported).
     pub fn with_baseline(view: &View) -> Self {
         let mut p = Self {
-            processing: PROCESSING_COUNTERS.map(|(_, field)| field(&view.processing)),
+            processing: PROCESSING_COUNTERS.map(|(_, field)| field(&view.processing())),
             ..Self::default()
         };
-        for (k, q) in &view.queues {
-            p.queues
-                .insert(k.clone(), QueueMark::of(&q.total.c, &q.volume));
+        for (t, tv) in &view.tenants {
+            for ((queue, ch), q) in &tv.queues {
+                p.queues.insert(
+                    (t.clone(), queue.clone(), *ch),
+                    QueueMark::of(&q.total.c, &q.volume),
+                );
+            }
         }
-        for (id, c) in agent_totals(view) {
+        for (t, id, c) in agent_totals(view) {
             p.agents.insert(
-                id.to_string(),
+                (t.to_string(), id.to_string()),
                 std::array::from_fn(|i| (AGENT_COUNTERS[i].1)(c)),
             );
         }
@@ -268,20 +283,26 @@ impl PartitionPublisher {
         self.order.extend(0..samples.len());
         self.order.sort_unstable_by(|&a, &b| {
             let (x, y) = (&samples[a], &samples[b]);
-            (group(x), x.label.as_str()).cmp(&(group(y), y.label.as_str()))
+            (group(x), x.tenant.as_str(), x.label.as_str()).cmp(&(
+                group(y),
+                y.tenant.as_str(),
+                y.label.as_str(),
+            ))
         });
-        let same =
-            |a: &LabelledSample, b: &LabelledSample| group(a) == group(b) && a.label == b.label;
+        let same = |a: &LabelledSample, b: &LabelledSample| {
+            group(a) == group(b) && a.tenant == b.tenant && a.label == b.label
+        };
         for run in self.order.chunk_by(|&a, &b| same(&samples[a], &samples[b])) {
             let s = &samples[run[0]];
             let h = match s.kind {
                 SampleKind::Queue(k) => {
-                    recorder::histogram(hist_family(k), qc_labels(&s.label, s.channel))
+                    recorder::histogram(hist_family(k), qc_labels(&s.tenant, &s.label, s.channel))
                 }
                 SampleKind::AgentHandle => match self.privacy.label(&s.label) {
-                    Some(agent) => {
-                        recorder::histogram(&catalog::AGENT_HANDLE_TIME, agent_labels(&agent))
-                    }
+                    Some(agent) => recorder::histogram(
+                        &catalog::AGENT_HANDLE_TIME,
+                        agent_labels(&s.tenant, &agent),
+                    ),
                     None => continue,
                 },
             };
@@ -305,19 +326,24 @@ impl PartitionPublisher {
 
     /// Increment every counter by its growth since the last publish.
     pub fn publish_counters(&mut self, view: &View) {
-        for ((queue, ch), q) in &view.queues {
+        let queues = view
+            .tenants
+            .iter()
+            .flat_map(|(t, tv)| tv.queues.iter().map(move |k| (t, k)));
+        for (tenant, ((queue, ch), q)) in queues {
             // A queue x channel's series all exist (at 0) from its first
             // appearance: a ratio over a series that does not exist yet is
             // silently empty in PromQL, not 0.
-            let fresh = !self.queues.contains_key(&(queue.clone(), *ch));
+            let key = (tenant.clone(), queue.clone(), *ch);
+            let fresh = !self.queues.contains_key(&key);
             let mark = self
                 .queues
-                .entry((queue.clone(), *ch))
+                .entry(key)
                 .or_insert_with(|| QueueMark::of(&QueueCounters::default(), &Volume::default()));
             for (last, (family, action, field)) in mark.counters.iter_mut().zip(QUEUE_COUNTERS) {
                 let d = advance(last, field(&q.total.c));
                 if d > 0 || fresh {
-                    let mut labels = qc_labels(queue, *ch);
+                    let mut labels = qc_labels(tenant, queue, *ch);
                     if let Some(a) = action {
                         labels.push(Label::new("action", a));
                     }
@@ -332,7 +358,8 @@ impl PartitionPublisher {
                 for ((l, &c), &v) in last.iter_mut().zip(cur).zip(values) {
                     let d = advance(l, c);
                     if d > 0 || fresh {
-                        let labels = vec![Label::new("queue", queue.clone()), Label::new(label, v)];
+                        let mut labels = q_labels(tenant, queue);
+                        labels.push(Label::new(label, v));
                         recorder::add(f, labels, d);
                     }
                 }
@@ -360,29 +387,38 @@ impl PartitionPublisher {
                 &MONTHS,
             );
         }
-        for (id, c) in agent_totals(view) {
-            let mark = self.agents.entry(id.to_string()).or_default();
+        for (tenant, id, c) in agent_totals(view) {
+            let mark = self
+                .agents
+                .entry((tenant.to_string(), id.to_string()))
+                .or_default();
             // The marks move in every mode: switching modes never exports
             // history twice.
             let label = self.privacy.label(id);
             for (last, (family, field)) in mark.iter_mut().zip(AGENT_COUNTERS) {
                 let d = advance(last, field(c));
                 if let (true, Some(agent)) = (d > 0, &label) {
-                    recorder::add(family, agent_labels(agent), d);
+                    recorder::add(family, agent_labels(tenant, agent), d);
                 }
             }
         }
     }
 }
 
-/// Each agent's cumulative counters by label: own series, then the agents
-/// past the cap folded into `other`.
-fn agent_totals(view: &View) -> impl Iterator<Item = (&str, &AgentCounters)> {
-    view.agents
-        .iter()
-        .filter(|(_, a)| a.own_stats)
-        .map(|(id, a)| (id.as_str(), &a.total.c))
-        .chain(view.other_agents.iter().map(|(_, t)| (OTHER, &t.c)))
+/// Each agent's cumulative counters by tenant and label: own series, then
+/// the agents past the cap folded into `other`.
+fn agent_totals(view: &View) -> impl Iterator<Item = (&str, &str, &AgentCounters)> {
+    view.tenants.iter().flat_map(|(t, tv)| {
+        tv.agents
+            .iter()
+            .filter(|(_, a)| a.own_stats)
+            .map(move |(id, a)| (t.as_str(), id.as_str(), &a.total.c))
+            .chain(
+                tv.other_agents
+                    .iter()
+                    .map(move |(_, total)| (t.as_str(), OTHER, &total.c)),
+            )
+    })
 }
 
 /// Gauges set this tick, so the ones that vanish are zeroed once (and then
@@ -415,7 +451,7 @@ pub struct InstancePublisher {
     gauges: Gauges,
     /// Agent state time published as leader, by (agent, state); `None`
     /// while not leader (the baseline is taken on becoming leader).
-    directory: Option<HashMap<(String, AgentState), u64>>,
+    directory: Option<HashMap<(String, String, AgentState), u64>>,
     /// Export the directory's history too on first becoming leader (replay).
     from_zero: bool,
 }
@@ -511,8 +547,12 @@ impl InstancePublisher {
 
     fn queue_gauges(&mut self, view: &View) {
         let g = &mut self.gauges;
-        for ((queue, ch), q) in &view.queues {
-            let l = || qc_labels(queue, *ch);
+        let queues = view
+            .tenants
+            .iter()
+            .flat_map(|(t, tv)| tv.queues.iter().map(move |k| (t, k)));
+        for (tenant, ((queue, ch), q)) in queues {
+            let l = || qc_labels(tenant, queue, *ch);
             g.set(&catalog::WAITING, l(), q.waiting as f64);
             g.set(
                 &catalog::OLDEST_WAITING_AGE,
@@ -524,7 +564,7 @@ impl InstancePublisher {
             g.set(&catalog::SLA_AT_RISK, l(), q.sla_at_risk as f64);
             for (w, p) in view.windows.iter().zip(&q.windows) {
                 let l = || {
-                    let mut l = qc_labels(queue, *ch);
+                    let mut l = qc_labels(tenant, queue, *ch);
                     l.push(Label::new("window", w.name.clone()));
                     l
                 };
@@ -570,10 +610,14 @@ impl InstancePublisher {
     /// (see [`super::privacy::operator_distributions`]).
     fn operator_gauges(&mut self, view: &View) {
         let g = &mut self.gauges;
-        for (queue, ops) in operator_distributions(view) {
+        let all = operator_distributions(view);
+        let queues = all
+            .iter()
+            .flat_map(|(t, qs)| qs.iter().map(move |(q, ops)| ((t, q), ops)));
+        for ((tenant, queue), ops) in queues {
             g.set(
                 &catalog::QUEUE_OPERATORS,
-                vec![Label::new("queue", queue.clone())],
+                q_labels(tenant, queue),
                 ops.operators as f64,
             );
             for (family, spread) in [
@@ -583,11 +627,9 @@ impl InstancePublisher {
                 (&catalog::QUEUE_OPERATOR_CSAT, &ops.csat),
             ] {
                 for (stat, v) in spread.iter().flat_map(|s| s.stats()) {
-                    g.set(
-                        family,
-                        vec![Label::new("queue", queue.clone()), Label::new("stat", stat)],
-                        v,
-                    );
+                    let mut labels = q_labels(tenant, queue);
+                    labels.push(Label::new("stat", stat));
+                    g.set(family, labels, v);
                 }
             }
         }
@@ -598,44 +640,38 @@ impl InstancePublisher {
     /// leader) under the operators' labels (`privacy`; none in `aggregate`
     /// and `off`).
     fn directory(&mut self, view: &View, privacy: &AgentPrivacy) {
-        let mut per_queue: HashMap<&str, [u64; 5]> = HashMap::new();
-        for (q, _) in view.queues.keys() {
-            per_queue.entry(q.as_str()).or_default();
-        }
-        for a in view.agents.values() {
-            if let Some(s) = a.state {
-                for q in &a.queues {
-                    per_queue.entry(q.as_str()).or_default()[s.index()] += 1;
+        let mut per_queue: HashMap<(&str, &str), [u64; 5]> = HashMap::new();
+        for (t, tv) in &view.tenants {
+            for (q, _) in tv.queues.keys() {
+                per_queue.entry((t.as_str(), q.as_str())).or_default();
+            }
+            for a in tv.agents.values() {
+                if let Some(s) = a.state {
+                    for q in &a.queues {
+                        per_queue.entry((t.as_str(), q.as_str())).or_default()[s.index()] += 1;
+                    }
                 }
             }
         }
-        for (q, counts) in per_queue {
+        for ((t, q), counts) in per_queue {
             for s in AgentState::ALL {
-                self.gauges.set(
-                    &catalog::AGENTS,
-                    vec![
-                        Label::new("queue", q.to_string()),
-                        Label::new("state", s.as_str()),
-                    ],
-                    counts[s.index()] as f64,
-                );
+                let mut labels = q_labels(t, q);
+                labels.push(Label::new("state", s.as_str()));
+                self.gauges
+                    .set(&catalog::AGENTS, labels, counts[s.index()] as f64);
             }
         }
 
         let from_zero = std::mem::take(&mut self.from_zero);
         let fresh = self.directory.is_none();
         let last = self.directory.get_or_insert_with(HashMap::new);
-        for (id, c) in view
-            .agents
-            .iter()
-            .filter(|(_, a)| a.own_stats)
-            .map(|(id, a)| (id.as_str(), &a.total.c))
-            .chain(view.other_agents.iter().map(|(_, t)| (OTHER, &t.c)))
-        {
+        for (tenant, id, c) in agent_totals(view) {
             let label = privacy.label(id);
             for s in WORK_STATES {
                 let cur = state_ms(c, s);
-                let mark = last.entry((id.to_string(), s)).or_insert(0);
+                let mark = last
+                    .entry((tenant.to_string(), id.to_string(), s))
+                    .or_insert(0);
                 if fresh && !from_zero {
                     *mark = cur;
                     continue;
@@ -644,10 +680,11 @@ impl InstancePublisher {
                 if let (true, Some(agent)) = (d > 0, &label) {
                     recorder::add(
                         &catalog::AGENT_STATE_SECONDS,
-                        vec![
-                            Label::new("agent", agent.to_string()),
-                            Label::new("state", s.as_str()),
-                        ],
+                        {
+                            let mut labels = agent_labels(tenant, agent);
+                            labels.push(Label::new("state", s.as_str()));
+                            labels
+                        },
                         d,
                     );
                 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use ccpulse_core::settings::{Dur, Issue};
 use serde::Deserialize;
 
+use super::access::{KeySpec, Role, Scope};
 use super::privacy::{AgentMetrics, AgentPrivacy};
 
 /// The shortest `export.agent_pseudonym_key` accepted, in bytes: a short
@@ -38,6 +39,15 @@ pub struct HttpSection {
     /// scraper read metrics but not the API.
     #[serde(default)]
     pub metrics_token: Option<String>,
+    /// API keys, each with a role and the tenants it sees (see
+    /// [`super::access`]).
+    #[serde(default)]
+    pub keys: Vec<KeySection>,
+    /// A TOML file of more keys (`[[keys]]`, the same fields), read at
+    /// start (relative to the config file's directory): keys can live
+    /// apart from the configuration, e.g. in a Kubernetes secret.
+    #[serde(default)]
+    pub keys_file: Option<String>,
     /// Listening beyond loopback without `api_token` is refused unless
     /// this says the open API is intended (a trusted network, or a
     /// container port published on the host's loopback only).
@@ -64,6 +74,8 @@ impl Default for HttpSection {
             listen: d_listen(),
             api_token: None,
             metrics_token: None,
+            keys: Vec::new(),
+            keys_file: None,
             allow_open_api: false,
             header_read_timeout: d_header_read_timeout(),
             idle_timeout: d_idle_timeout(),
@@ -188,6 +200,8 @@ pub struct HttpConfig {
     pub api_token: Option<String>,
     /// Bearer token for `/metrics`; `None` leaves it open.
     pub metrics_token: Option<String>,
+    /// `[[http.keys]]`, validated (tokens as their SHA-256).
+    pub keys: Vec<KeySpec>,
     /// The open API beyond loopback is intended (no warning refusal).
     pub allow_open_api: bool,
     pub limits: HttpLimits,
@@ -220,6 +234,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9900)),
             api_token: None,
             metrics_token: None,
+            keys: Vec::new(),
             allow_open_api: false,
             limits: HttpLimits::default(),
         }
@@ -235,6 +250,7 @@ impl std::fmt::Debug for HttpConfig {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("keys", &self.keys)
             .field("allow_open_api", &self.allow_open_api)
             .field("limits", &self.limits)
             .finish()
@@ -246,6 +262,216 @@ impl HttpConfig {
     pub fn beyond_loopback(&self) -> bool {
         !self.listen.ip().is_loopback()
     }
+
+    /// Every key: `http.api_token` (an all-tenant viewer, as the one token
+    /// was before roles), `http.metrics_token` (an all-tenant metrics
+    /// key), then `[[http.keys]]`.
+    pub fn all_keys(&self) -> Vec<KeySpec> {
+        let mut keys = Vec::new();
+        if let Some(t) = &self.api_token {
+            keys.push(KeySpec::with_token(
+                "http.api_token",
+                t,
+                Role::Viewer,
+                Scope::All,
+            ));
+        }
+        if let Some(t) = &self.metrics_token {
+            keys.push(KeySpec::with_token(
+                "http.metrics_token",
+                t,
+                Role::Metrics,
+                Scope::All,
+            ));
+        }
+        keys.extend(self.keys.iter().cloned());
+        keys
+    }
+
+    /// Whether the API needs a key.
+    pub fn api_closed(&self) -> bool {
+        self.all_keys().iter().any(|k| k.role.reads_api())
+    }
+}
+
+/// The keys file (`http.keys_file`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    #[serde(default)]
+    pub keys: Vec<KeySection>,
+}
+
+/// `[[http.keys]]`: one API key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    /// What logs and denials name (never the token).
+    pub name: String,
+    /// The token (a secret: `"${ENV}"` or `"${file:/path}"`).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Or the token's SHA-256, 64 hex digits (`printf %s "$TOKEN" |
+    /// sha256sum`): the file then holds no secret.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// `viewer`, `supervisor` or `metrics`.
+    pub role: String,
+    /// The tenants it sees; `["*"]` for all.
+    pub tenants: Vec<String>,
+}
+
+impl std::fmt::Debug for KeySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySection")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("tenants", &self.tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate_keys(keys: &[KeySection], issues: &mut Vec<Issue>) -> Vec<KeySpec> {
+    let mut out = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    let mut hashes = std::collections::BTreeSet::new();
+    for (i, k) in keys.iter().enumerate() {
+        let f = |field: &str| format!("http.keys[{i}].{field}");
+        let mut ok = true;
+        let mut bad = |field: &str, problem: String, fix: &str| {
+            issues.push(Issue::new(f(field), problem, fix));
+            ok = false;
+        };
+        if k.name.is_empty()
+            || !k
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            bad(
+                "name",
+                format!("{:?} is not a key name", k.name),
+                "use letters, digits, '_', '-' or '.', e.g. \"acme-wallboard\"",
+            );
+        } else if !names.insert(k.name.clone()) {
+            bad(
+                "name",
+                format!("{:?} names two keys", k.name),
+                "give each key its own name (logs name the key)",
+            );
+        }
+        let sha = match (&k.token, &k.token_sha256) {
+            (Some(t), None) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                Some(super::access::sha256(t.as_bytes()))
+            }
+            (Some(_), None) => {
+                bad(
+                    "token",
+                    "must be non-empty printable ASCII without spaces (it is sent in a header)".into(),
+                    "use e.g. the output of `openssl rand -hex 32`, as \"${ENV_VAR}\" or \"${file:/path}\"",
+                );
+                None
+            }
+            (None, Some(h)) => match parse_sha256(h) {
+                Some(d) => Some(d),
+                None => {
+                    bad(
+                        "token_sha256",
+                        "is not 64 hex digits".into(),
+                        "write the SHA-256 of the token in hex: printf %s \"$TOKEN\" | sha256sum",
+                    );
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                bad(
+                    "token",
+                    "both token and token_sha256 are set".into(),
+                    "keep one: token_sha256 keeps the secret out of the file",
+                );
+                None
+            }
+            (None, None) => {
+                bad(
+                    "token",
+                    "missing".into(),
+                    "set token = \"${ENV_VAR}\" or token_sha256 = \"<64 hex digits>\"",
+                );
+                None
+            }
+        };
+        if let Some(h) = sha {
+            if !hashes.insert(h) {
+                bad(
+                    "token",
+                    "the same token as another key".into(),
+                    "give each key its own token: a request is one key",
+                );
+            }
+        }
+        let role = match k.role.as_str() {
+            "viewer" => Some(Role::Viewer),
+            "supervisor" => Some(Role::Supervisor),
+            "metrics" => Some(Role::Metrics),
+            other => {
+                bad(
+                    "role",
+                    format!("{other:?} is not a role"),
+                    "use \"viewer\" (figures), \"supervisor\" (figures and operators) or \"metrics\" (/metrics)",
+                );
+                None
+            }
+        };
+        let scope = if k.tenants.iter().any(|t| t == "*") {
+            if k.tenants.len() > 1 {
+                bad(
+                    "tenants",
+                    "\"*\" (all tenants) with other tenants".into(),
+                    "write [\"*\"] alone, or list the tenants",
+                );
+            }
+            Scope::All
+        } else {
+            if k.tenants.is_empty() {
+                bad(
+                    "tenants",
+                    "empty: the key would see nothing".into(),
+                    "list its tenants, e.g. [\"acme\"], or [\"*\"] for all",
+                );
+            }
+            for t in &k.tenants {
+                if !ccpulse_core::engine::settings::valid_tenant_name(t) {
+                    bad(
+                        "tenants",
+                        format!("{t:?} is not a tenant name"),
+                        "use 1 to 64 letters, digits, '_', '-' or '.'",
+                    );
+                }
+            }
+            Scope::Tenants(std::sync::Arc::new(k.tenants.iter().cloned().collect()))
+        };
+        if let (true, Some(sha256), Some(role)) = (ok, sha, role) {
+            out.push(KeySpec {
+                name: k.name.clone(),
+                sha256,
+                role,
+                scope,
+            });
+        }
+    }
+    out
+}
+
+fn parse_sha256(h: &str) -> Option<[u8; 32]> {
+    let h = h.trim();
+    if h.len() != 64 || !h.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Validated settings for metric publishing.
@@ -327,14 +553,21 @@ impl HttpSection {
                 "use e.g. 1024 (the default): wallboards hold one connection each, scrapers and probes a few",
             ));
         }
+        let keys = validate_keys(&self.keys, issues);
         let config = HttpConfig {
             listen,
             api_token: self.api_token.clone(),
             metrics_token: self.metrics_token.clone(),
+            keys,
             allow_open_api: self.allow_open_api,
             limits,
         };
-        if config.beyond_loopback() && self.api_token.is_none() && !self.allow_open_api {
+        let api_keys = self.api_token.is_some()
+            || self
+                .keys
+                .iter()
+                .any(|k| k.role == "viewer" || k.role == "supervisor");
+        if config.beyond_loopback() && !api_keys && !self.allow_open_api {
             issues.push(Issue::new(
                 "http.api_token",
                 format!(

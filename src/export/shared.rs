@@ -66,6 +66,7 @@ use tracing::info;
 use ccpulse_core::engine::{Snapshot, StateCounts, View};
 use ccpulse_core::event::{Channel, Millis};
 
+use super::access::{Access, Role, Scope};
 use super::privacy::{operator_distributions, AgentMetrics, AgentPrivacy, OperatorDistributions};
 use super::settings::ExportConfig;
 use crate::telemetry::{PartitionStatus, RestoreReport};
@@ -326,19 +327,39 @@ fn apply_privacy(snap: &mut Snapshot, privacy: &AgentPrivacy) {
 }
 
 impl Figures {
+    /// The figures a reader with `access` sees: its tenants' only (the
+    /// others' queues, agents, counters and watermarks are gone before
+    /// anything is derived), operators by id for a supervisor, else as
+    /// `export.agent_metrics` says.
+    pub fn for_access(mut self, access: &Access) -> Figures {
+        if access.scope != Scope::All {
+            self.view = self.view.scoped(|t| access.scope.allows(t));
+        }
+        if access.role == Role::Supervisor {
+            self.agent_privacy = AgentPrivacy::full();
+        }
+        self
+    }
+
     /// The snapshot of the queues that pass `queue` and `channel` (all
     /// when `None`); freshness is about partitions and is not filtered.
     pub fn snapshot(mut self, queue: Option<&str>, channel: Option<Channel>) -> ServedSnapshot {
         let keep = |(q, ch): &(String, Channel)| {
             queue.is_none_or(|want| want == q.as_str()) && channel.is_none_or(|c| c == *ch)
         };
-        self.view.queues.retain(|k, _| keep(k));
+        for t in self.view.tenants.values_mut() {
+            t.queues.retain(|k, _| keep(k));
+        }
         if let Some(p) = self.view.provisional.as_mut() {
-            Arc::make_mut(p).queues.retain(|k, _| keep(k));
+            for t in Arc::make_mut(p).tenants.values_mut() {
+                t.queues.retain(|k, _| keep(k));
+            }
         }
         let operators = (self.agent_privacy.mode() == AgentMetrics::Aggregate).then(|| {
             let mut d = operator_distributions(&self.view);
-            d.retain(|q, _| queue.is_none_or(|want| want == q.as_str()));
+            for qs in d.values_mut() {
+                qs.retain(|q, _| queue.is_none_or(|want| want == q.as_str()));
+            }
             d
         });
         let mut snapshot = self.view.snapshot();
@@ -837,8 +858,11 @@ impl Parts {
     }
 }
 
-/// The replicated agent directory of a merged view.
-struct Directory {
+/// The replicated agent directory of a merged view, per tenant.
+struct Directory(Vec<(String, TenantDirectory)>);
+
+/// One tenant's part of the directory.
+struct TenantDirectory {
     agents_by_state: StateCounts,
     queues: Vec<((String, Channel), StateCounts)>,
     agents: Vec<(String, Option<ccpulse_core::event::AgentState>, Vec<String>)>,
@@ -846,32 +870,45 @@ struct Directory {
 
 impl Directory {
     fn of(v: &View) -> Self {
-        Directory {
-            agents_by_state: v.agents_by_state.clone(),
-            queues: v
-                .queues
+        Directory(
+            v.tenants
                 .iter()
-                .map(|(k, q)| (k.clone(), q.agents.clone()))
+                .map(|(t, v)| {
+                    let d = TenantDirectory {
+                        agents_by_state: v.agents_by_state.clone(),
+                        queues: v
+                            .queues
+                            .iter()
+                            .map(|(k, q)| (k.clone(), q.agents.clone()))
+                            .collect(),
+                        agents: v
+                            .agents
+                            .iter()
+                            .map(|(id, a)| (id.clone(), a.state, a.queues.clone()))
+                            .collect(),
+                    };
+                    (t.clone(), d)
+                })
                 .collect(),
-            agents: v
-                .agents
-                .iter()
-                .map(|(id, a)| (id.clone(), a.state, a.queues.clone()))
-                .collect(),
-        }
+        )
     }
 
     fn restore(self, v: &mut View) {
-        v.agents_by_state = self.agents_by_state;
-        for (k, agents) in self.queues {
-            if let Some(q) = v.queues.get_mut(&k) {
-                q.agents = agents;
+        for (t, d) in self.0 {
+            let Some(v) = v.tenants.get_mut(&t) else {
+                continue;
+            };
+            v.agents_by_state = d.agents_by_state;
+            for (k, agents) in d.queues {
+                if let Some(q) = v.queues.get_mut(&k) {
+                    q.agents = agents;
+                }
             }
-        }
-        for (id, state, queues) in self.agents {
-            if let Some(a) = v.agents.get_mut(&id) {
-                a.state = state;
-                a.queues = queues;
+            for (id, state, queues) in d.agents {
+                if let Some(a) = v.agents.get_mut(&id) {
+                    a.state = state;
+                    a.queues = queues;
+                }
             }
         }
     }
@@ -978,8 +1015,12 @@ mod tests {
         s.set_revoked_grace(Duration::from_secs(60));
         let (a, b) = (PartitionKey::new("t", 0), PartitionKey::new("t", 1));
         let view = |open| {
-            Arc::new(View {
+            let t = ccpulse_core::engine::TenantView {
                 open_interactions: open,
+                ..Default::default()
+            };
+            Arc::new(View {
+                tenants: [("default".to_string(), t)].into(),
                 ..View::default()
             })
         };
@@ -987,14 +1028,18 @@ mod tests {
         s.set_status(&b, PartitionStatus::Restoring { done: 0, total: 1 });
         s.publish_view(&a, view(2), None);
         s.publish_view(&b, view(3), None);
-        assert_eq!(s.merged_view().open_interactions, 2, "restoring stays out");
+        assert_eq!(
+            s.merged_view().open_interactions(),
+            2,
+            "restoring stays out"
+        );
         s.set_status(&b, PartitionStatus::Live);
-        assert_eq!(s.merged_view().open_interactions, 5);
+        assert_eq!(s.merged_view().open_interactions(), 5);
         s.remove_partition(&a);
         s.publish_view(&a, view(7), None);
-        assert_eq!(s.merged_view().open_interactions, 5, "a's last view kept");
+        assert_eq!(s.merged_view().open_interactions(), 5, "a's last view kept");
         clock.advance(Duration::from_secs(60));
-        assert_eq!(s.merged_view().open_interactions, 3, "grace passed");
+        assert_eq!(s.merged_view().open_interactions(), 3, "grace passed");
         assert_eq!(s.kept().len(), 1, "until the tick drops it");
         s.drop_expired_at(clock.now_ms());
         assert!(s.kept().is_empty());

@@ -187,18 +187,20 @@ pub(super) fn restore(
     while let Some(t) = ticks.next_if(|t| t.after_offset < 0) {
         engine.advance(t.watermark, &mut sink);
     }
-    // Agent events a checkpoint already holds are older than its
-    // watermark (agent events arrive at wall-clock-dependent points, so
-    // this is as exact as the directory itself; ARCHITECTURE.md).
-    let agent_floor = if from.is_some() {
-        engine.watermark()
-    } else {
-        i64::MIN
+    // Agent events a checkpoint already holds are older than their
+    // tenant's watermark (agent events arrive at wall-clock-dependent
+    // points, so this is as exact as the directory itself; ARCHITECTURE.md).
+    let agent_floor = |a: &Event| match from {
+        Some(_) => engine
+            .tenant_watermark(a.tenant.as_deref())
+            .unwrap_or(i64::MIN),
+        None => i64::MIN,
     };
-    let mut agents = agents
+    let agents: Vec<Event> = agents
         .into_iter()
-        .filter(|a| a.occurred_at >= agent_floor)
-        .peekable();
+        .filter(|a| a.occurred_at >= agent_floor(a))
+        .collect();
+    let mut agents = agents.into_iter().peekable();
 
     let (low, _) = reads.watermarks(topic, partition)?;
     let first = start.unwrap_or(low).max(low);

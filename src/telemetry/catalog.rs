@@ -2,8 +2,10 @@
 //! are defined. Help texts carry each KPI's definition.
 //!
 //! Naming: `ccpulse_` prefix, `_total` for counters, base units (`_seconds`).
-//! Labels are bounded: `queue` and `agent` are capped by config (overflow is
-//! `other`; `agent` holds an id or a pseudonym, or is not exported at all,
+//! Labels are bounded: `tenant`, `queue` and `agent` are capped by config
+//! (`limits.max_tenants`, `max_queues`, `max_agents`; overflow is `other`;
+//! every queue, agent and SLA series names its tenant, process-level series
+//! have no tenant label; `agent` holds an id or a pseudonym, or is not exported at all,
 //! as `export.agent_metrics` says), `channel`, `window`, `state`, `target`,
 //! `action`, `reason`, `outcome`, `stat` are closed sets, `topic` and `partition` follow the
 //! deployment. Never an interaction or customer id.
@@ -31,8 +33,8 @@ pub struct Family {
     pub help: &'static str,
 }
 
-const QC: &[&str] = &["queue", "channel"];
-const QCW: &[&str] = &["queue", "channel", "window"];
+const QC: &[&str] = &["tenant", "queue", "channel"];
+const QCW: &[&str] = &["tenant", "queue", "channel", "window"];
 
 macro_rules! family {
     ($id:ident, $name:literal, $kind:ident, $labels:expr, $help:literal) => {
@@ -242,14 +244,14 @@ family!(
     SLA_MET,
     "ccpulse_sla_met_total",
     Counter,
-    &["queue", "channel"],
+    &["tenant", "queue", "channel"],
     "SLA targets met before their deadline."
 );
 family!(
     SLA_BREACHES,
     "ccpulse_sla_breaches_total",
     Counter,
-    &["queue", "channel"],
+    &["tenant", "queue", "channel"],
     "SLA targets missed (once per target and interaction), counted at the deadline."
 );
 family!(SLA_REASSIGNMENTS, "ccpulse_sla_reassignments_total", Counter, &["queue", "channel", "action"], "Reassignments requested after a breach; action = agent (a free operator was named), requeue (nobody free), escalate (max attempts reached).");
@@ -257,21 +259,21 @@ family!(
     VOLUME_BY_HOUR,
     "ccpulse_offered_by_local_hour_total",
     Counter,
-    &["queue", "hour"],
+    &["tenant", "queue", "hour"],
     "Offered, by hour of day (00-23) of the event in the configured time zone."
 );
 family!(
     VOLUME_BY_WEEKDAY,
     "ccpulse_offered_by_weekday_total",
     Counter,
-    &["queue", "weekday"],
+    &["tenant", "queue", "weekday"],
     "Offered, by local weekday (mon..sun)."
 );
 family!(
     VOLUME_BY_MONTH,
     "ccpulse_offered_by_month_total",
     Counter,
-    &["queue", "month"],
+    &["tenant", "queue", "month"],
     "Offered, by local month (01-12)."
 );
 
@@ -441,42 +443,42 @@ family!(
     AGENT_CLOSURES,
     "ccpulse_agent_closures_total",
     Counter,
-    &["agent"],
+    &["tenant", "agent"],
     "Interactions resolved/closed by the agent; read beside CSAT and AHT, never alone."
 );
 family!(
     AGENT_HANDLED,
     "ccpulse_agent_handled_total",
     Counter,
-    &["agent"],
+    &["tenant", "agent"],
     "Handled segments of the agent."
 );
 family!(
     AGENT_HANDLE_SECONDS,
     "ccpulse_agent_handle_seconds_total",
     Counter,
-    &["agent"],
+    &["tenant", "agent"],
     "Handle time of the agent's segments; agent AHT = this / handled."
 );
 family!(
     AGENT_CSAT_RESPONSES,
     "ccpulse_agent_csat_responses_total",
     Counter,
-    &["agent"],
+    &["tenant", "agent"],
     "CSAT answers about the agent's interactions."
 );
 family!(
     AGENT_CSAT_SATISFIED,
     "ccpulse_agent_csat_satisfied_total",
     Counter,
-    &["agent"],
+    &["tenant", "agent"],
     "CSAT answers of 4-5 about the agent's interactions."
 );
 family!(
     AGENT_HANDLE_TIME,
     "ccpulse_agent_handle_time_seconds",
     Histogram,
-    &["agent"],
+    &["tenant", "agent"],
     "Handle time per segment, per agent."
 );
 // Agent directory (replicated: exported once, by the owner of partition 0).
@@ -484,14 +486,14 @@ family!(
     AGENT_STATE_SECONDS,
     "ccpulse_agent_state_seconds_total",
     Counter,
-    &["agent", "state"],
+    &["tenant", "agent", "state"],
     "Time agents spent in each state. Occupancy = (busy + wrap_up) / (busy + wrap_up + available)."
 );
 family!(
     AGENTS,
     "ccpulse_agents",
     Gauge,
-    &["queue", "state"],
+    &["tenant", "queue", "state"],
     "Agents serving the queue, by state, now."
 );
 
@@ -501,12 +503,12 @@ family!(
 // view goes; `stat` is min, median, p90 (nearest rank), max or mean.
 // Exported instead of the per-agent series above; not summable across
 // instances (each sees its own partitions' figures).
-const QS: &[&str] = &["queue", "stat"];
+const QS: &[&str] = &["tenant", "queue", "stat"];
 family!(
     QUEUE_OPERATORS,
     "ccpulse_queue_operators",
     Gauge,
-    &["queue"],
+    &["tenant", "queue"],
     "Operators serving the queue (agent_metrics = aggregate): the population of the ccpulse_queue_operator_* distributions; per-instance view."
 );
 family!(

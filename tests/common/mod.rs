@@ -157,12 +157,18 @@ pub fn reassignment() -> impl Strategy<Value = Reassignment> {
 pub fn sla_breached() -> impl Strategy<Value = SlaBreached> {
     (
         (id(), id(), id(), channel(), any::<u32>()),
-        ("\\PC{0,16}", sla_target(), any_timestamp(), opt_id()),
+        (
+            "\\PC{0,16}",
+            sla_target(),
+            any_timestamp(),
+            opt_id(),
+            opt_id(),
+        ),
     )
         .prop_map(
             |(
                 (effect_id, interaction_id, queue, channel, priority),
-                (policy, target, deadline, assigned_agent),
+                (policy, target, deadline, assigned_agent, tenant),
             )| SlaBreached {
                 effect_id,
                 interaction_id,
@@ -173,6 +179,7 @@ pub fn sla_breached() -> impl Strategy<Value = SlaBreached> {
                 target,
                 deadline,
                 assigned_agent,
+                tenant,
             },
         )
 }
@@ -180,12 +187,18 @@ pub fn sla_breached() -> impl Strategy<Value = SlaBreached> {
 pub fn reassignment_requested() -> impl Strategy<Value = ReassignmentRequested> {
     (
         (id(), id(), id(), channel(), opt_id()),
-        (reassignment(), sla_target(), any::<u32>(), any_timestamp()),
+        (
+            reassignment(),
+            sla_target(),
+            any::<u32>(),
+            any_timestamp(),
+            opt_id(),
+        ),
     )
         .prop_map(
             |(
                 (effect_id, interaction_id, queue, channel, from_agent),
-                (action, reason, attempt, deadline),
+                (action, reason, attempt, deadline, tenant),
             )| ReassignmentRequested {
                 effect_id,
                 interaction_id,
@@ -196,6 +209,7 @@ pub fn reassignment_requested() -> impl Strategy<Value = ReassignmentRequested> 
                 reason,
                 attempt,
                 deadline,
+                tenant,
             },
         )
 }

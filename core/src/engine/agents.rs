@@ -3,13 +3,13 @@
 //! interaction, and agent state changes (time in state, stale events
 //! counted and dropped).
 
-use super::fold::Engine;
+use super::fold::Fold;
 use super::records::{Agent, Interaction};
 use super::stats::AgentStats;
 use super::types::NONE;
 use crate::event::{AgentState, AgentStateChanged, Millis};
 
-impl Engine {
+impl Fold {
     pub(super) fn agent_id(&mut self, name: &str) -> u32 {
         if let Some(&a) = self.agent_ids.get(name) {
             return a;

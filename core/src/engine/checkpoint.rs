@@ -96,6 +96,16 @@
 //! hand-checked figures: a test fails when the format changes without a
 //! new version.
 //!
+//! Format 3 (tenants): the same 40-byte header (the fingerprint is
+//! [`EngineConfig::tenancy_fingerprint`]), then a payload of: the
+//! engine's floor (i64 LE: the newest watermark given to `advance`), the
+//! recorded decisions kept for tenants not seen yet (u64 LE length, then
+//! postcard), the number of tenants (u64 LE), and per tenant in name
+//! order its name and its fold's checkpoint (each a u64 LE length and the
+//! bytes), which is a whole format-2 checkpoint
+//! ([`TENANT_FORMAT_VERSION`]) checked against that tenant's settings.
+//! Formats 1 and 2 hold one fold, restored as the default tenant's.
+//!
 //! Format 2 (from format 1): the processing counters gained
 //! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
 //! smallest and largest sample; the interactions part ends with the
@@ -120,22 +130,27 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint_v1::{AgentStatsV1, ProcessingV1, QueueStatsV1};
 use super::clocks::{Clock, Clocks, SlaOutcomes, State, OFF};
 use super::dedup::Dedup;
-use super::fold::Engine;
+use super::fold::Fold;
 use super::records::{Agent, Customer, Interaction, Phase, Resolved};
 use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
 use super::stats::{AgentStats, QueueStats};
+use super::tenants::Engine;
 use super::types::{ProcessingStats, NONE, NO_AGENT};
 use super::window::{PaneData, Ring, WindowSpec};
-use crate::event::{Channel, Event, EventKind, Millis, Reassignment, SlaTarget};
+use crate::event::{Channel, Effect, Event, EventKind, Millis, Reassignment, SlaTarget};
 use crate::sla::wheel::{TimerId, TimerWheel};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = [0x89, b'C', b'C', b'P', b'K', b'\r', b'\n', 0x1a];
 
 /// The format this binary writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The format of one tenant's part inside a format-3 checkpoint: a whole
+/// format-2 checkpoint of that tenant's fold.
+pub const TENANT_FORMAT_VERSION: u16 = 2;
 
 /// The oldest format this binary still reads (see the module docs).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
@@ -220,6 +235,9 @@ pub struct PartSizes {
 pub struct CheckpointInfo {
     pub version: u16,
     pub settings_fingerprint: u64,
+    /// The tenants with a fold in it (format 3 on; empty before: one fold,
+    /// the default tenant's).
+    pub tenants: Vec<String>,
     /// `None` before the first event.
     pub watermark: Option<Millis>,
     /// Newest partition event time (`None` before the first).
@@ -632,7 +650,7 @@ impl Writer {
     }
 }
 
-impl Engine {
+impl Fold {
     /// The whole state as a checkpoint (see the [module docs](self) for the
     /// format). Deterministic: the same state gives the same bytes.
     pub fn checkpoint(&self) -> Vec<u8> {
@@ -747,17 +765,7 @@ impl Engine {
         }));
         w.end();
 
-        let payload_len = (w.buf.len() - HEADER_LEN) as u64;
-        let hash = xxhash_rust::xxh3::xxh3_64(&w.buf[HEADER_LEN..]);
-        let header = &mut w.buf[..HEADER_LEN];
-        header[0..8].copy_from_slice(&MAGIC);
-        header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        header[10..12].copy_from_slice(&[0, 0]);
-        header[12..20].copy_from_slice(&self.cfg.fingerprint().to_le_bytes());
-        header[20..28].copy_from_slice(&payload_len.to_le_bytes());
-        header[28..36].copy_from_slice(&hash.to_le_bytes());
-        let check = xxhash_rust::xxh3::xxh3_64(&header[..36]) as u32;
-        header[36..40].copy_from_slice(&check.to_le_bytes());
+        seal(&mut w.buf, TENANT_FORMAT_VERSION, self.cfg.fingerprint());
         w.buf
     }
 
@@ -779,6 +787,132 @@ impl Engine {
     }
 }
 
+/// Fill in the header of `buf` (its first [`HEADER_LEN`] bytes, reserved)
+/// for the payload after it.
+fn seal(buf: &mut [u8], version: u16, fingerprint: u64) {
+    let payload_len = (buf.len() - HEADER_LEN) as u64;
+    let hash = xxhash_rust::xxh3::xxh3_64(&buf[HEADER_LEN..]);
+    let header = &mut buf[..HEADER_LEN];
+    header[0..8].copy_from_slice(&MAGIC);
+    header[8..10].copy_from_slice(&version.to_le_bytes());
+    header[10..12].copy_from_slice(&[0, 0]);
+    header[12..20].copy_from_slice(&fingerprint.to_le_bytes());
+    header[20..28].copy_from_slice(&payload_len.to_le_bytes());
+    header[28..36].copy_from_slice(&hash.to_le_bytes());
+    let check = xxhash_rust::xxh3::xxh3_64(&header[..36]) as u32;
+    header[36..40].copy_from_slice(&check.to_le_bytes());
+}
+
+impl Engine {
+    /// The whole state as a checkpoint: format 3, one part per tenant (see
+    /// the [module docs](self)). Deterministic: the same state gives the
+    /// same bytes.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let mut buf = vec![0; HEADER_LEN];
+        buf.extend_from_slice(&self.floor.to_le_bytes());
+        let recorded = postcard::to_allocvec(&self.recorded).expect("effects serialize");
+        buf.extend_from_slice(&(recorded.len() as u64).to_le_bytes());
+        buf.extend_from_slice(&recorded);
+        buf.extend_from_slice(&(self.units.len() as u64).to_le_bytes());
+        for (name, u) in &self.units {
+            let part = u.checkpoint();
+            buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            buf.extend_from_slice(&part);
+        }
+        seal(&mut buf, FORMAT_VERSION, self.cfg.tenancy_fingerprint());
+        buf
+    }
+
+    /// The engine a checkpoint holds, under `cfg`, which must be the
+    /// settings it was taken under. Formats 1 and 2 (before tenants) hold
+    /// one fold: it becomes the default tenant's. Folding on from it is
+    /// exactly folding on from the engine that wrote it. Errors name why a
+    /// checkpoint cannot be used; the caller then rebuilds from the log.
+    pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
+        let (header, payload) = open_payload(bytes)?;
+        let mut e = Engine::new(cfg);
+        if header.version <= TENANT_FORMAT_VERSION {
+            let tenant = e.cfg.default_tenant.clone();
+            let u = Fold::restore(e.cfg.for_tenant(&tenant), bytes)?;
+            e.units.insert(tenant.into(), u);
+            return Ok(e);
+        }
+        let current = e.cfg.tenancy_fingerprint();
+        if header.fingerprint != current {
+            return Err(CheckpointError::SettingsChanged {
+                checkpoint: header.fingerprint,
+                current,
+            });
+        }
+        let (floor, recorded, units) = tenant_parts(payload)?;
+        e.floor = floor;
+        e.recorded = recorded;
+        for (name, part) in units {
+            if e.units.contains_key(name) {
+                return Err(inconsistent(format!("tenant {name:?} twice")));
+            }
+            let mut u = Fold::restore(e.cfg.for_tenant(name), part)?;
+            u.tenant = (name != e.cfg.default_tenant).then(|| name.into());
+            e.units.insert(name.into(), u);
+        }
+        Ok(e)
+    }
+}
+
+/// The fingerprint a checkpoint of `version` must carry to restore under
+/// `cfg`: format 1 and 2 hold the default tenant's fold (format 1 of the
+/// settings that existed then), format 3 every tenant's.
+pub fn settings_fingerprint(cfg: &EngineConfig, version: u16) -> u64 {
+    match version {
+        1 => cfg.for_tenant(&cfg.default_tenant).fingerprint_format_1(),
+        2 => cfg.for_tenant(&cfg.default_tenant).fingerprint(),
+        _ => cfg.tenancy_fingerprint(),
+    }
+}
+
+/// A format-3 payload: the floor, the recorded decisions kept for tenants
+/// not seen yet, then each tenant's name and part.
+#[allow(clippy::type_complexity)]
+fn tenant_parts(
+    payload: &[u8],
+) -> Result<(Millis, Vec<Effect>, Vec<(&str, &[u8])>), CheckpointError> {
+    let undecodable = |reason: &str| CheckpointError::Undecodable {
+        part: "tenants",
+        reason: reason.to_string(),
+    };
+    let mut rest = payload;
+    let mut take = |n: u64, what: &str| -> Result<&[u8], CheckpointError> {
+        if n > rest.len() as u64 {
+            return Err(undecodable(&format!("{what} runs past the payload")));
+        }
+        let (a, b) = rest.split_at(n as usize);
+        rest = b;
+        Ok(a)
+    };
+    let floor = le_u64(take(8, "the floor")?) as i64;
+    let n = le_u64(take(8, "the recorded decisions' length")?);
+    let recorded: Vec<Effect> = postcard::from_bytes(take(n, "the recorded decisions")?)
+        .map_err(|e| undecodable(&format!("recorded decisions: {e}")))?;
+    let count = le_u64(take(8, "the tenant count")?);
+    let mut units = Vec::new();
+    for _ in 0..count {
+        let n = le_u64(take(8, "a tenant name's length")?);
+        let name = std::str::from_utf8(take(n, "a tenant name")?)
+            .map_err(|_| undecodable("a tenant name is not UTF-8"))?;
+        let n = le_u64(take(8, "a tenant part's length")?);
+        units.push((name, take(n, "a tenant part")?));
+    }
+    if !rest.is_empty() {
+        return Err(undecodable(&format!(
+            "{} bytes after the last tenant",
+            rest.len()
+        )));
+    }
+    Ok((floor, recorded, units))
+}
+
 // ---------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------
@@ -794,8 +928,9 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Check the header and the payload's integrity; the payload's parts.
-fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
+/// Check the header and the payload's integrity (any readable version);
+/// the payload.
+fn open_payload(bytes: &[u8]) -> Result<(Header, &[u8]), CheckpointError> {
     let found = bytes.len() as u64;
     let head = &bytes[..bytes.len().min(MAGIC.len())];
     if head != &MAGIC[..head.len()] {
@@ -844,6 +979,26 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
             found: hash,
         });
     }
+    Ok((
+        Header {
+            version,
+            fingerprint,
+        },
+        payload,
+    ))
+}
+
+/// Check one fold's checkpoint (formats 1 and 2, alone or as a tenant's
+/// part of format 3); its parts.
+fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
+    let (header, payload) = open_payload(bytes)?;
+    let version = header.version;
+    if version > TENANT_FORMAT_VERSION {
+        return Err(CheckpointError::UnsupportedVersion {
+            found: version,
+            supported: TENANT_FORMAT_VERSION,
+        });
+    }
     let mut parts: [&[u8]; 9] = [&[]; 9];
     let mut rest = payload;
     for (i, name) in PARTS.iter().enumerate().take(parts_of(version)) {
@@ -869,13 +1024,7 @@ fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
             reason: format!("{} bytes after the last part", rest.len()),
         });
     }
-    Ok((
-        Header {
-            version,
-            fingerprint,
-        },
-        parts,
-    ))
+    Ok((header, parts))
 }
 
 /// Reads the postcard values of one part in order.
@@ -934,6 +1083,82 @@ fn inconsistent(msg: impl Into<String>) -> CheckpointError {
 /// checked (magic, version, checksums) but not the settings, and the engine
 /// is not built.
 pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
+    let (header, payload) = open_payload(bytes)?;
+    if header.version <= TENANT_FORMAT_VERSION {
+        return inspect_fold(bytes);
+    }
+    let (floor, recorded, units) = tenant_parts(payload)?;
+    let mut info = CheckpointInfo {
+        version: header.version,
+        settings_fingerprint: header.fingerprint,
+        tenants: Vec::new(),
+        // Before any tenant: the newest advance.
+        watermark: (floor != NONE).then_some(floor),
+        max_event_time: None,
+        open_interactions: 0,
+        queues: 0,
+        queue_channels: 0,
+        agents: 0,
+        buffered: 0,
+        dedup_ids: 0,
+        sla_clocks: 0,
+        pending_timers: 0,
+        resolved_tracked: 0,
+        customers_tracked: 0,
+        recorded_decisions: 0,
+        processing: ProcessingStats::default(),
+        total_bytes: bytes.len() as u64,
+        sizes: PartSizes::default(),
+    };
+    let mut parts_bytes = 0;
+    for (name, part) in units {
+        let u = inspect_fold(part)?;
+        info.tenants.push(name.to_string());
+        // Every tenant has applied everything before the oldest watermark
+        // (none while some tenant has none).
+        info.watermark = if info.tenants.len() == 1 {
+            u.watermark
+        } else {
+            info.watermark.min(u.watermark)
+        };
+        info.max_event_time = info.max_event_time.max(u.max_event_time);
+        info.open_interactions += u.open_interactions;
+        info.queues += u.queues;
+        info.queue_channels += u.queue_channels;
+        info.agents += u.agents;
+        info.buffered += u.buffered;
+        info.dedup_ids += u.dedup_ids;
+        info.sla_clocks += u.sla_clocks;
+        info.pending_timers += u.pending_timers;
+        info.resolved_tracked += u.resolved_tracked;
+        info.customers_tracked += u.customers_tracked;
+        info.recorded_decisions += u.recorded_decisions;
+        info.processing.add(&u.processing);
+        let (a, b) = (&mut info.sizes, &u.sizes);
+        a.interactions += b.interactions;
+        a.queues += b.queues;
+        a.agents += b.agents;
+        a.sla += b.sla;
+        a.dedup += b.dedup;
+        a.tracking += b.tracking;
+        a.buffer += b.buffer;
+        a.parking += b.parking;
+        parts_bytes += b.interactions
+            + b.queues
+            + b.agents
+            + b.sla
+            + b.dedup
+            + b.tracking
+            + b.buffer
+            + b.parking;
+    }
+    info.recorded_decisions += recorded.len() as u64;
+    info.sizes.other = bytes.len() as u64 - parts_bytes;
+    Ok(info)
+}
+
+/// [`inspect`] of one fold's checkpoint (formats 1 and 2).
+fn inspect_fold(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
     let (header, parts) = open(bytes)?;
     let s = read_summary(header.version, parts[0])?;
     let len = |i: usize| parts[i].len() as u64;
@@ -953,6 +1178,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
     Ok(CheckpointInfo {
         version: header.version,
         settings_fingerprint: header.fingerprint,
+        tenants: Vec::new(),
         watermark: known(s.watermark),
         max_event_time: known(s.max_seen),
         open_interactions: c.open_interactions,
@@ -975,13 +1201,13 @@ pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
 type QueuesWire = Vec<(CompactString, [Option<Box<QueueStats>>; 5])>;
 type QueuesWireV1 = Vec<(CompactString, [Option<Box<QueueStatsV1>>; 5])>;
 
-impl Engine {
-    /// The engine a checkpoint holds, under `cfg`, which must be the
+impl Fold {
+    /// The fold a checkpoint holds, under `cfg`, which must be the
     /// settings it was taken under (same [`EngineConfig::fingerprint`]).
     /// Folding on from it is exactly folding on from the engine that wrote
     /// it. Errors name why a checkpoint cannot be used; the caller then
     /// rebuilds from the log.
-    pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
+    pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Fold, CheckpointError> {
         let (header, parts) = open(bytes)?;
         let current = if header.version == 1 {
             cfg.fingerprint_format_1()
@@ -994,7 +1220,7 @@ impl Engine {
                 current,
             });
         }
-        let mut e = Engine::new(cfg);
+        let mut e = Fold::new(cfg);
         let v1 = header.version == 1;
 
         let s = read_summary(header.version, parts[0])?;

@@ -111,6 +111,7 @@ pub(super) fn origin(event_id: &str, t: Millis) -> u64 {
 /// for `target`, at `deadline`, `attempt` (0 for a breach), of the clock run
 /// started by `origin`. 32 hex digits (xxh3-128).
 pub(super) fn effect_id(
+    tenant: Option<&str>,
     kind: &str,
     interaction: &str,
     target: SlaTarget,
@@ -120,8 +121,12 @@ pub(super) fn effect_id(
 ) -> String {
     // Every field after the interaction id is free of `|`, so the key reads
     // back unambiguously from the right whatever the interaction id holds.
+    // A tenant other than the default one leads (tenant names hold no
+    // `|`): two tenants' decisions never share an id, and the default
+    // tenant's ids are those from before tenants existed.
+    let tenant = tenant.map(|t| format!("tenant:{t}|")).unwrap_or_default();
     let key = format!(
-        "{kind}|{interaction}|{}|{deadline}|{attempt}|{origin:016x}",
+        "{tenant}{kind}|{interaction}|{}|{deadline}|{attempt}|{origin:016x}",
         target.as_str()
     );
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))

@@ -27,7 +27,10 @@ use crate::sla::wheel::TimerWheel;
 
 /// The fold. See the module docs for its time model.
 #[derive(Debug, Clone)]
-pub struct Engine {
+pub struct Fold {
+    /// The tenant, unless it is the default one (it then names its
+    /// effects' ids).
+    pub(super) tenant: Option<CompactString>,
     pub(super) cfg: EngineConfig,
     pub(super) buffer: VecDeque<Pending>,
     pub(super) max_seen: Millis,
@@ -71,10 +74,11 @@ pub struct Engine {
     pub(super) missed_window: bool,
 }
 
-impl Engine {
+impl Fold {
     pub fn new(cfg: EngineConfig) -> Self {
         let windows = cfg.windows.clone();
-        Engine {
+        Fold {
+            tenant: None,
             dedup: Dedup::new(cfg.dedup_horizon),
             local: LocalClock::new(cfg.time_zone),
             buffer: VecDeque::new(),
@@ -105,10 +109,6 @@ impl Engine {
             missed_window: false,
             cfg,
         }
-    }
-
-    pub fn config(&self) -> &EngineConfig {
-        &self.cfg
     }
 
     /// Everything with an event time below this has been applied.
@@ -152,13 +152,6 @@ impl Engine {
         }
     }
 
-    /// Move the samples collected so far into `into`.
-    pub fn drain_samples(&mut self, into: &mut Vec<Sample>) {
-        if let Some(t) = self.tap.as_mut() {
-            into.append(t);
-        }
-    }
-
     /// Take the samples collected so far, labelled.
     pub fn take_samples(&mut self) -> Vec<LabelledSample> {
         let Some(t) = self.tap.as_mut() else {
@@ -167,6 +160,7 @@ impl Engine {
         let raw = std::mem::take(t);
         raw.into_iter()
             .map(|s| LabelledSample {
+                tenant: CompactString::default(),
                 kind: s.kind,
                 label: CompactString::from(match s.kind {
                     SampleKind::Queue(_) => self.queue_label(s.key),

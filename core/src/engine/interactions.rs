@@ -7,7 +7,7 @@ use std::hash::BuildHasher;
 use rustc_hash::FxBuildHasher;
 
 use super::clocks::{PAUSE_HOLD, PAUSE_STATUS};
-use super::fold::Engine;
+use super::fold::Fold;
 use super::records::{
     Interaction, Leg, Phase, F_CUSTOMER_PENDING, F_REPEAT, F_RESPONDED, F_TRANSFERRED,
 };
@@ -15,7 +15,7 @@ use super::stats::HistKind;
 use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
 use crate::event::{Channel, Direction, InteractionEvent, Millis, SlaTarget};
 
-impl Engine {
+impl Fold {
     /// Apply `event` (the event `event_id` at `t`) to the interaction `id`.
     pub(super) fn on_interaction(
         &mut self,

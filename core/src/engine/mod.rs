@@ -36,7 +36,8 @@
 //! | `types` | shared markers, samples, [`Outcome`], [`ProcessingStats`], [`StateCounts`] |
 //! | `records` | per-entity data: open and resolved interactions, customers, agents |
 //! | `reorder` | reorder-buffer entries and the canonical order |
-//! | `fold` | [`Engine`]: its state, ordering against the watermark, interning, housekeeping |
+//! | `tenants` | [`Engine`]: one fold per tenant (routing, the tenant cap, a view per tenant) |
+//! | `fold` | one tenant's fold: its state, ordering against the watermark, interning, housekeeping |
 //! | `interactions` | the interaction state machine |
 //! | `repeats` | resolutions, reopens, repeat contacts, FCR |
 //! | `agents`, `surveys` | the agent directory and state time; survey answers |
@@ -71,16 +72,17 @@ mod sla;
 mod slots;
 mod stats;
 mod surveys;
+mod tenants;
 mod types;
 mod window;
 
 pub use checkpoint::{CheckpointError, CheckpointInfo};
 pub use clocks::SlaOutcomes;
-pub use fold::Engine;
 pub use hist::{Buckets, Hdr, Quantiles, BOUNDS_MS};
 pub use settings::EngineConfig;
 pub use snapshot::Snapshot;
 pub use stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
+pub use tenants::Engine;
 pub use types::{LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, StateCounts, OTHER};
-pub use view::{Publication, View};
+pub use view::{Publication, TenantView, View};
 pub use window::WindowSpec;

@@ -15,7 +15,7 @@
 
 use compact_str::CompactString;
 
-use super::fold::Engine;
+use super::fold::Fold;
 use super::reorder::Pending;
 use super::types::{id_hash, NONE};
 use crate::event::{Event, EventKind, InteractionEvent, Millis};
@@ -25,7 +25,7 @@ use crate::event::{Event, EventKind, InteractionEvent, Millis};
 /// ones wait for the next event of the interaction, or expire.
 const MAX_NESTED_DRAINS: u8 = 16;
 
-impl Engine {
+impl Fold {
     /// Whether `event` of interaction `id` finds nothing to apply to.
     fn must_park(&self, id: &str, event: &InteractionEvent) -> bool {
         match event {

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
-use super::fold::Engine;
+use super::fold::Fold;
 use super::records::{
     Customer, Interaction, Phase, Resolved, F_CUSTOMER_PENDING, F_REOPENED, F_REPEAT, F_RESPONDED,
 };
@@ -16,7 +16,7 @@ use super::stats::HistKind;
 use super::types::{id_hash, NONE, NO_AGENT};
 use crate::event::{Millis, SlaTarget};
 
-impl Engine {
+impl Fold {
     /// Remember a contact; true if it repeats one within the repeat window.
     /// A repeat also voids the customer's last first-contact resolution.
     pub(super) fn note_contact(&mut self, customer: u64, t: Millis) -> bool {

@@ -42,6 +42,9 @@ pub struct EngineSection {
     /// Sliding windows, each built from slices of `slice`.
     #[serde(default = "d_windows")]
     pub windows: Vec<WindowSection>,
+    /// The tenant of events that name none.
+    #[serde(default = "d_default_tenant")]
+    pub default_tenant: String,
 }
 
 impl Default for EngineSection {
@@ -54,6 +57,7 @@ impl Default for EngineSection {
             idle_ttl: d_idle_ttl(),
             parking_ttl: d_parking_ttl(),
             windows: d_windows(),
+            default_tenant: d_default_tenant(),
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct LimitsSection {
     /// once; further ones are orphaned (bounded memory, ~200 B each).
     #[serde(default = "d_max_parked")]
     pub max_parked_events: usize,
+    /// Tenants kept apart (per partition); more fold into the tenant
+    /// `other`.
+    #[serde(default = "d_max_tenants")]
+    pub max_tenants: usize,
 }
 
 impl Default for LimitsSection {
@@ -95,6 +103,7 @@ impl Default for LimitsSection {
             max_tracked_customers: d_max_tracked(),
             max_tracked_resolved: d_max_tracked(),
             max_parked_events: d_max_parked(),
+            max_tenants: d_max_tenants(),
         }
     }
 }
@@ -127,6 +136,58 @@ fn d_parking_ttl() -> Dur {
 }
 fn d_max_parked() -> usize {
     100_000
+}
+fn d_max_tenants() -> usize {
+    100
+}
+fn d_default_tenant() -> String {
+    DEFAULT_TENANT.into()
+}
+
+/// The tenant of events without one, unless `engine.default_tenant` says
+/// otherwise.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// `[tenants.<name>]`: one tenant's overrides. Queue settings overlay the
+/// global ones field by field, from general to specific:
+/// `[queue_defaults]` < `[tenants.T.queue_defaults]` < `[queues.Q]` <
+/// `[tenants.T.queues.Q]`. SLA policies, when the tenant lists any,
+/// replace the global list for that tenant (calendars and `[sla.defaults]`
+/// stay shared).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    #[serde(default)]
+    pub queue_defaults: QueueSection,
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueSection>,
+    #[serde(default)]
+    pub sla: TenantSlaSection,
+}
+
+/// `[tenants.<name>.sla]`: the tenant's own policies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSlaSection {
+    #[serde(default)]
+    pub policies: Vec<crate::sla::policy::PolicySection>,
+}
+
+/// One tenant's validated settings: what differs from the global ones.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    pub queue_defaults: QueueSettings,
+    pub queues: BTreeMap<String, QueueSettings>,
+    /// `None`: the global policies.
+    pub policies: Option<Policies>,
+}
+
+/// A tenant name is a label value and a word in URLs and key scopes.
+pub fn valid_tenant_name(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 64
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 fn d_tz() -> String {
     "UTC".into()
@@ -193,6 +254,12 @@ pub struct EngineConfig {
     pub queues: BTreeMap<String, QueueSettings>,
     /// SLA policies; none = no SLA clocks.
     pub policies: Policies,
+    /// The tenant of events that name none.
+    pub default_tenant: String,
+    /// Tenants with their own state per engine; more fold into `other`.
+    pub max_tenants: usize,
+    /// Per-tenant overrides (tenants not listed use the settings above).
+    pub tenants: BTreeMap<String, TenantSettings>,
 }
 
 impl Default for EngineConfig {
@@ -215,11 +282,58 @@ impl Default for EngineConfig {
             queue_defaults: QueueSettings::default(),
             queues: BTreeMap::new(),
             policies: Policies::default(),
+            default_tenant: d_default_tenant(),
+            max_tenants: d_max_tenants(),
+            tenants: BTreeMap::new(),
         }
     }
 }
 
 impl EngineConfig {
+    /// The settings one tenant's fold runs under: these, with the
+    /// tenant's overrides applied, and no tenants of its own.
+    pub fn for_tenant(&self, tenant: &str) -> EngineConfig {
+        let mut c = EngineConfig {
+            tenants: BTreeMap::new(),
+            ..self.clone()
+        };
+        if let Some(t) = self.tenants.get(tenant) {
+            c.queue_defaults = t.queue_defaults.clone();
+            c.queues = t.queues.clone();
+            if let Some(p) = &t.policies {
+                c.policies = p.clone();
+            }
+        }
+        c
+    }
+
+    /// The fingerprint of the settings of every tenant (checkpoint
+    /// format 3 on): [`EngineConfig::fingerprint`] of the global settings,
+    /// the default tenant, the cap, and each configured tenant's
+    /// effective settings.
+    pub fn tenancy_fingerprint(&self) -> u64 {
+        use std::fmt::Write;
+        let base = self.for_tenant("");
+        let mut text = base.canonical_text() + &base.canonical_text_since_format_1();
+        let _ = writeln!(
+            text,
+            "tenancy v1 default_tenant={}:{} max_tenants={}",
+            self.default_tenant.len(),
+            self.default_tenant,
+            self.max_tenants
+        );
+        for name in self.tenants.keys() {
+            let t = self.for_tenant(name);
+            let _ = writeln!(
+                text,
+                "tenant {}:{name} {:016x}",
+                name.len(),
+                t.fingerprint()
+            );
+        }
+        xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+    }
+
     /// Settings of one queue: its override, else the defaults.
     pub fn queue(&self, name: &str) -> &QueueSettings {
         self.queues.get(name).unwrap_or(&self.queue_defaults)
@@ -307,6 +421,7 @@ pub struct EngineSections<'a> {
     pub queue_defaults: &'a QueueSection,
     pub queues: &'a BTreeMap<String, QueueSection>,
     pub sla: &'a SlaSection,
+    pub tenants: &'a BTreeMap<String, TenantSection>,
 }
 
 impl EngineSections<'_> {
@@ -443,6 +558,89 @@ impl EngineSections<'_> {
             queues.insert(name.clone(), s);
         }
         let policies = self.sla.validate(issues);
+        let mut bad = |field: String, problem: String, fix: &str| {
+            issues.push(Issue::new(field, problem, fix))
+        };
+        if !valid_tenant_name(&e.default_tenant) {
+            bad(
+                "engine.default_tenant".into(),
+                format!("{:?} is not a valid tenant name", e.default_tenant),
+                "use 1 to 64 letters, digits, '_', '-' or '.', e.g. \"default\"",
+            );
+        }
+        if l.max_tenants == 0 {
+            bad(
+                "limits.max_tenants".into(),
+                "must be at least 1".into(),
+                "raise it (the default is 100)",
+            );
+        } else if self.tenants.len() >= l.max_tenants {
+            bad(
+                "limits.max_tenants".into(),
+                format!(
+                    "{} leaves no room for the {} tenants configured under [tenants] and the overflow tenant \"other\"",
+                    l.max_tenants,
+                    self.tenants.len()
+                ),
+                "raise limits.max_tenants above the number of configured tenants",
+            );
+        }
+        let mut tenants = BTreeMap::new();
+        for (name, t) in self.tenants {
+            let at = format!("tenants.{name}");
+            if !valid_tenant_name(name) || name == super::types::OTHER {
+                bad(
+                    at.clone(),
+                    format!(
+                        "{name:?} is not a valid tenant name (\"other\" is the overflow tenant)"
+                    ),
+                    "use 1 to 64 letters, digits, '_', '-' or '.'",
+                );
+            }
+            let defaults = resolve_queue(
+                &t.queue_defaults,
+                &queue_defaults,
+                &format!("{at}.queue_defaults"),
+                &mut bad,
+            );
+            let mut tq = BTreeMap::new();
+            let mut silent = |_: String, _: String, _: &str| {};
+            for q in self.queues.keys().chain(t.queues.keys()) {
+                let mid = match self.queues.get(q) {
+                    Some(g) => resolve_queue(g, &defaults, "", &mut silent),
+                    None => defaults.clone(),
+                };
+                let s = match t.queues.get(q) {
+                    Some(own) => resolve_queue(own, &mid, &format!("{at}.queues.{q}"), &mut bad),
+                    None => mid,
+                };
+                tq.insert(q.clone(), s);
+            }
+            let policies = (!t.sla.policies.is_empty()).then(|| {
+                let section = SlaSection {
+                    defaults: self.sla.defaults.clone(),
+                    calendars: self.sla.calendars.clone(),
+                    policies: t.sla.policies.clone(),
+                };
+                let mut own = Vec::new();
+                let p = section.validate(&mut own);
+                for i in own {
+                    // Calendar problems are the global section's, reported once.
+                    if let Some(rest) = i.field.strip_prefix("sla.policies") {
+                        bad(format!("{at}.sla.policies{rest}"), i.problem, &i.fix);
+                    }
+                }
+                p
+            });
+            tenants.insert(
+                name.clone(),
+                TenantSettings {
+                    queue_defaults: defaults,
+                    queues: tq,
+                    policies,
+                },
+            );
+        }
         EngineConfig {
             windows: e
                 .windows
@@ -463,6 +661,9 @@ impl EngineSections<'_> {
             queue_defaults,
             queues,
             policies,
+            default_tenant: e.default_tenant.clone(),
+            max_tenants: l.max_tenants,
+            tenants,
         }
     }
 }
@@ -524,9 +725,108 @@ mod tests {
             queue_defaults: &QueueSection::default(),
             queues: &BTreeMap::new(),
             sla: &SlaSection::default(),
+            tenants: &BTreeMap::new(),
         }
         .validate(&mut issues);
         (cfg, issues)
+    }
+
+    /// Validate a file holding `[queues.*]`, `[sla]` and `[tenants.*]`.
+    fn validate_tenants(text: &str) -> (EngineConfig, Vec<Issue>) {
+        #[derive(Deserialize)]
+        struct F {
+            #[serde(default)]
+            engine: EngineSection,
+            #[serde(default)]
+            limits: LimitsSection,
+            #[serde(default)]
+            queues: BTreeMap<String, QueueSection>,
+            #[serde(default)]
+            sla: SlaSection,
+            #[serde(default)]
+            tenants: BTreeMap<String, TenantSection>,
+        }
+        let f: F = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let mut issues = Vec::new();
+        let cfg = EngineSections {
+            engine: &f.engine,
+            limits: &f.limits,
+            queue_defaults: &QueueSection::default(),
+            queues: &f.queues,
+            sla: &f.sla,
+            tenants: &f.tenants,
+        }
+        .validate(&mut issues);
+        (cfg, issues)
+    }
+
+    #[test]
+    fn tenant_queue_settings_overlay_from_general_to_specific() {
+        let (cfg, issues) = validate_tenants(
+            r#"
+            [queues.billing]
+            service_level_threshold = "30s"
+            [tenants.acme.queue_defaults]
+            service_level_threshold = "10s"
+            cost_per_agent_hour = 40.0
+            [tenants.acme.queues.sales]
+            service_level_target = 0.9
+            "#,
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        let acme = cfg.for_tenant("acme");
+        // [queue_defaults] < [tenants.acme.queue_defaults] < [queues.billing]
+        // < [tenants.acme.queues.sales].
+        let (b, s, o) = (acme.queue("billing"), acme.queue("sales"), acme.queue("x"));
+        assert_eq!(
+            (b.service_level_threshold, b.cost_per_agent_hour),
+            (30_000, 40.0)
+        );
+        assert_eq!(
+            (s.service_level_threshold, s.service_level_target),
+            (10_000, 0.9)
+        );
+        assert_eq!(
+            (o.service_level_threshold, o.cost_per_agent_hour),
+            (10_000, 40.0)
+        );
+        // Other tenants keep the global settings.
+        let other = cfg.for_tenant("globex");
+        assert_eq!(other.queue("x").service_level_threshold, 20_000);
+        assert_eq!(other.queue("billing").service_level_threshold, 30_000);
+    }
+
+    #[test]
+    fn tenant_settings_are_checked_with_their_field_and_fix() {
+        let (_, issues) = validate_tenants(
+            r#"
+            [engine]
+            default_tenant = "no spaces"
+            [limits]
+            max_tenants = 2
+            [tenants.acme.queue_defaults]
+            service_level_target = 80
+            [tenants.globex]
+            [tenants.other]
+            [[tenants.acme.sla.policies]]
+            name = "p"
+            first_response = "0s"
+            "#,
+        );
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "engine.default_tenant",
+                "limits.max_tenants",
+                "tenants.acme.queue_defaults.service_level_target",
+                "tenants.acme.sla.policies[0].first_response",
+                "tenants.other",
+            ],
+            "{issues:?}"
+        );
+        assert!(issues.iter().all(|i| !i.fix.is_empty()));
+        assert!(toml::from_str::<TenantSection>("queue = {}").is_err());
     }
 
     #[test]

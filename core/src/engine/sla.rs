@@ -25,12 +25,12 @@
 use super::clocks::{
     effect_id, origin, payload, unpack, Clock, Clocks, State, AT_RISK, BREACH, OFF,
 };
-use super::fold::Engine;
+use super::fold::Fold;
 use super::types::NONE;
 use crate::event::{Effect, Millis, Reassignment, ReassignmentRequested, SlaBreached, SlaTarget};
 use crate::sla::picker::{self, Candidate};
 
-impl Engine {
+impl Fold {
     /// Open the clocks of a new (or reopened) interaction, by the event
     /// `event_id` at `t`.
     pub(super) fn sla_open(&mut self, slot: u32, t: Millis, event_id: &str, targets: &[SlaTarget]) {
@@ -260,7 +260,15 @@ impl Engine {
             self.sla_detail.entry(key).or_default().breached += 1;
             self.record_q(slot, deadline, |c| c.sla_breaches += 1);
             out.push(Effect::SlaBreached(SlaBreached {
-                effect_id: effect_id("breach", &id, target, deadline, 0, run),
+                effect_id: effect_id(
+                    self.tenant.as_deref(),
+                    "breach",
+                    &id,
+                    target,
+                    deadline,
+                    0,
+                    run,
+                ),
                 interaction_id: id.clone(),
                 queue: qname.clone(),
                 channel: ch,
@@ -269,6 +277,7 @@ impl Engine {
                 target,
                 deadline,
                 assigned_agent: from_agent.clone(),
+                tenant: self.tenant.as_ref().map(|t| t.to_string()),
             }));
         }
         let c = &mut self.sla_clocks[sla as usize];
@@ -278,7 +287,15 @@ impl Engine {
         }
         c.attempts += 1;
         let attempt = c.attempts;
-        let effect_id = effect_id("reassign", &id, target, deadline, attempt, opening);
+        let effect_id = effect_id(
+            self.tenant.as_deref(),
+            "reassign",
+            &id,
+            target,
+            deadline,
+            attempt,
+            opening,
+        );
         let action = match self.recorded.remove(&effect_id) {
             // Restoring: re-apply what was published rather than re-decide.
             Some(recorded) => recorded,
@@ -336,6 +353,7 @@ impl Engine {
             reason: target,
             attempt,
             deadline,
+            tenant: self.tenant.as_ref().map(|t| t.to_string()),
         }));
         let clock = &mut self.sla_clocks[sla as usize].clocks[target as usize];
         if escalated {

@@ -12,17 +12,19 @@ use serde::Serialize;
 
 use super::clocks::SlaOutcomes;
 use super::erlang;
-use super::fold::Engine;
 use super::hist::{Buckets, Hdr, Quantiles};
 use super::settings::QueueSettings;
 use super::stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
 use super::types::{ProcessingStats, StateCounts, NONE};
-use super::view::View;
+use super::view::{TenantView, View};
+use super::window::PaneData;
 use super::window::WindowSpec;
 use crate::event::{AgentState, Channel, Millis};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// The tenants these figures are of (each row names its own).
+    pub tenants: Vec<String>,
     /// The watermark, RFC 3339: figures include every event before it.
     pub as_of: Option<String>,
     pub as_of_ms: Option<Millis>,
@@ -45,6 +47,7 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SlaRow {
+    pub tenant: String,
     pub queue: String,
     pub policy: String,
     pub target: crate::event::SlaTarget,
@@ -77,6 +80,7 @@ pub struct WindowInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueSnapshot {
+    pub tenant: String,
     pub queue: String,
     pub channel: Channel,
     pub settings: QueueSettingsView,
@@ -199,6 +203,7 @@ pub struct Figures {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentSnapshot {
+    pub tenant: String,
     pub agent: String,
     pub state: Option<AgentState>,
     pub queues: Vec<String>,
@@ -352,13 +357,6 @@ fn occupancy(c: &AgentCounters) -> Option<f64> {
     ratio(work, work + c.available_ms as f64)
 }
 
-impl Engine {
-    /// The state as of the watermark, with every figure derived.
-    pub fn snapshot(&self) -> Snapshot {
-        self.view().snapshot()
-    }
-}
-
 impl View {
     /// Derive every figure from the (possibly merged) raw view.
     pub fn snapshot(&self) -> Snapshot {
@@ -367,9 +365,10 @@ impl View {
         let now = self.as_of.unwrap_or(NONE);
 
         let queues = self
-            .queues
+            .tenants
             .iter()
-            .map(|((queue, ch), q)| {
+            .flat_map(|(t, v)| v.queues.iter().map(move |k| (t, k)))
+            .map(|(tenant, ((queue, ch), q))| {
                 let s = &q.settings;
                 let mut wins = BTreeMap::new();
                 for (w, pane) in windows.iter().zip(&q.windows) {
@@ -379,6 +378,7 @@ impl View {
                     );
                 }
                 QueueSnapshot {
+                    tenant: tenant.clone(),
                     queue: queue.clone(),
                     channel: *ch,
                     settings: QueueSettingsView {
@@ -410,7 +410,11 @@ impl View {
 
         let mut occ: Vec<AgentCounters> = vec![AgentCounters::default(); windows.len() + 1];
         let mut agents = Vec::new();
-        for (id, a) in &self.agents {
+        let all_agents = self
+            .tenants
+            .iter()
+            .flat_map(|(t, v)| v.agents.iter().map(move |(id, a)| (t, id, a)));
+        for (tenant, id, a) in all_agents {
             if a.own_stats {
                 for (i, p) in a.windows.iter().enumerate() {
                     occ[i].merge_from(&p.c);
@@ -418,6 +422,7 @@ impl View {
                 occ[windows.len()].merge_from(&a.total.c);
             }
             agents.push(AgentSnapshot {
+                tenant: tenant.clone(),
                 agent: id.clone(),
                 state: a.state,
                 queues: a.queues.clone(),
@@ -432,7 +437,24 @@ impl View {
                 total: a.own_stats.then(|| agent_figures(&a.total)),
             });
         }
-        let other_agents = self.other_agents.as_ref().map(|(wins, total)| {
+        // Agents past the cap, over the tenants (distinct agents: added).
+        let mut other: Option<(Vec<AgentPane>, AgentPane)> = None;
+        for (wins, total) in self
+            .tenants
+            .values()
+            .filter_map(|v| v.other_agents.as_ref())
+        {
+            match &mut other {
+                None => other = Some((wins.clone(), total.clone())),
+                Some((ow, ot)) => {
+                    for (a, b) in ow.iter_mut().zip(wins) {
+                        a.merge_from(b);
+                    }
+                    ot.merge_from(total);
+                }
+            }
+        }
+        let other_agents = other.as_ref().map(|(wins, total)| {
             for (i, p) in wins.iter().enumerate() {
                 occ[i].merge_from(&p.c);
             }
@@ -451,15 +473,26 @@ impl View {
         }
         occupancy_by.insert("total".to_string(), occupancy(&occ[windows.len()]));
 
+        let sum = |f: fn(&TenantView) -> u64| self.tenants.values().map(f).sum::<u64>();
+        let mut agents_by_state = StateCounts::default();
+        for v in self.tenants.values() {
+            let (a, b) = (&mut agents_by_state, &v.agents_by_state);
+            a.offline += b.offline;
+            a.available += b.available;
+            a.busy += b.busy;
+            a.wrap_up += b.wrap_up;
+            a.away += b.away;
+        }
         Snapshot {
+            tenants: self.tenants.keys().cloned().collect(),
             as_of: if known { rfc3339(now) } else { None },
             as_of_ms: self.as_of,
             processing: Processing {
-                stats: self.processing.clone(),
-                open_interactions: self.open_interactions,
-                buffered_events: self.buffered_events,
-                parked_events: self.parked_events,
-                dedup_ids: self.dedup_ids,
+                stats: self.processing(),
+                open_interactions: sum(|v| v.open_interactions),
+                buffered_events: sum(|v| v.buffered_events),
+                parked_events: sum(|v| v.parked_events),
+                dedup_ids: sum(|v| v.dedup_ids),
             },
             windows: windows
                 .iter()
@@ -477,14 +510,16 @@ impl View {
             queues,
             agents,
             center: CenterSnapshot {
-                agents_by_state: self.agents_by_state.clone(),
+                agents_by_state,
                 occupancy: occupancy_by,
                 other_agents,
             },
             sla: self
-                .sla
+                .tenants
                 .iter()
-                .map(|((queue, policy, target), o)| SlaRow {
+                .flat_map(|(t, v)| v.sla.iter().map(move |k| (t, k)))
+                .map(|(tenant, ((queue, policy, target), o))| SlaRow {
+                    tenant: tenant.clone(),
                     queue: queue.clone(),
                     policy: policy.clone(),
                     target: *target,

@@ -1,10 +1,10 @@
 //! Survey answers (CSAT, NPS, CES): counted for the queue × channel they
 //! name and, for CSAT with an agent, for that agent.
 
-use super::fold::Engine;
+use super::fold::Fold;
 use crate::event::{Millis, SurveyAnswered, SurveyScore};
 
-impl Engine {
+impl Fold {
     pub(super) fn on_survey(&mut self, t: Millis, s: SurveyAnswered) {
         let q = self.queue_id(&s.queue);
         let score = s.score;

@@ -19,8 +19,8 @@ pub(super) const HOUR: Millis = 3_600_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     pub kind: SampleKind,
-    /// Queue index ([`Engine::queue_label`]) or agent index
-    /// ([`Engine::agent_label`]), by kind.
+    /// Queue index  or agent index
+    /// , by kind.
     pub key: u32,
     pub channel: Channel,
     pub ms: Millis,
@@ -30,6 +30,8 @@ pub struct Sample {
 /// shells export, without reaching into the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledSample {
+    /// The tenant whose fold took it.
+    pub tenant: CompactString,
     pub kind: SampleKind,
     /// Queue name for queue samples, agent id for agent samples (`other`
     /// past the caps).
@@ -92,6 +94,25 @@ pub struct ProcessingStats {
     /// Events for an unknown interaction not parked because the parking
     /// area held `limits.max_parked_events` (orphaned).
     pub parked_overflow: u64,
+}
+
+impl ProcessingStats {
+    /// Add another part's counters (another partition or tenant).
+    pub fn add(&mut self, q: &ProcessingStats) {
+        self.events_received += q.events_received;
+        self.events_applied += q.events_applied;
+        self.duplicates += q.duplicates;
+        self.late += q.late;
+        self.late_beyond_window += q.late_beyond_window;
+        self.fcr_retractions_beyond_window += q.fcr_retractions_beyond_window;
+        self.orphaned += q.orphaned;
+        self.ignored_transitions += q.ignored_transitions;
+        self.stale_agent_events += q.stale_agent_events;
+        self.expired_interactions += q.expired_interactions;
+        self.tracking_overflow += q.tracking_overflow;
+        self.parked_expired += q.parked_expired;
+        self.parked_overflow += q.parked_overflow;
+    }
 }
 
 /// A stable 64-bit hash of an id (customer references, resolved interactions).

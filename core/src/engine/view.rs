@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::clocks::SlaOutcomes;
-use super::fold::Engine;
+use super::fold::Fold;
 use super::hist::{Buckets, Hdr};
 use super::records::Agent;
 use super::settings::QueueSettings;
@@ -24,9 +24,25 @@ use crate::event::{AgentState, Channel, Millis, SlaTarget};
 
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    /// Watermark; the newest of the merged parts.
+    /// Watermark; the newest of the merged parts (of its tenants).
     pub as_of: Option<Millis>,
     pub windows: Vec<WindowSpec>,
+    /// Each tenant's figures, kept apart: a view for a set of tenants is
+    /// this map narrowed to them ([`View::scoped`]).
+    pub tenants: BTreeMap<String, TenantView>,
+    /// The provisional "now": the same raw state with every event received
+    /// applied, the buffered ones too (on a copy of the engine, as if the
+    /// watermark had passed them). `None` when nothing is buffered: the
+    /// ordered view is then already current. Effects never come from it;
+    /// see ARCHITECTURE.md, "Provisional figures".
+    pub provisional: Option<Arc<View>>,
+}
+
+/// One tenant's raw figures.
+#[derive(Debug, Clone, Default)]
+pub struct TenantView {
+    /// The tenant's watermark (each tenant's fold has its own).
+    pub as_of: Option<Millis>,
     pub processing: ProcessingStats,
     pub open_interactions: u64,
     pub buffered_events: u64,
@@ -39,12 +55,6 @@ pub struct View {
     pub other_agents: Option<(Vec<AgentPane>, AgentPane)>,
     pub agents_by_state: StateCounts,
     pub sla: BTreeMap<(String, String, SlaTarget), SlaOutcomes>,
-    /// The provisional "now": the same raw state with every event received
-    /// applied, the buffered ones too (on a copy of the engine, as if the
-    /// watermark had passed them). `None` when nothing is buffered: the
-    /// ordered view is then already current. Effects never come from it;
-    /// see ARCHITECTURE.md, "Provisional figures".
-    pub provisional: Option<Arc<View>>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,28 +136,65 @@ impl View {
     }
 
     fn merge_ordered(&mut self, o: &View) {
-        self.as_of = match (self.as_of, o.as_of) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.as_of = max_time(self.as_of, o.as_of);
         if self.windows.is_empty() {
             self.windows = o.windows.clone();
         }
-        let p = &mut self.processing;
-        let q = &o.processing;
-        p.events_received += q.events_received;
-        p.events_applied += q.events_applied;
-        p.duplicates += q.duplicates;
-        p.late += q.late;
-        p.late_beyond_window += q.late_beyond_window;
-        p.fcr_retractions_beyond_window += q.fcr_retractions_beyond_window;
-        p.orphaned += q.orphaned;
-        p.ignored_transitions += q.ignored_transitions;
-        p.stale_agent_events += q.stale_agent_events;
-        p.expired_interactions += q.expired_interactions;
-        p.tracking_overflow += q.tracking_overflow;
-        p.parked_expired += q.parked_expired;
-        p.parked_overflow += q.parked_overflow;
+        for (t, v) in &o.tenants {
+            match self.tenants.get_mut(t) {
+                Some(m) => m.merge(v),
+                None => {
+                    self.tenants.insert(t.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    /// The same view narrowed to the tenants `keep` accepts: nothing of
+    /// the others stays (their queues, agents, counters, watermark), in
+    /// the provisional part too.
+    pub fn scoped(&self, keep: impl Fn(&str) -> bool + Copy) -> View {
+        let tenants: BTreeMap<String, TenantView> = self
+            .tenants
+            .iter()
+            .filter(|(t, _)| keep(t))
+            .map(|(t, v)| (t.clone(), v.clone()))
+            .collect();
+        View {
+            as_of: tenants.values().fold(None, |a, v| max_time(a, v.as_of)),
+            windows: self.windows.clone(),
+            tenants,
+            provisional: self.provisional.as_ref().map(|p| Arc::new(p.scoped(keep))),
+        }
+    }
+
+    /// Open interactions of every tenant.
+    pub fn open_interactions(&self) -> u64 {
+        self.tenants.values().map(|t| t.open_interactions).sum()
+    }
+
+    /// Processing counters summed over the tenants.
+    pub fn processing(&self) -> ProcessingStats {
+        let mut p = ProcessingStats::default();
+        for t in self.tenants.values() {
+            p.add(&t.processing);
+        }
+        p
+    }
+}
+
+fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl TenantView {
+    /// Fold the same tenant's figures from another partition into these.
+    pub fn merge(&mut self, o: &TenantView) {
+        self.as_of = max_time(self.as_of, o.as_of);
+        self.processing.add(&o.processing);
         self.open_interactions += o.open_interactions;
         self.buffered_events += o.buffered_events;
         self.parked_events += o.parked_events;
@@ -242,27 +289,11 @@ pub struct Publication {
     pub last_event_ms: Option<Millis>,
 }
 
-impl Engine {
-    /// This tick's [`Publication`]: the samples taken and a fresh view,
-    /// with its provisional part ([`Engine::provisional_view`]).
-    pub fn publication(&mut self) -> Publication {
-        let samples = self.take_samples();
-        let mut view = self.view();
-        view.provisional = self.provisional_view().map(Arc::new);
-        Publication {
-            view,
-            samples,
-            last_event_ms: Some(self.max_event_time()).filter(|&t| t != Millis::MIN),
-        }
-    }
-
-    /// What the view will be once the watermark passes every event
-    /// received, if nothing earlier arrives meanwhile: a copy of the engine
-    /// with its reorder buffer applied in canonical order (SLA clocks
-    /// advanced to the newest event; their effects discarded). `None` when
-    /// nothing is buffered. Its cost is a copy of the state per call, so
-    /// the shell calls it once per publish, not per event.
-    pub fn provisional_view(&self) -> Option<View> {
+impl Fold {
+    /// This tenant's view once the watermark passes every event it
+    /// received (see [`super::Engine::provisional_view`]); `None` when
+    /// nothing is buffered.
+    pub fn provisional_view(&self) -> Option<TenantView> {
         if self.buffer.is_empty() {
             return None;
         }
@@ -273,7 +304,7 @@ impl Engine {
     }
 
     /// The raw state as of the watermark (without its provisional part).
-    pub fn view(&self) -> View {
+    pub fn view(&self) -> TenantView {
         let now = self.watermark;
         let known = now != NONE;
         let windows = &self.cfg.windows;
@@ -421,9 +452,8 @@ impl Engine {
             );
         }
 
-        View {
+        TenantView {
             as_of: known.then_some(now),
-            windows: windows.clone(),
             processing: self.stats.clone(),
             open_interactions: self.interactions.len() as u64,
             buffered_events: self.buffer.len() as u64,
@@ -447,7 +477,6 @@ impl Engine {
                     )
                 })
                 .collect(),
-            provisional: None,
         }
     }
 }

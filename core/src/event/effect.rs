@@ -79,6 +79,8 @@ pub struct SlaBreached {
     pub deadline: Millis,
     /// The agent assigned when it ran out, if any.
     pub assigned_agent: Option<String>,
+    /// The interaction's tenant; `None` for the default tenant.
+    pub tenant: Option<String>,
 }
 
 /// What to do with an interaction whose assigned operator did not act.
@@ -109,4 +111,6 @@ pub struct ReassignmentRequested {
     pub attempt: u32,
     /// The deadline that was missed (event time, ms).
     pub deadline: Millis,
+    /// The interaction's tenant; `None` for the default tenant.
+    pub tenant: Option<String>,
 }

@@ -13,7 +13,8 @@ pub struct Event {
     pub event_id: String,
     /// Event time in ms since the Unix epoch.
     pub occurred_at: Millis,
-    /// Optional tenant; carried through, not used for partitioning.
+    /// The tenant the event belongs to (`None`: `engine.default_tenant`);
+    /// each tenant is folded apart. Not used for partitioning.
     pub tenant: Option<String>,
     pub kind: EventKind,
 }

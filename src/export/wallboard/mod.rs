@@ -15,13 +15,16 @@
 //! seconds (the server is unreachable), so a wallboard never silently
 //! freezes.
 //!
-//! With `http.api_token` set and the page opened without the right token,
-//! the stream is refused (401): the page then says "unauthorised" (and how
+//! With API keys configured and the page opened without a key that reads
+//! the API, the stream is refused (401 or 403) and the page embeds no
+//! figures: the page then says "unauthorised" (and how
 //! to open it) instead of reconnecting forever. Other failures are retried
 //! with a growing pause.
 //!
-//! # One snapshot for every client
-//! The stream's events are built by one publisher task: once per
+//! # One snapshot for every client of an audience
+//! A stream's events carry the figures its reader may see (the key's
+//! tenants, operators as its role allows: an *audience*). Each audience
+//! has one hub, and its events are built by one publisher task: once per
 //! [`STREAM_INTERVAL`], while at least one client is connected, it merges
 //! the figures, serialises the snapshot and frames it as one SSE event;
 //! every client sends those same bytes (a reference-counted buffer). A
@@ -50,7 +53,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_FRAME_OPTIONS};
-use axum::http::{HeaderMap, HeaderName, Uri};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -60,6 +63,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
+use super::access::{Access, Role, Scope};
 use super::http::AppState;
 use super::shared::ExportState;
 
@@ -73,6 +77,9 @@ pub const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 /// five a second cost 1.85 times. So a change reaches the wallboard at
 /// once after a quiet second, and within a second otherwise.
 const MIN_GAP: Duration = STREAM_INTERVAL;
+
+/// How often an idle publisher checks whether its hub was dropped.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 /// An SSE comment, sent when no event went out for this long.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -88,7 +95,7 @@ const APP_CSS: &str = include_str!("wallboard.css");
 /// `/`, `/wallboard.js`, `/wallboard.css` (public) and `/api/v1/stream`
 /// (api). Open streams end when `shutdown` fires.
 pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Router<AppState>) {
-    let hub = Arc::new(Hub::new(shutdown));
+    let hubs = Arc::new(Hubs::new(shutdown));
     let public = Router::new()
         .route("/", get(index))
         .route(
@@ -101,12 +108,107 @@ pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Route
         );
     let api = Router::new().route(
         "/api/v1/stream",
-        get(move |State(s): State<AppState>| {
-            let hub = hub.clone();
-            async move { hub.stream(&s.export) }
-        }),
+        get(
+            move |State(s): State<AppState>,
+                  axum::Extension(access): axum::Extension<Access>,
+                  uri: Uri| {
+                let hubs = hubs.clone();
+                async move {
+                    let access = match super::http::narrow(access, tenant_param(&uri).as_deref()) {
+                        Ok(a) => a,
+                        Err(d) => return super::http::denied("/api/v1/stream", d, ""),
+                    };
+                    match hubs.get(Audience::of(&access)) {
+                        Some(hub) => hub.stream(&s.export),
+                        None => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too many distinct stream audiences; retry later\n",
+                        )
+                            .into_response(),
+                    }
+                }
+            },
+        ),
     );
     (public, api)
+}
+
+/// The `tenant` query parameter, if any.
+fn tenant_param(uri: &Uri) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        tenant: Option<String>,
+    }
+    axum::extract::Query::<Q>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.tenant)
+}
+
+/// Who a stream's events are built for: readers with the same audience
+/// share every event's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Audience {
+    scope: Scope,
+    supervisor: bool,
+}
+
+impl Audience {
+    fn of(a: &Access) -> Self {
+        Audience {
+            scope: a.scope.clone(),
+            supervisor: a.role == Role::Supervisor,
+        }
+    }
+
+    fn access(&self) -> Access {
+        Access {
+            key: None,
+            role: if self.supervisor {
+                Role::Supervisor
+            } else {
+                Role::Viewer
+            },
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+/// Most distinct audiences streamed at once (keys × `?tenant=`): each has
+/// its own publisher.
+const MAX_AUDIENCES: usize = 64;
+
+/// One [`Hub`] per audience, created on a first client.
+struct Hubs {
+    hubs: std::sync::Mutex<std::collections::HashMap<Audience, Arc<Hub>>>,
+    shutdown: CancellationToken,
+}
+
+impl Hubs {
+    fn new(shutdown: CancellationToken) -> Self {
+        Hubs {
+            hubs: Default::default(),
+            shutdown,
+        }
+    }
+
+    /// The audience's hub; `None` when `MAX_AUDIENCES` others have
+    /// clients.
+    fn get(&self, audience: Audience) -> Option<Arc<Hub>> {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = hubs.get(&audience) {
+            return Some(h.clone());
+        }
+        if hubs.len() >= MAX_AUDIENCES {
+            // Hubs nobody listens to go (their publisher ends).
+            hubs.retain(|_, h| h.latest.receiver_count() > 0);
+            if hubs.len() >= MAX_AUDIENCES {
+                return None;
+            }
+        }
+        let hub = Arc::new(Hub::new(self.shutdown.clone(), audience.access()));
+        hubs.insert(audience, hub.clone());
+        Some(hub)
+    }
 }
 
 /// The page, with the current snapshot embedded so the first paint already
@@ -115,10 +217,12 @@ pub fn wallboard_routes(shutdown: CancellationToken) -> (Router<AppState>, Route
 /// the page itself is public.
 async fn index(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> impl IntoResponse {
     let mut html = INDEX_HTML.to_string();
-    if super::http::authorized(&s, &headers, &uri) {
+    let access = super::http::api_access(&s, &headers, &uri)
+        .and_then(|a| super::http::narrow(a, tenant_param(&uri).as_deref()));
+    if let Ok(access) = access {
         let export = s.export.clone();
         let json = tokio::task::spawn_blocking(move || {
-            serde_json::to_string(&export.figures().snapshot(None, None))
+            serde_json::to_string(&export.figures().for_access(&access).snapshot(None, None))
         })
         .await;
         if let Ok(Ok(json)) = json {
@@ -163,6 +267,8 @@ struct Frame {
 
 /// The stream's publisher and its clients' shared view of it.
 struct Hub {
+    /// Whose figures its events carry.
+    access: Access,
     latest: watch::Sender<Option<Frame>>,
     /// A client found no recent event: build one now.
     wanted: Notify,
@@ -171,8 +277,9 @@ struct Hub {
 }
 
 impl Hub {
-    fn new(shutdown: CancellationToken) -> Self {
+    fn new(shutdown: CancellationToken, access: Access) -> Self {
         Hub {
+            access,
             latest: watch::Sender::new(None),
             wanted: Notify::new(),
             started: OnceLock::new(),
@@ -244,6 +351,13 @@ async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
         tokio::select! {
             _ = hub.shutdown.cancelled() => return,
             _ = hub.wanted.notified() => {}
+            // Dropped from `Hubs` and nobody listens: end.
+            _ = tokio::time::sleep(IDLE_CHECK), if !listened => {
+                if Arc::strong_count(&hub) == 1 {
+                    return;
+                }
+                continue;
+            }
             _ = ticks.tick(), if listened => {}
             Ok(()) = publishes.changed(), if listened => {
                 tokio::select! {
@@ -258,7 +372,7 @@ async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
         last = Instant::now();
         // What was published so far is in the frame built now.
         let included = *publishes.borrow_and_update();
-        let bytes = snapshot_event(&export).await;
+        let bytes = snapshot_event(&export, &hub.access).await;
         hub.latest.send_replace(Some(Frame {
             bytes,
             built: Instant::now(),
@@ -269,11 +383,11 @@ async fn publish(hub: Arc<Hub>, export: Arc<ExportState>) {
 }
 
 /// The merged snapshot as one SSE event (`event: snapshot`).
-async fn snapshot_event(export: &Arc<ExportState>) -> Bytes {
-    let export = export.clone();
+async fn snapshot_event(export: &Arc<ExportState>, access: &Access) -> Bytes {
+    let (export, access) = (export.clone(), access.clone());
     // Deriving figures (quantiles) is CPU work: off the I/O threads.
     let json = tokio::task::spawn_blocking(move || {
-        serde_json::to_string(&export.figures().snapshot(None, None))
+        serde_json::to_string(&export.figures().for_access(&access).snapshot(None, None))
     })
     .await;
     match json {

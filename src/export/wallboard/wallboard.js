@@ -71,10 +71,16 @@
   // event received applied) when there are any, else the ordered ones; a
   // figure is marked provisional only where it differs from the ordered
   // one (as displayed).
+  // With several tenants, a queue (or operator) is named tenant/name:
+  // two tenants may use the same names.
+  function named(snap, row, name) {
+    return (snap.tenants || []).length > 1 ? row.tenant + "/" + name : name;
+  }
+
   function renderQueues(snap) {
     var html = "";
     var ordered = {};
-    (snap.queues || []).forEach(function (q) { ordered[q.queue + ":" + q.channel] = q; });
+    (snap.queues || []).forEach(function (q) { ordered[named(snap, q, q.queue) + ":" + q.channel] = q; });
     var shown = snap.provisional || snap;
     function figures(q) {
       var w = (q.windows || {})[SL_WINDOW] || {};
@@ -87,7 +93,7 @@
       };
     }
     (shown.queues || []).forEach(function (q) {
-      var id = q.queue + ":" + q.channel;
+      var id = named(snap, q, q.queue) + ":" + q.channel;
       var f = figures(q);
       var o = snap.provisional ? figures(ordered[id] || {}) : f;
       function prov(k) { return f[k] !== o[k]; }
@@ -99,7 +105,7 @@
       var target = (q.settings || {}).service_level_target;
       var sll = slLevel(f.slRaw, target), abl = abLevel(f.abRaw);
       html += '<article class="tile ' + worst(sll, abl) + '" data-queue="' + esc(id) + '">' +
-        '<h3>' + esc(q.queue) + '<span class="ch">' + esc(q.channel) + "</span></h3>" +
+        '<h3>' + esc(named(snap, q, q.queue)) + '<span class="ch">' + esc(q.channel) + "</span></h3>" +
         '<div class="kpis">' +
         kpi("waiting", num("waiting:" + id, f.waiting, "", "", prov("waiting"))) +
         kpi("oldest wait", num("oldest:" + id, f.oldest, "s", "", prov("oldest"))) +
@@ -120,7 +126,7 @@
     var rows = [], max = 0;
     (snap.queues || []).forEach(function (q) {
       var d = ((q.windows || {})[HIST_WINDOW] || {}).queue_wait || {};
-      var r = { id: q.queue + ":" + q.channel, n: d.count, p50: d.p50_seconds, p90: d.p90_seconds, p99: d.p99_seconds };
+      var r = { id: named(snap, q, q.queue) + ":" + q.channel, n: d.count, p50: d.p50_seconds, p90: d.p90_seconds, p99: d.p99_seconds };
       [r.p50, r.p90, r.p99].forEach(function (x) { if (isNum(x) && x > max) max = x; });
       rows.push(r);
     });
@@ -150,7 +156,7 @@
     (snap.agents || []).forEach(function (a) {
       var f = (a.windows || {})[AGENT_WINDOW];
       if (!f) return;
-      var id = a.agent;
+      var id = named(snap, a, a.agent);
       html += "<tr><td>" + esc(id) + "</td><td>" + esc(a.state || "—") + "</td>" +
         '<td class="n" data-kpi="closures:' + esc(id) + '">' + int((f.counts || {}).closures) + "</td>" +
         '<td class="n"><span data-kpi="csat:' + esc(id) + '">' + pct(f.csat) + "</span>" + (isNum(f.csat) ? "%" : "") + "</td>" +
@@ -180,8 +186,8 @@
     rows.sort(function (a, b) { return (b.breached + b.reassigned) - (a.breached + a.reassigned); });
     var html = "";
     rows.slice(0, 12).forEach(function (r) {
-      var id = r.queue + ":" + r.policy + ":" + r.target;
-      html += "<tr><td>" + esc(r.queue) + "</td><td>" + esc(r.policy) + "</td><td>" + esc(r.target) + "</td>" +
+      var id = named(snap, r, r.queue) + ":" + r.policy + ":" + r.target;
+      html += "<tr><td>" + esc(named(snap, r, r.queue)) + "</td><td>" + esc(r.policy) + "</td><td>" + esc(r.target) + "</td>" +
         '<td class="n">' + int(r.met) + "</td>" +
         '<td class="n bad" data-kpi="sla_breached:' + esc(id) + '">' + int(r.breached) + "</td>" +
         '<td class="n warn" data-kpi="sla_reassigned:' + esc(id) + '">' + int(r.reassigned) + "</td></tr>";

@@ -191,6 +191,7 @@ impl TryFrom<wire::Effect> for Effect {
     fn try_from(effect: wire::Effect) -> Result<Self, Self::Error> {
         let ids = Ids { max_len: None };
         let effect_id = ids.required("effect_id", effect.effect_id)?;
+        let tenant = ids.optional("tenant", effect.tenant)?;
         match effect.kind {
             None => Err(DecodeError::invalid("kind", "required")),
             Some(wire::effect::Kind::SlaBreached(b)) => Ok(Effect::SlaBreached(SlaBreached {
@@ -203,6 +204,7 @@ impl TryFrom<wire::Effect> for Effect {
                 target: sla_target("sla_breached.target", b.target)?,
                 deadline: millis("sla_breached.deadline", b.deadline)?,
                 assigned_agent: ids.optional("sla_breached.assigned_agent", b.assigned_agent)?,
+                tenant,
             })),
             Some(wire::effect::Kind::ReassignmentRequested(r)) => {
                 use wire::reassignment_requested::Action as W;
@@ -232,6 +234,7 @@ impl TryFrom<wire::Effect> for Effect {
                     reason: sla_target("reassignment_requested.reason", r.reason)?,
                     attempt: r.attempt,
                     deadline: millis("reassignment_requested.deadline", r.deadline)?,
+                    tenant,
                 }))
             }
         }
@@ -541,8 +544,13 @@ impl From<&Effect> for wire::Effect {
                 })
             }
         };
+        let tenant = match e {
+            Effect::SlaBreached(b) => &b.tenant,
+            Effect::ReassignmentRequested(r) => &r.tenant,
+        };
         wire::Effect {
             effect_id: e.effect_id().to_owned(),
+            tenant: opt(tenant),
             kind: Some(kind),
         }
     }
