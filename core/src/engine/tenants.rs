@@ -170,6 +170,12 @@ impl Engine {
     /// The fold of a tenant (`None`: the default tenant), created on first
     /// use; past the cap, the shared `other`.
     fn unit(&mut self, tenant: Option<&str>) -> &mut Fold {
+        // Per event: an existing fold is found with one lookup and no copy
+        // of its name.
+        let own = tenant.unwrap_or(&self.cfg.default_tenant);
+        if self.units.contains_key(own) {
+            return self.units.get_mut(own).expect("present");
+        }
         let name = CompactString::from(self.fold_name(tenant));
         if !self.units.contains_key(&name) {
             let mut u = Fold::new(self.cfg.for_tenant(&name));
