@@ -715,7 +715,7 @@ fn dashboards_are_well_formed_for_provisioning() {
     };
     assert_eq!(
         vars("wallboard.json"),
-        ["datasource", "cluster", "queue", "channel"]
+        ["datasource", "cluster", "tenant", "queue", "channel"]
     );
     assert_eq!(
         vars("operations.json"),
@@ -798,6 +798,37 @@ fn every_dashboard_query_selects_one_cluster() {
             .contains("cluster=~\"$cluster\""),
         "the instance choice follows the cluster: {instance}"
     );
+}
+
+/// Two tenants may both have a `billing` queue: every wallboard selector
+/// follows the tenant choice, and no aggregation keeps `queue` while
+/// dropping `tenant` (which would add the two billing queues up).
+#[test]
+fn every_wallboard_query_follows_the_tenant_choice_and_keeps_tenants_apart() {
+    let mut wrong = Vec::new();
+    for (at, expr) in dashboard_queries() {
+        if !at.starts_with("wallboard.json")
+            || at.ends_with("variable \"cluster\"")
+            || at.ends_with("variable \"tenant\"")
+        {
+            continue;
+        }
+        for (name, matchers) in selectors(&expr) {
+            if !matchers.contains("tenant=~\"$tenant\"") {
+                wrong.push(format!("{at}: {name}{{{matchers}}} ignores $tenant"));
+            }
+        }
+        let mut rest = expr.as_str();
+        while let Some(i) = rest.find(" by (") {
+            let (labels, after) = rest[i + 5..].split_once(')').unwrap_or((&rest[i + 5..], ""));
+            let labels: Vec<&str> = labels.split(',').map(str::trim).collect();
+            if labels.contains(&"queue") && !labels.contains(&"tenant") {
+                wrong.push(format!("{at}: by ({}) merges tenants", labels.join(", ")));
+            }
+            rest = after;
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 // ------------------------------------------------- compose and kubernetes

@@ -55,6 +55,7 @@ fn panel_queries() -> Vec<(String, String, String)> {
 fn expand(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$cluster", ".*")
+        .replace("$tenant", ".*")
         .replace("${queue:regex}", ".*")
         .replace("${channel:regex}", ".*")
         .replace("$queue", ".*")
