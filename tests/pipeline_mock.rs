@@ -277,8 +277,17 @@ fn a_broker_outage_loses_nothing() {
         &config(&brokers, "at_least_once", "100ms"),
         &["run"],
     );
-    let started = wait_until(Duration::from_secs(60), || effects(&brokers).len() >= 120);
-    assert!(started, "no effects:\n{}", a.log_text());
+    // The mock cluster runs inside this test process and can stall for
+    // tens of seconds on a loaded machine (seen once in CI: partitions
+    // live, fewer than 120 effects after 60 s): allow for it, and say how
+    // far it got.
+    let started = wait_until(Duration::from_secs(120), || effects(&brokers).len() >= 120);
+    assert!(
+        started,
+        "{} of 120 effects after 120 s:\n{}",
+        effects(&brokers).len(),
+        a.log_text()
+    );
     produce(&brokers, INTERACTIONS, &calls(30..60));
     cluster.broker_down(1).expect("broker down");
     std::thread::sleep(Duration::from_secs(3));
