@@ -6,7 +6,9 @@
 //! (`export.tick_interval`) to hand its figures to the exporter;
 //! `publish/provisional_*`: what it pays on top while events wait for the
 //! watermark (a copy of the engine with its reorder buffer applied), after
-//! the stream above and with 100,000 interactions open.
+//! the stream above, with 100,000 interactions open, and with 200,000
+//! resolutions tracked (what a week of traffic leaves for reopens, repeat
+//! contacts and FCR).
 //!
 //! `cargo bench --bench fold`
 
@@ -129,7 +131,51 @@ fn publish(c: &mut Criterion) {
         ),
         |b| b.iter(|| black_box(big.provisional_view())),
     );
+    let tracked = tracked_engine(200_000);
+    g.bench_function(
+        format!(
+            "provisional_{}_resolutions_tracked_{}_buffered",
+            200_000,
+            tracked.buffered()
+        ),
+        |b| b.iter(|| black_box(tracked.provisional_view())),
+    );
     g.finish();
+}
+
+/// `n` customers' contacts, queued and resolved 10 ms apart on 20 queues:
+/// each resolution is remembered for reopens, repeat contacts and FCR
+/// (`engine.repeat_window`, a week by default), as a week of traffic
+/// leaves them; the last 5 s wait for the watermark.
+fn tracked_engine(n: usize) -> Engine {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    let at = |i: usize| 1_793_610_000_000 + 10 * i as i64;
+    for i in 0..n {
+        let id = format!("int-{i:012}");
+        let queued = InteractionEvent::Queued {
+            queue: format!("queue-{}", i % 20),
+            channel: Channel::Voice,
+            priority: 0,
+            customer_ref: Some(format!("cust-{i:09}")),
+        };
+        let resolved = InteractionEvent::Resolved { agent_id: None };
+        for (k, event) in [(0, queued), (1, resolved)] {
+            e.apply(
+                Event {
+                    event_id: format!("e-{i}-{k}"),
+                    occurred_at: at(i) + k,
+                    tenant: None,
+                    kind: EventKind::Interaction {
+                        interaction_id: id.clone(),
+                        event,
+                    },
+                },
+                &mut out,
+            );
+        }
+    }
+    e
 }
 
 /// `n` calls queued 10 ms apart on 20 queues and never answered: the last

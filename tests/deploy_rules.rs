@@ -820,7 +820,9 @@ fn every_wallboard_query_follows_the_tenant_choice_and_keeps_tenants_apart() {
         }
         let mut rest = expr.as_str();
         while let Some(i) = rest.find(" by (") {
-            let (labels, after) = rest[i + 5..].split_once(')').unwrap_or((&rest[i + 5..], ""));
+            let (labels, after) = rest[i + 5..]
+                .split_once(')')
+                .unwrap_or((&rest[i + 5..], ""));
             let labels: Vec<&str> = labels.split(',').map(str::trim).collect();
             if labels.contains(&"queue") && !labels.contains(&"tenant") {
                 wrong.push(format!("{at}: by ({}) merges tenants", labels.join(", ")));

@@ -19,6 +19,7 @@ use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
 use super::stats::{self, AgentStats, HistKind, QueueStats};
+use super::tracked::Tracked;
 use super::types::{
     LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, HOUR, NONE, NO_AGENT, OTHER,
 };
@@ -56,8 +57,8 @@ pub struct Fold {
     pub(super) agent_ids: FxHashMap<CompactString, u32>,
     pub(super) agents: Vec<Agent>,
     pub(super) agent_stats: Vec<AgentStats>,
-    pub(super) resolved: FxHashMap<u64, Resolved>,
-    pub(super) customers: FxHashMap<u64, Customer>,
+    pub(super) resolved: Tracked<Resolved>,
+    pub(super) customers: Tracked<Customer>,
     pub(super) local: LocalClock,
     pub(super) stats: ProcessingStats,
     pub(super) housekeeping_hour: i64,
@@ -97,8 +98,8 @@ impl Fold {
             agent_ids: FxHashMap::default(),
             agents: Vec::new(),
             agent_stats: vec![AgentStats::new(&windows)],
-            resolved: FxHashMap::default(),
-            customers: FxHashMap::default(),
+            resolved: Tracked::default(),
+            customers: Tracked::default(),
             stats: ProcessingStats::default(),
             housekeeping_hour: NONE,
             sla_wheel: TimerWheel::new(0),

@@ -48,6 +48,7 @@
 //! | `parking` | events waiting for their interaction to appear (TTL, cap), applied when it does |
 //! | `dedup`, `local_time` | the dedup horizon; local hour / weekday / month |
 //! | `slots` | the slab of interactions and SLA clocks (slots and their reuse order can be saved) |
+//! | `tracked` | the map behind resolutions and customers: shared by the provisional view's copy, which keeps its own writes apart |
 //! | `checkpoint` | the checkpoint format: save, restore, inspect |
 
 pub mod checkpoint;
@@ -73,6 +74,7 @@ mod slots;
 mod stats;
 mod surveys;
 mod tenants;
+mod tracked;
 mod types;
 mod window;
 

@@ -297,10 +297,49 @@ impl Fold {
         if self.buffer.is_empty() {
             return None;
         }
-        let mut copy = self.clone();
-        copy.tap = None;
+        let mut copy = self.copy_to_flush();
         copy.flush(&mut Vec::new());
         Some(copy.view())
+    }
+
+    /// A copy that can flush its buffer and give its view, made at every
+    /// publish: the tracking maps are forked (shared, with the copy's
+    /// writes kept apart) and the sample tap is off (drained by the
+    /// shell). Spelled field by field so that a new field needs a
+    /// decision here.
+    fn copy_to_flush(&self) -> Fold {
+        Fold {
+            tenant: self.tenant.clone(),
+            cfg: self.cfg.clone(),
+            buffer: self.buffer.clone(),
+            max_seen: self.max_seen,
+            max_any: self.max_any,
+            watermark: self.watermark,
+            dedup: self.dedup.clone(),
+            interactions: self.interactions.clone(),
+            index: self.index.clone(),
+            legs: self.legs.clone(),
+            parked: self.parked.clone(),
+            parked_len: self.parked_len,
+            parked_oldest: self.parked_oldest,
+            queue_ids: self.queue_ids.clone(),
+            queue_names: self.queue_names.clone(),
+            queues: self.queues.clone(),
+            agent_ids: self.agent_ids.clone(),
+            agents: self.agents.clone(),
+            agent_stats: self.agent_stats.clone(),
+            resolved: self.resolved.fork(),
+            customers: self.customers.fork(),
+            local: self.local.clone(),
+            stats: self.stats.clone(),
+            housekeeping_hour: self.housekeeping_hour,
+            sla_wheel: self.sla_wheel.clone(),
+            sla_clocks: self.sla_clocks.clone(),
+            sla_detail: self.sla_detail.clone(),
+            tap: None,
+            recorded: self.recorded.clone(),
+            missed_window: false,
+        }
     }
 
     /// The raw state as of the watermark (without its provisional part).
