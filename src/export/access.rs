@@ -247,10 +247,10 @@ fn access(k: &KeySpec) -> Access {
 
 /// Keep the lines of a Prometheus text exposition a scope may read:
 /// comments, series without a `tenant` label, and series whose `tenant`
-/// is in the scope.
-pub fn filter_exposition(text: &str, scope: &Scope) -> String {
+/// is in the scope. An all-tenant scope gets the text as rendered.
+pub fn filter_exposition(text: String, scope: &Scope) -> String {
     if *scope == Scope::All {
-        return text.to_string();
+        return text;
     }
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
@@ -308,13 +308,13 @@ mod tests {
     #[test]
     fn exposition_lines_of_other_tenants_are_dropped() {
         let text = "# HELP x help\n# TYPE x counter\nx{tenant=\"acme\",queue=\"q\"} 1\nx{queue=\"q\",tenant=\"globex\"} 2\ny 3\nz{topic=\"t\"} 4\nw{tenant=\"a\\\"b\"} 5\n";
-        let got = filter_exposition(text, &scope(&["acme"]));
+        let got = filter_exposition(text.to_string(), &scope(&["acme"]));
         assert_eq!(
             got,
             "# HELP x help\n# TYPE x counter\nx{tenant=\"acme\",queue=\"q\"} 1\ny 3\nz{topic=\"t\"} 4\n"
         );
-        assert!(filter_exposition(text, &scope(&["a\"b"])).contains("w{tenant"));
-        assert_eq!(filter_exposition(text, &Scope::All), text);
+        assert!(filter_exposition(text.to_string(), &scope(&["a\"b"])).contains("w{tenant"));
+        assert_eq!(filter_exposition(text.to_string(), &Scope::All), text);
     }
 
     #[test]

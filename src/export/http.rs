@@ -222,7 +222,7 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
         }
     };
     let m = s.metrics.clone();
-    match tokio::task::spawn_blocking(move || filter_exposition(&m.render(), &access.scope)).await {
+    match tokio::task::spawn_blocking(move || filter_exposition(m.render(), &access.scope)).await {
         Ok(body) => ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
         Err(e) => {
             error!(error = %e, "rendering /metrics failed");
