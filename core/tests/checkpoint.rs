@@ -675,7 +675,11 @@ proptest! {
 
 /// A checkpoint of the current format, written by
 /// `this_binary_writes_the_committed_checkpoint_byte_for_byte`.
-const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v3.bin");
+const GOLDEN: &[u8] = include_bytes!("data/checkpoint-v4.bin");
+
+/// The same engine in format 3 (customers as their last contact, before
+/// the customer stage).
+const GOLDEN_V3: &[u8] = include_bytes!("data/checkpoint-v3.bin");
 
 /// The same scenario's checkpoint as format 2 wrote it (before tenants).
 const GOLDEN_V2: &[u8] = include_bytes!("data/checkpoint-v2.bin");
@@ -737,6 +741,14 @@ fn golden_engine() -> Engine {
 #[test]
 fn the_committed_checkpoint_restores_to_the_figures_worked_out_by_hand() {
     let (snap, straight) = restore_golden(GOLDEN, FORMAT_VERSION);
+    assert_eq!(snap, straight);
+}
+
+/// A format-3 checkpoint (customers before the customer stage) restores
+/// to the same figures as the straight fold.
+#[test]
+fn a_format_3_checkpoint_still_restores_to_the_same_figures() {
+    let (snap, straight) = restore_golden(GOLDEN_V3, 3);
     assert_eq!(snap, straight);
 }
 

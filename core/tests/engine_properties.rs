@@ -208,9 +208,10 @@ proptest! {
     /// instances.
     #[test]
     fn merged_partition_views_equal_one_engine_over_everything(lives in prop::collection::vec(life(), 1..80)) {
-        // Repeat contacts and FCR are tracked per partition (a customer's
-        // contacts can land on several): exact only when they share one, as
-        // ARCHITECTURE.md says. So this property leaves customers out.
+        // Engines that decide repeat contacts and FCR themselves see only
+        // their partition's contacts of a customer; across partitions the
+        // customer stage decides them (property in `customer_stage.rs`).
+        // So this property leaves customers out.
         let lives: Vec<Life> = lives.into_iter().map(|l| Life { customer: None, ..l }).collect();
         let evs = events_of(&lives);
         let cfg = EngineConfig::default();

@@ -38,7 +38,7 @@
 //! | agents | the agent directory (by index) and the agent stats (by index; 0 is `other`) |
 //! | sla | the timer wheel (its own serde form), the SLA clocks' slab (slots and free list), outcomes per queue × policy × target, recorded reassignment decisions not yet reached |
 //! | dedup | per slice of the dedup horizon, the sorted 64-bit hashes of the event ids seen |
-//! | tracking | resolved interactions and customers (by their 64-bit hashes, sorted), for reopens, repeat contacts and FCR |
+//! | tracking | resolved interactions (by their 64-bit hashes, sorted), for reopens; the customer stage's customers (by hash, sorted), each with its contacts and its resolutions counted as FCR (format 4; before, the last contact and the last FCR resolution) |
 //! | buffer | the reorder buffer's events, in canonical order |
 //! | parking | (format 2) events waiting for an interaction not known yet: per interaction id (sorted), its events in canonical order |
 //!
@@ -96,15 +96,25 @@
 //! hand-checked figures: a test fails when the format changes without a
 //! new version.
 //!
+//! Format 4 (the customer stage): the tracking part keeps per customer
+//! their contacts (time, interaction hash, queue, channel, counted as a
+//! repeat) and their resolutions counted as FCR (retracted or not), for
+//! the stage's order-free rules (`customers.rs`); tenant parts are
+//! format 4 too. Formats 1–3 kept only the last contact and the last FCR
+//! resolution: a restore turns them into a contact already counted and a
+//! resolution still open to retraction, which decides every later fact as
+//! before.
+//!
 //! Format 3 (tenants): the same 40-byte header (the fingerprint is
 //! [`EngineConfig::tenancy_fingerprint`]), then a payload of: the
 //! engine's floor (i64 LE: the newest watermark given to `advance`), the
 //! recorded decisions kept for tenants not seen yet (u64 LE length, then
 //! postcard), the number of tenants (u64 LE), and per tenant in name
 //! order its name and its fold's checkpoint (each a u64 LE length and the
-//! bytes), which is a whole format-2 checkpoint
-//! ([`TENANT_FORMAT_VERSION`]) checked against that tenant's settings.
-//! Formats 1 and 2 hold one fold, restored as the default tenant's.
+//! bytes), which is a whole format-2 checkpoint (format 4: a format-4
+//! one, [`TENANT_FORMAT_VERSION`]) checked against that tenant's
+//! settings. Formats 1 and 2 hold one fold, restored as the default
+//! tenant's.
 //!
 //! Format 2 (from format 1): the processing counters gained
 //! `fcr_retractions_beyond_window`; fixed-bucket histograms carry their
@@ -131,12 +141,13 @@ use super::checkpoint_v1::{AgentStatsV1, ProcessingV1, QueueStatsV1};
 use super::clocks::{Clock, Clocks, SlaOutcomes, State, OFF};
 use super::dedup::Dedup;
 use super::fold::Fold;
-use super::records::{Agent, Customer, Interaction, Phase, Resolved};
+use super::records::{Agent, Contact, Customer, FcrResolution, Interaction, Phase, Resolved};
 use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
 use super::stats::{AgentStats, QueueStats};
 use super::tenants::Engine;
+use super::tracked::Tracked;
 use super::types::{ProcessingStats, NONE, NO_AGENT};
 use super::window::{PaneData, Ring, WindowSpec};
 use crate::event::{Channel, Effect, Event, EventKind, Millis, Reassignment, SlaTarget};
@@ -146,11 +157,15 @@ use crate::sla::wheel::{TimerId, TimerWheel};
 pub const MAGIC: [u8; 8] = [0x89, b'C', b'C', b'P', b'K', b'\r', b'\n', 0x1a];
 
 /// The format this binary writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 
-/// The format of one tenant's part inside a format-3 checkpoint: a whole
-/// format-2 checkpoint of that tenant's fold.
-pub const TENANT_FORMAT_VERSION: u16 = 2;
+/// The format of one tenant's part inside a format-4 checkpoint: a whole
+/// checkpoint of that tenant's fold (format 3 held format-2 parts).
+pub const TENANT_FORMAT_VERSION: u16 = 4;
+
+/// Formats up to this one hold one fold (before tenants); 3 and 4 hold a
+/// part per tenant.
+const LAST_SINGLE_FOLD_VERSION: u16 = 2;
 
 /// The oldest format this binary still reads (see the module docs).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
@@ -528,8 +543,38 @@ struct ResolvedWire {
     fcr_candidate: bool,
 }
 
+/// A customer of the customer stage (format 4): times relative to the
+/// watermark, a resolution's creation relative to its resolution.
 #[derive(Debug, Serialize, Deserialize)]
 struct CustomerWire {
+    key: H64,
+    contacts: Vec<ContactWire>,
+    resolutions: Vec<FcrWire>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ContactWire {
+    at: Millis,
+    interaction: H64,
+    queue: u32,
+    channel: Channel,
+    repeat: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FcrWire {
+    interaction: H64,
+    resolved_at: Millis,
+    created_at: Millis,
+    queue: u32,
+    channel: Channel,
+    retracted: bool,
+}
+
+/// A customer before format 4: their last contact and their last
+/// resolution still counted as FCR.
+#[derive(Debug, Serialize, Deserialize)]
+struct CustomerWireV3 {
     key: H64,
     last_contact: Millis,
     fcr_resolution: Option<H64>,
@@ -744,8 +789,29 @@ impl Fold {
         w.put(&SeqOf(|| {
             customers.iter().map(|(&key, c)| CustomerWire {
                 key: H64(key),
-                last_contact: rel(c.last_contact, base),
-                fcr_resolution: opt_h64(c.fcr_resolution),
+                contacts: c
+                    .contacts
+                    .iter()
+                    .map(|x| ContactWire {
+                        at: rel(x.at, base),
+                        interaction: H64(x.interaction),
+                        queue: x.queue,
+                        channel: x.channel,
+                        repeat: x.repeat,
+                    })
+                    .collect(),
+                resolutions: c
+                    .resolutions
+                    .iter()
+                    .map(|r| FcrWire {
+                        interaction: H64(r.interaction),
+                        resolved_at: rel(r.resolved_at, base),
+                        created_at: rel(r.created_at, r.resolved_at),
+                        queue: r.queue,
+                        channel: r.channel,
+                        retracted: r.retracted,
+                    })
+                    .collect(),
             })
         }));
         w.end();
@@ -833,7 +899,7 @@ impl Engine {
     pub fn restore(cfg: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
         let (header, payload) = open_payload(bytes)?;
         let mut e = Engine::new(cfg);
-        if header.version <= TENANT_FORMAT_VERSION {
+        if header.version <= LAST_SINGLE_FOLD_VERSION {
             let tenant = e.cfg.default_tenant.clone();
             let u = Fold::restore(e.cfg.for_tenant(&tenant), bytes)?;
             e.units.insert(tenant.into(), u);
@@ -993,7 +1059,7 @@ fn open_payload(bytes: &[u8]) -> Result<(Header, &[u8]), CheckpointError> {
 fn open(bytes: &[u8]) -> Result<(Header, [&[u8]; 9]), CheckpointError> {
     let (header, payload) = open_payload(bytes)?;
     let version = header.version;
-    if version > TENANT_FORMAT_VERSION {
+    if version > TENANT_FORMAT_VERSION || version == LAST_SINGLE_FOLD_VERSION + 1 {
         return Err(CheckpointError::UnsupportedVersion {
             found: version,
             supported: TENANT_FORMAT_VERSION,
@@ -1084,7 +1150,7 @@ fn inconsistent(msg: impl Into<String>) -> CheckpointError {
 /// is not built.
 pub fn inspect(bytes: &[u8]) -> Result<CheckpointInfo, CheckpointError> {
     let (header, payload) = open_payload(bytes)?;
-    if header.version <= TENANT_FORMAT_VERSION {
+    if header.version <= LAST_SINGLE_FOLD_VERSION {
         return inspect_fold(bytes);
     }
     let (floor, recorded, units) = tenant_parts(payload)?;
@@ -1316,19 +1382,63 @@ impl Fold {
                 (w.key.0, r)
             }),
         )?;
-        let customers = r.take_seed(
-            "customers",
-            converted(|w: CustomerWire| {
-                let c = Customer {
-                    last_contact: unrel(w.last_contact, base),
-                    fcr_resolution: from_opt_h64(w.fcr_resolution),
-                };
-                (w.key.0, c)
-            }),
-        )?;
-        r.finish()?;
-        e.resolved = resolved.into_iter().collect();
-        e.customers = customers.into_iter().collect();
+        if header.version <= LAST_SINGLE_FOLD_VERSION {
+            let customers = r.take_seed(
+                "customers",
+                converted(|w: CustomerWireV3| {
+                    (
+                        w.key.0,
+                        unrel(w.last_contact, base),
+                        from_opt_h64(w.fcr_resolution),
+                    )
+                }),
+            )?;
+            r.finish()?;
+            e.resolved = resolved.into_iter().collect();
+            e.customers = customers_before_format_4(&mut e.resolved, customers);
+        } else {
+            let customers = r.take_seed(
+                "customers",
+                converted(|w: CustomerWire| {
+                    let contacts = w
+                        .contacts
+                        .into_iter()
+                        .map(|x| Contact {
+                            at: unrel(x.at, base),
+                            interaction: x.interaction.0,
+                            queue: x.queue,
+                            channel: x.channel,
+                            repeat: x.repeat,
+                        })
+                        .collect();
+                    let resolutions = w
+                        .resolutions
+                        .into_iter()
+                        .map(|r| {
+                            let resolved_at = unrel(r.resolved_at, base);
+                            FcrResolution {
+                                interaction: r.interaction.0,
+                                created_at: unrel(r.created_at, resolved_at),
+                                resolved_at,
+                                queue: r.queue,
+                                channel: r.channel,
+                                retracted: r.retracted,
+                            }
+                        })
+                        .collect();
+                    (
+                        w.key.0,
+                        Customer {
+                            contacts,
+                            resolutions,
+                        },
+                    )
+                }),
+            )?;
+            r.finish()?;
+            e.resolved = resolved.into_iter().collect();
+            e.customers = customers.into_iter().collect();
+        }
 
         let mut r = Reader::new(PARTS[7], parts[7]);
         let buffer: Vec<Event> = r.take("events")?;
@@ -1491,6 +1601,19 @@ impl Fold {
                 "a resolved interaction names an unknown queue",
             ));
         }
+        if self.customers.values().any(|c| {
+            c.contacts.iter().any(|x| x.queue as usize >= nq)
+                || c.resolutions.iter().any(|r| r.queue as usize >= nq)
+        }) {
+            return Err(inconsistent("a customer's contact names an unknown queue"));
+        }
+        if self.customers.values().any(|c| {
+            c.contacts
+                .windows(2)
+                .any(|w| (w[0].at, w[0].interaction) >= (w[1].at, w[1].interaction))
+        }) {
+            return Err(inconsistent("a customer's contacts are out of order"));
+        }
         if self
             .buffer
             .iter()
@@ -1542,4 +1665,54 @@ impl Fold {
 /// Whether window rings have the shapes the configured windows give.
 fn rings_fit<T: PaneData>(tiers: &[Ring<T>], windows: &[WindowSpec]) -> bool {
     tiers.len() == windows.len() && tiers.iter().zip(windows).all(|(r, w)| r.fits(w))
+}
+
+/// The customer stage's state from a checkpoint before format 4, which
+/// kept per customer the last contact and the last resolution still
+/// counted as FCR (the only one a later contact could void). The contact
+/// becomes one already counted (as a repeat or not, it is not counted
+/// again); the resolution, one the stage may still retract. Resolutions
+/// with a customer are the stage's from now on, so the partition's own
+/// record of them stops being a candidate.
+fn customers_before_format_4(
+    resolved: &mut Tracked<Resolved>,
+    old: Vec<(u64, Millis, u64)>,
+) -> Tracked<Customer> {
+    let mut out = Tracked::default();
+    for (key, last_contact, fcr_resolution) in old {
+        let mut c = Customer::default();
+        let fcr = resolved.get(&fcr_resolution).filter(|r| r.fcr_candidate);
+        // Its queue and channel are never read again (it is counted);
+        // the resolution's, or the first queue, keep the references sound.
+        let (queue, channel) = fcr.map_or((0, Channel::Voice), |r| (r.queue, r.channel));
+        c.contacts.push(Contact {
+            at: last_contact,
+            interaction: 0,
+            queue,
+            channel,
+            repeat: true,
+        });
+        if let Some(r) = fcr {
+            c.resolutions.push(FcrResolution {
+                interaction: fcr_resolution,
+                created_at: r.created_at,
+                resolved_at: r.resolved_at,
+                queue: r.queue,
+                channel: r.channel,
+                retracted: false,
+            });
+        }
+        out.insert(key, c);
+    }
+    let with_customer: Vec<u64> = resolved
+        .iter()
+        .filter(|(_, r)| r.customer != 0 && r.fcr_candidate)
+        .map(|(k, _)| *k)
+        .collect();
+    for k in with_customer {
+        if let Some(r) = resolved.get_mut(&k) {
+            r.fcr_candidate = false;
+        }
+    }
+    out
 }

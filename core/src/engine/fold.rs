@@ -12,6 +12,7 @@ use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::clocks::{Clocks, SlaDetail};
+use super::customers::CustomerFact;
 use super::dedup::Dedup;
 use super::local_time::LocalClock;
 use super::records::{Agent, Customer, Interaction, Leg, Phase, Resolved};
@@ -58,7 +59,12 @@ pub struct Fold {
     pub(super) agents: Vec<Agent>,
     pub(super) agent_stats: Vec<AgentStats>,
     pub(super) resolved: Tracked<Resolved>,
+    /// The customer stage's state (`customers.rs`).
     pub(super) customers: Tracked<Customer>,
+    /// Facts for the customer stage, when the engine routes them instead of
+    /// deciding here (`None`: decided here). Drained by the shell after
+    /// every call; never saved.
+    pub(super) facts_out: Option<Vec<CustomerFact>>,
     pub(super) local: LocalClock,
     pub(super) stats: ProcessingStats,
     pub(super) housekeeping_hour: i64,
@@ -100,6 +106,7 @@ impl Fold {
             agent_stats: vec![AgentStats::new(&windows)],
             resolved: Tracked::default(),
             customers: Tracked::default(),
+            facts_out: None,
             stats: ProcessingStats::default(),
             housekeeping_hour: NONE,
             sla_wheel: TimerWheel::new(0),
@@ -399,7 +406,7 @@ impl Fold {
         let wm = self.watermark;
         let horizon = wm.saturating_sub(self.cfg.repeat_window);
         self.resolved.retain(|_, r| r.resolved_at >= horizon);
-        self.customers.retain(|_, c| c.last_contact >= horizon);
+        self.prune_customers(wm);
         let ttl_cut = wm.saturating_sub(self.cfg.idle_ttl);
         let expired: Vec<u32> = self
             .interactions

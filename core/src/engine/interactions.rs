@@ -7,10 +7,9 @@ use std::hash::BuildHasher;
 use rustc_hash::FxBuildHasher;
 
 use super::clocks::{PAUSE_HOLD, PAUSE_STATUS};
+use super::customers::FactKind;
 use super::fold::Fold;
-use super::records::{
-    Interaction, Leg, Phase, F_CUSTOMER_PENDING, F_REPEAT, F_RESPONDED, F_TRANSFERRED,
-};
+use super::records::{Interaction, Leg, Phase, F_CUSTOMER_PENDING, F_RESPONDED, F_TRANSFERRED};
 use super::stats::HistKind;
 use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
 use crate::event::{Channel, Direction, InteractionEvent, Millis, SlaTarget};
@@ -255,11 +254,7 @@ impl Fold {
     ) -> u32 {
         let q = self.queue_id(queue);
         let customer = customer_ref.map(id_hash).unwrap_or(0);
-        let repeat = customer != 0 && self.note_contact(customer, t);
-        let mut flags = F_CUSTOMER_PENDING;
-        if repeat {
-            flags |= F_REPEAT;
-        }
+        let flags = F_CUSTOMER_PENDING;
         let slot = self.interactions.insert(Interaction {
             id: id.into(),
             customer,
@@ -285,13 +280,11 @@ impl Fold {
             FxBuildHasher.hash_one(interactions[s as usize].id.as_str())
         });
         self.enter_queue(t, slot);
-        let (hour, wd, month) = self.local.position(t);
-        let late = !self.queue_stats(q, channel).record(t, |c| {
-            c.repeat_contacts += repeat as u64;
-        });
-        if late {
-            self.missed_window = true;
+        if customer != 0 {
+            let ix = id_hash(id);
+            self.customer_fact(FactKind::Contact, customer, ix, t, q, channel);
         }
+        let (hour, wd, month) = self.local.position(t);
         let qs = self.queue_stats(q, channel);
         qs.volume.by_hour[hour as usize] += 1;
         qs.volume.by_weekday[wd as usize] += 1;

@@ -59,6 +59,7 @@ pub mod view;
 mod agents;
 mod checkpoint_v1;
 mod clocks;
+mod customers;
 mod dedup;
 mod erlang;
 mod fold;
@@ -80,6 +81,7 @@ mod window;
 
 pub use checkpoint::{CheckpointError, CheckpointInfo};
 pub use clocks::SlaOutcomes;
+pub use customers::{CustomerFact, FactKind};
 pub use hist::{Buckets, Hdr, Quantiles, BOUNDS_MS};
 pub use settings::EngineConfig;
 pub use snapshot::Snapshot;

@@ -50,7 +50,6 @@ pub(super) struct Leg {
 pub(super) const F_TRANSFERRED: u8 = 1;
 pub(super) const F_REOPENED: u8 = 2;
 pub(super) const F_CUSTOMER_PENDING: u8 = 4;
-pub(super) const F_REPEAT: u8 = 8;
 pub(super) const F_RESPONDED: u8 = 16;
 
 /// One open interaction. Kept small: there may be millions.
@@ -89,11 +88,37 @@ pub(super) struct Resolved {
     pub(super) fcr_candidate: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+/// What the customer stage (`customers.rs`) remembers of one customer:
+/// their contacts and their resolutions counted as first-contact, within
+/// reach of the repeat window. Usually one or two of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Customer {
-    pub(super) last_contact: Millis,
-    /// Id hash of the customer's last resolution still counted as FCR.
-    pub(super) fcr_resolution: u64,
+    /// In contact order: `(at, interaction)`.
+    pub(super) contacts: Vec<Contact>,
+    pub(super) resolutions: Vec<FcrResolution>,
+}
+
+/// A customer's contact: an interaction created for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Contact {
+    pub(super) at: Millis,
+    /// Id hash of the interaction it created.
+    pub(super) interaction: u64,
+    pub(super) queue: u32,
+    pub(super) channel: Channel,
+    /// Counted as a repeat contact.
+    pub(super) repeat: bool,
+}
+
+/// A resolution counted as an FCR candidate, retracted at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FcrResolution {
+    pub(super) interaction: u64,
+    pub(super) created_at: Millis,
+    pub(super) resolved_at: Millis,
+    pub(super) queue: u32,
+    pub(super) channel: Channel,
+    pub(super) retracted: bool,
 }
 
 /// Directory entry of one agent (every agent seen, capped or not).

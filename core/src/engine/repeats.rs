@@ -1,56 +1,26 @@
-//! Resolutions, reopens, repeat contacts and first-contact resolution: a
-//! resolution is an FCR candidate unless the interaction was reopened or
-//! repeated a contact; it is retracted (at the resolution's time) when the
-//! interaction reopens or the customer contacts again within the repeat
-//! window. Bounded by `limits.max_tracked_*`.
+//! Resolutions and reopens. A resolution is an FCR candidate unless the
+//! interaction was reopened; whether the customer's other contacts void it
+//! (and which contacts are repeats) is the customer stage's decision
+//! (`customers.rs`), told by facts. A resolution with no customer is
+//! decided here: retracted (at the resolution's time) when the interaction
+//! reopens within the repeat window. Bounded by `limits.max_tracked_*`.
 
 use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+use super::customers::FactKind;
 use super::fold::Fold;
-use super::records::{
-    Customer, Interaction, Phase, Resolved, F_CUSTOMER_PENDING, F_REOPENED, F_REPEAT, F_RESPONDED,
-};
+use super::records::{Interaction, Phase, Resolved, F_CUSTOMER_PENDING, F_REOPENED, F_RESPONDED};
 use super::stats::HistKind;
 use super::types::{id_hash, NONE, NO_AGENT};
 use crate::event::{Millis, SlaTarget};
 
 impl Fold {
-    /// Remember a contact; true if it repeats one within the repeat window.
-    /// A repeat also voids the customer's last first-contact resolution.
-    pub(super) fn note_contact(&mut self, customer: u64, t: Millis) -> bool {
-        let window = self.cfg.repeat_window;
-        let (repeat, void) = match self.customers.get_mut(&customer) {
-            Some(c) => {
-                let repeat = (t - c.last_contact).abs() <= window;
-                c.last_contact = c.last_contact.max(t);
-                (repeat, std::mem::take(&mut c.fcr_resolution))
-            }
-            None => {
-                if self.customers.len() >= self.cfg.max_tracked_customers {
-                    self.stats.tracking_overflow += 1;
-                } else {
-                    self.customers.insert(
-                        customer,
-                        Customer {
-                            last_contact: t,
-                            fcr_resolution: 0,
-                        },
-                    );
-                }
-                (false, 0)
-            }
-        };
-        if void != 0 {
-            self.retract_fcr(void, t);
-        }
-        repeat
-    }
-
-    /// Void a first-contact resolution if it lies within the repeat window
-    /// before `t`; the retraction is attributed to the resolution's time.
-    pub(super) fn retract_fcr(&mut self, resolution: u64, t: Millis) {
+    /// Void a first-contact resolution with no customer if it lies within
+    /// the repeat window before `t`; the retraction is attributed to the
+    /// resolution's time.
+    fn retract_fcr(&mut self, resolution: u64, t: Millis) {
         let window = self.cfg.repeat_window;
         let Some(r) = self.resolved.get_mut(&resolution) else {
             return;
@@ -87,19 +57,15 @@ impl Fold {
         }
         self.sla_meet(slot, SlaTarget::Resolution, t);
         let it = self.remove(slot);
-        // First contact: not a reopen, not a repeat, and no later contact
-        // from the same customer so far.
-        let later_contact = it.customer != 0
-            && self
-                .customers
-                .get(&it.customer)
-                .is_some_and(|c| c.last_contact > it.created_at);
-        let fcr = it.flags & (F_REOPENED | F_REPEAT) == 0 && !later_contact;
+        // With a customer, the stage decides (`customers.rs`); without
+        // one, only a reopen can void it.
+        let reopened = it.flags & F_REOPENED != 0;
+        let local_fcr = !reopened && it.customer == 0;
         let resolution = (t - it.created_at).max(0);
         let exchanges = it.exchanges as u64;
         self.record_q_at(q, ch, t, |c| {
             c.resolved += 1;
-            c.fcr_candidates += fcr as u64;
+            c.fcr_candidates += local_fcr as u64;
             c.exchanges += exchanges;
         });
         self.observe_at(q, ch, HistKind::Resolution, t, resolution);
@@ -108,6 +74,17 @@ impl Fold {
             self.agent_stats[s].record(t, |p| p.c.closures += 1);
         }
         let key = id_hash(&it.id);
+        if it.customer != 0 && !reopened {
+            let created_at = it.created_at;
+            self.customer_fact(
+                FactKind::Resolved { created_at },
+                it.customer,
+                key,
+                t,
+                q,
+                ch,
+            );
+        }
         if self.resolved.len() >= self.cfg.max_tracked_resolved && !self.resolved.contains_key(&key)
         {
             self.stats.tracking_overflow += 1;
@@ -122,14 +99,9 @@ impl Fold {
                 queue: q,
                 priority: it.priority,
                 channel: ch,
-                fcr_candidate: fcr,
+                fcr_candidate: local_fcr,
             },
         );
-        if fcr && it.customer != 0 {
-            if let Some(c) = self.customers.get_mut(&it.customer) {
-                c.fcr_resolution = key;
-            }
-        }
     }
 
     pub(super) fn on_reopened(&mut self, t: Millis, event_id: &str, id: &str) {
@@ -139,13 +111,20 @@ impl Fold {
             self.stats.orphaned += 1;
             return;
         };
-        self.retract_fcr(key, t);
-        self.resolved.remove(&key);
-        if let Some(c) = self.customers.get_mut(&r.customer) {
-            if c.fcr_resolution == key {
-                c.fcr_resolution = 0;
-            }
+        if r.customer == 0 {
+            self.retract_fcr(key, t);
+        } else {
+            let resolved_at = r.resolved_at;
+            self.customer_fact(
+                FactKind::Reopened { resolved_at },
+                r.customer,
+                key,
+                t,
+                r.queue,
+                r.channel,
+            );
         }
+        self.resolved.remove(&key);
         let slot = self.interactions.insert(Interaction {
             id: id.into(),
             customer: r.customer,

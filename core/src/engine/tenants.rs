@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 
+use super::customers::CustomerFact;
 use super::fold::Fold;
 use super::settings::EngineConfig;
 use super::snapshot::Snapshot;
@@ -42,6 +43,9 @@ pub struct Engine {
     pub(super) tap: bool,
     /// Decisions installed before a restore, for folds created later.
     pub(super) recorded: Vec<Effect>,
+    /// Customer facts are handed out, not decided here
+    /// ([`Engine::route_customer_facts`]).
+    pub(super) route_facts: bool,
 }
 
 impl Engine {
@@ -52,6 +56,7 @@ impl Engine {
             floor: NONE,
             tap: false,
             recorded: Vec::new(),
+            route_facts: false,
         }
     }
 
@@ -182,6 +187,9 @@ impl Engine {
             u.tenant = (name != self.cfg.default_tenant).then(|| name.clone());
             u.set_sample_tap(self.tap);
             u.install_recorded_decisions(self.recorded.iter().cloned());
+            if self.route_facts {
+                u.facts_out = Some(Vec::new());
+            }
             if self.floor != NONE {
                 u.advance(self.floor, &mut Vec::new());
             }
@@ -197,6 +205,38 @@ impl Engine {
         let unit = self.unit(tenant.as_deref());
         ev.tenant = tenant;
         unit.apply(ev, out)
+    }
+
+    /// Hand the customer facts out (take them with
+    /// [`Engine::drain_customer_facts`]) instead of deciding repeat
+    /// contacts and FCR here: for the repartition path, where the facts of
+    /// a customer's contacts on every partition meet in one engine
+    /// ([`Engine::apply_customer_fact`]). Not saved in a checkpoint: the
+    /// shell sets it on every engine it builds.
+    pub fn route_customer_facts(&mut self) {
+        self.route_facts = true;
+        for u in self.units.values_mut() {
+            u.facts_out.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Append the customer facts stated since the last call, per tenant in
+    /// the order stated.
+    pub fn drain_customer_facts(&mut self, out: &mut Vec<CustomerFact>) {
+        for u in self.units.values_mut() {
+            if let Some(f) = &mut u.facts_out {
+                out.append(f);
+            }
+        }
+    }
+
+    /// Decide one customer fact from the repartition path (see
+    /// `customers.rs`): the counts go to its tenant's fold, whose clock
+    /// follows the facts (their time minus the allowed lateness), so its
+    /// windows move on like a partition's.
+    pub fn apply_customer_fact(&mut self, f: &CustomerFact) {
+        let unit = self.unit(f.tenant.as_deref());
+        unit.stage_fact(f);
     }
 
     /// Move every tenant's watermark to `wm` (never backwards).

@@ -330,6 +330,7 @@ impl Fold {
             agent_stats: self.agent_stats.clone(),
             resolved: self.resolved.fork(),
             customers: self.customers.fork(),
+            facts_out: self.facts_out.as_ref().map(|_| Vec::new()),
             local: self.local.clone(),
             stats: self.stats.clone(),
             housekeeping_hour: self.housekeeping_hour,
