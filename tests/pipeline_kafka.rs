@@ -791,7 +791,7 @@ fn a_stopped_instance_hands_its_partitions_to_the_other_which_equals_the_replay(
     let b = sb.start(&dir, "b");
     let split = wait_until(Duration::from_secs(60), || {
         let (la, lb) = (a.log_text(), b.log_text());
-        owned(&la) > 0 && owned(&lb) > 0 && owned(&la) + owned(&lb) == 8
+        owned(&la) > 0 && owned(&lb) > 0 && owned(&la) + owned(&lb) == PARTITIONS_AT_4
     });
     assert!(
         split,
@@ -814,7 +814,8 @@ fn a_stopped_instance_hands_its_partitions_to_the_other_which_equals_the_replay(
     );
     let took_over = wait_until(Duration::from_secs(60), || {
         let la = a.log_text();
-        owned(&la) == 8 && la.matches("partition live").count() >= live_before + b_owned
+        owned(&la) == PARTITIONS_AT_4
+            && la.matches("partition live").count() >= live_before + b_owned
     });
     assert!(
         took_over,
@@ -853,7 +854,7 @@ fn a_static_member_restarted_within_the_session_timeout_causes_no_rebalance() {
         let (la, lb) = (a.log_text(), b.log_text());
         owned(&la) > 0
             && owned(&lb) > 0
-            && owned(&la) + owned(&lb) == 8
+            && owned(&la) + owned(&lb) == PARTITIONS_AT_4
             && la.matches("partition live").count() >= owned(&la)
             && lb.matches("partition live").count() >= owned(&lb)
     };
@@ -940,7 +941,7 @@ fn through_a_30_second_broker_restart_mid_stream_the_service_stays_up_and_equals
     let dir = temp_dir("kafka-broker-restart");
     let mut run = svc.start(&dir, "a");
     let live = wait_until(Duration::from_secs(60), || {
-        run.log_text().matches("partition live").count() == 8
+        run.log_text().matches("partition live").count() == PARTITIONS_AT_4
     });
     assert!(live, "not live:\n{}", run.log_text());
     let producer = produce_over(&brokers, evs.clone(), Duration::from_secs(16));
@@ -1151,11 +1152,12 @@ fn start_up_problems_fail_at_once_naming_the_fix_and_missing_topics_are_created_
         ("narrow.effects", 2),
         ("narrow.ticks", 3),
         ("narrow.dlq", 1),
+        ("narrow.customers", 3),
     ] {
         kafka.create_topic(t, n, &[]);
     }
     let narrow = Service::new(&brokers, "s").kafka(
-        r#"topics = { events = ["narrow.in"], agents = "narrow.agents", effects = "narrow.effects", ticks = "narrow.ticks", dead_letter = "narrow.dlq", checkpoints = "narrow.ckpt" }"#,
+        r#"topics = { events = ["narrow.in"], agents = "narrow.agents", effects = "narrow.effects", ticks = "narrow.ticks", dead_letter = "narrow.dlq", checkpoints = "narrow.ckpt", customers = "narrow.customers" }"#,
     );
     let log = failed_start(&dir, "narrow", &narrow);
     assert!(
@@ -1168,11 +1170,15 @@ fn start_up_problems_fail_at_once_naming_the_fix_and_missing_topics_are_created_
         .kafka("create_topics = true")
         .kafka("topic_partitions = 2");
     let run = svc.start(&dir, "create");
+    // Two inputs and the customer stage's topic, 2 partitions each.
     let live = wait_until(Duration::from_secs(60), || {
-        run.log_text().matches("partition live").count() == 4
+        run.log_text().matches("partition live").count() == 6
     });
     let log = run.log_text();
-    assert!(live, "not live on 2 partitions of each input:\n{log}");
+    assert!(
+        live,
+        "not live on 2 partitions of each input and of the stage:\n{log}"
+    );
     for (name, _) in default_topics(2) {
         assert!(
             log.contains(&format!("created topic topic={name} partitions=2")),

@@ -368,7 +368,7 @@ fn a_stopped_instance_hands_its_partitions_to_the_other() {
     };
     let split = wait_until(Duration::from_secs(60), || {
         let (la, lb) = (a.log_text(), b.log_text());
-        owned(&la) > 0 && owned(&lb) > 0 && owned(&la) + owned(&lb) == 8
+        owned(&la) > 0 && owned(&lb) > 0 && owned(&la) + owned(&lb) == PARTITIONS_AT_4
     });
     assert!(
         split,
@@ -384,7 +384,9 @@ fn a_stopped_instance_hands_its_partitions_to_the_other() {
         Some(0),
         "B did not stop cleanly"
     );
-    let took_over = wait_until(Duration::from_secs(60), || owned(&a.log_text()) == 8);
+    let took_over = wait_until(Duration::from_secs(60), || {
+        owned(&a.log_text()) == PARTITIONS_AT_4
+    });
     assert!(
         took_over,
         "A never took B's {b_owned} partitions:\n{}",

@@ -151,6 +151,7 @@ pub fn run(
         outputs: run,
         timing,
         policies: &run_policy(load),
+        customer_stage: true,
     };
     create_topic(&input, load.partitions);
     create_topic(&agents, 1);

@@ -86,6 +86,9 @@ pub fn ccpulse(
         outputs: run,
         timing: None,
         policies: "",
+        // Only this build is known to have it (an earlier binary runs
+        // without it, as it was).
+        customer_stage: bin == Path::new(env!("CARGO_BIN_EXE_ccpulse")),
     };
     for (t, p) in settings.output_topics(input.partitions) {
         create_topic(&t, p);

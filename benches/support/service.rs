@@ -32,19 +32,27 @@ pub struct Settings<'a> {
     /// More `[[sla.policies]]` (TOML), beside the catch-all one below; a
     /// policy naming queues is more specific, so it wins for them.
     pub policies: &'a str,
+    /// The binary has the customer stage (`topics.customers`, one more
+    /// output topic); an earlier binary given `CCPULSE_BENCH_BEFORE` may
+    /// not, and refuses settings it does not know.
+    pub customer_stage: bool,
 }
 
 impl Settings<'_> {
     /// The output topics this run needs, with their partition counts.
     /// The run's own output topics; the `.checkpoints` one must be
     /// created compacted (the service checks).
-    pub fn output_topics(&self, partitions: i32) -> [(String, i32); 4] {
-        [
+    pub fn output_topics(&self, partitions: i32) -> Vec<(String, i32)> {
+        let mut v = vec![
             (format!("{}.effects", self.outputs), partitions),
             (format!("{}.ticks", self.outputs), partitions),
             (format!("{}.dead-letter", self.outputs), 1),
             (format!("{}.checkpoints", self.outputs), partitions),
-        ]
+        ];
+        if self.customer_stage {
+            v.push((format!("{}.customers", self.outputs), partitions));
+        }
+        v
     }
 
     fn toml(&self, listen: &str) -> String {
@@ -62,10 +70,15 @@ impl Settings<'_> {
             t += &format!("processing_guarantee = \"{g}\"\n");
         }
         let o = self.outputs;
+        let customers = if self.customer_stage {
+            format!(", customers = \"{o}.customers\"")
+        } else {
+            String::new()
+        };
         t += &format!(
             "topics = {{ events = [\"{}\"], agents = \"{}\", effects = \"{o}.effects\", \
              ticks = \"{o}.ticks\", dead_letter = \"{o}.dead-letter\", \
-             checkpoints = \"{o}.checkpoints\" }}\n",
+             checkpoints = \"{o}.checkpoints\"{customers} }}\n",
             self.input, self.agents
         );
         // SLA clocks on every interaction, so timers fire and effects are

@@ -92,7 +92,7 @@ pub async fn demo(
             for topic in t
                 .events
                 .iter()
-                .chain([&t.effects, &t.ticks, &t.checkpoints])
+                .chain([&t.effects, &t.ticks, &t.checkpoints, &t.customers])
             {
                 c.create_topic(topic, 3, 1)
                     .map_err(AppError::EmbeddedBroker)?;

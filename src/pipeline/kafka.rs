@@ -396,14 +396,14 @@ pub(super) async fn check_cluster(
         .map_err(|_| PipelineError::Panicked { task: "metadata" })??;
 
     let t = &k.topics;
-    let mut wanted: Vec<&String> = t.events.iter().collect();
-    wanted.extend([&t.agents, &t.effects, &t.ticks, &t.dead_letter]);
+    let mut wanted: Vec<&str> = k.inputs();
+    wanted.extend([&*t.agents, &t.effects, &t.ticks, &t.dead_letter]);
     if k.checkpoint_interval > 0 {
         wanted.push(&t.checkpoints);
     }
     let missing: Vec<String> = wanted
         .iter()
-        .filter(|n| !meta.contains_key(n.as_str()))
+        .filter(|n| !meta.contains_key(**n))
         .map(|n| n.to_string())
         .collect();
     let meta = if missing.is_empty() {
@@ -418,7 +418,7 @@ pub(super) async fn check_cluster(
     } else {
         return Err(PipelineError::MissingTopics { topics: missing });
     };
-    for input in &t.events {
+    for input in k.inputs() {
         let needs = meta.get(input).copied().unwrap_or(0);
         let mut outs = vec![&t.effects, &t.ticks];
         if k.checkpoint_interval > 0 {
@@ -430,7 +430,7 @@ pub(super) async fn check_cluster(
                 return Err(PipelineError::TooFewPartitions {
                     topic: out.clone(),
                     has,
-                    input: input.clone(),
+                    input: input.to_string(),
                     needs,
                 });
             }

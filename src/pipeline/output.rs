@@ -241,7 +241,7 @@ impl Output {
         }
         match r.kind {
             OutKind::Effect(kind) => EffectProduced { kind }.emit(),
-            OutKind::DeadLetter | OutKind::Tick | OutKind::Checkpoint => {}
+            OutKind::DeadLetter | OutKind::Tick | OutKind::Checkpoint | OutKind::Fact => {}
         }
         Ok(())
     }

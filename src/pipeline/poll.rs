@@ -245,7 +245,7 @@ pub(super) fn spawn(
     });
     let weak: std::sync::Weak<Handler> = Arc::downgrade(&handler);
     let _ = consumer.context().handler.set(weak);
-    let topics: Vec<&str> = ctx.kafka.topics.events.iter().map(String::as_str).collect();
+    let topics = ctx.kafka.inputs();
     consumer.subscribe(&topics).map_err(kerr("subscribing"))?;
     std::thread::Builder::new()
         .name("ccpulse-poll".into())

@@ -4,6 +4,7 @@
 //! being in the future), and the output records for effects and dead
 //! letters (with the reason in headers, cut to fit).
 
+use ccpulse_core::engine::CustomerFact;
 use ccpulse_core::event::codec::{encode_effect_json, DecodeError};
 use ccpulse_core::event::{Effect, Millis};
 use rdkafka::message::Message;
@@ -27,6 +28,8 @@ pub(super) struct OutRecord {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum OutKind {
     Effect(&'static str),
+    /// A customer fact for the customer stage.
+    Fact,
     DeadLetter,
     Tick,
     Checkpoint,
@@ -308,6 +311,31 @@ pub(super) fn effect_record(topic: &str, partition: i32, source: &str, e: &Effec
         ],
         kind: OutKind::Effect(kind),
     }
+}
+
+/// A customer fact on the customer stage's topic, keyed by tenant and
+/// customer hash: the producer's partitioner sends all of a customer's
+/// facts to one partition, in the order each source stated them. JSON, so
+/// `kcat` shows it; the customer is a hash, never the reference.
+pub(super) fn fact_record(topic: &str, f: &CustomerFact) -> OutRecord {
+    let tenant = f.tenant.as_deref().unwrap_or("");
+    OutRecord {
+        topic: topic.to_string(),
+        partition: None,
+        key: Some(format!("{tenant}/{:016x}", f.customer).into_bytes()),
+        value: serde_json::to_vec(f).unwrap_or_default(),
+        headers: vec![("content-type", b"application/json".to_vec())],
+        kind: OutKind::Fact,
+    }
+}
+
+/// A customer-stage record back into its fact; a record that is not one
+/// is dead-lettered with the reason.
+pub(super) fn decode_fact(value: &[u8]) -> Result<CustomerFact, DecodeError> {
+    serde_json::from_slice(value).map_err(|e| DecodeError::Invalid {
+        field: "customer_fact".into(),
+        reason: format!("not a customer fact: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::checkpoints;
 use super::context::Shared;
 use super::error::PipelineError;
-use super::records::{Recorded, Tick};
+use super::records::{decode_fact, Recorded, Tick};
 use super::retry::{per_call, Retry};
 use super::topic;
 use crate::telemetry::{PartitionStatus, RestorePath, RestoreReport};
@@ -36,6 +36,15 @@ pub(super) fn restore(
     // Timed whole: finding and loading the checkpoint, then the replay.
     let started = Instant::now();
     let k = &ctx.kafka;
+    // A customer-stage partition decides facts; an events partition states
+    // them (when the stage is on), and a restore discards them: they were
+    // sent when they were live.
+    let stage = k.is_stage(topic);
+    let route = k.customer_stage && !stage;
+    if route {
+        engine.route_customer_facts();
+    }
+    let mut facts = Vec::new();
     let budget = Duration::from_millis(k.retry_budget.max(0) as u64);
     let what = format!("reading the committed offset of {topic}/{partition}");
     let mut retry = Retry::new(&what, budget);
@@ -57,6 +66,9 @@ pub(super) fn restore(
     });
     let mut agents: Vec<Event> = ctx.agents.log.read().map(|l| l.clone()).unwrap_or_default();
     let seq = agents.len();
+    if stage {
+        agents.clear();
+    }
     agents.sort_by_key(|e| e.occurred_at);
     let mut sink = Vec::new();
     let Some(until) = until else {
@@ -110,6 +122,9 @@ pub(super) fn restore(
             match Engine::restore((*ctx.engine).clone(), &found.bytes) {
                 Ok(e) => {
                     engine = e;
+                    if route {
+                        engine.route_customer_facts();
+                    }
                     from = Some(Checkpointed {
                         next: m.offset + 1,
                         id: m.id,
@@ -143,18 +158,21 @@ pub(super) fn restore(
     };
 
     // Decisions, ticks and skips that were published for this partition.
+    // (None for the customer stage, which has no SLA clocks.)
     let mut decisions = Vec::new();
-    reads.read(
-        &k.topics.effects,
-        partition,
-        since(&k.topics.effects)?,
-        None,
-        |m| {
-            if let Ok(e) = decode_effect_json(m.payload().unwrap_or_default()) {
-                decisions.push(e);
-            }
-        },
-    )?;
+    if !stage {
+        reads.read(
+            &k.topics.effects,
+            partition,
+            since(&k.topics.effects)?,
+            None,
+            |m| {
+                if let Ok(e) = decode_effect_json(m.payload().unwrap_or_default()) {
+                    decisions.push(e);
+                }
+            },
+        )?;
+    }
     engine.install_recorded_decisions(decisions);
     let mut ticks: Vec<Tick> = Vec::new();
     let mut skips: HashSet<i64> = HashSet::new();
@@ -211,13 +229,21 @@ pub(super) fn restore(
         let ct = topic::header(m, "content-type");
         // The same validation as live, against the record's own timestamp;
         // what live rejected against its clock is in `skips`.
-        let decoded = decode(
-            value,
-            k.format.pick(value, ct),
-            &ctx.limits,
-            m.timestamp().to_millis(),
-        );
-        if let Ok(ev) = decoded {
+        let decoded = if stage {
+            if let Ok(f) = decode_fact(value) {
+                engine.apply_customer_fact(&f);
+            }
+            None
+        } else {
+            decode(
+                value,
+                k.format.pick(value, ct),
+                &ctx.limits,
+                m.timestamp().to_millis(),
+            )
+            .ok()
+        };
+        if let Some(ev) = decoded {
             if !matches!(ev.kind, EventKind::Agent(_)) && !skips.contains(&m.offset()) {
                 while let Some(a) = agents.next_if(|a| a.occurred_at <= ev.occurred_at) {
                     engine.apply(a, &mut sink);
@@ -229,6 +255,8 @@ pub(super) fn restore(
             engine.advance(t.watermark, &mut sink);
         }
         sink.clear();
+        engine.drain_customer_facts(&mut facts);
+        facts.clear();
         done += 1;
         if done % 10_000 == 0 {
             ctx.observer.partition_status(
@@ -244,6 +272,7 @@ pub(super) fn restore(
     for t in ticks {
         engine.advance(t.watermark, &mut sink);
     }
+    engine.drain_customer_facts(&mut facts);
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let path = match &from {
         Some(c) => RestorePath::Checkpoint {

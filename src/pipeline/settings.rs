@@ -61,6 +61,13 @@ pub struct Topics {
     /// replays only what came after it.
     #[serde(default = "d_checkpoints")]
     pub checkpoints: String,
+    /// Internal, read by the group like an input (`kafka.customer_stage`):
+    /// repeat contacts, resolutions and reopens re-keyed by customer, so
+    /// that the partition that owns a customer decides their repeats and
+    /// FCR whatever partitions their contacts landed on. Keep its
+    /// retention at least the repeat window.
+    #[serde(default = "d_customers")]
+    pub customers: String,
 }
 
 impl Default for Topics {
@@ -72,6 +79,7 @@ impl Default for Topics {
             ticks: d_ticks(),
             dead_letter: d_dead_letter(),
             checkpoints: d_checkpoints(),
+            customers: d_customers(),
         }
     }
 }
@@ -93,6 +101,9 @@ fn d_dead_letter() -> String {
 }
 fn d_checkpoints() -> String {
     "ccpulse.checkpoints".into()
+}
+fn d_customers() -> String {
+    "ccpulse.customers".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +149,14 @@ pub struct KafkaSection {
     /// Records a partition task folds before yielding.
     #[serde(default = "d_batch")]
     pub batch_size: usize,
+    /// Decide repeat contacts and FCR per customer, across partitions,
+    /// through `topics.customers` (exact whatever partition a customer's
+    /// contacts land on). `false`: each partition decides from its own
+    /// contacts (exact only when a customer's contacts share a partition;
+    /// otherwise repeats are a lower bound and FCR an upper bound), with
+    /// one topic and its traffic less.
+    #[serde(default = "d_customer_stage")]
+    pub customer_stage: bool,
     /// Create missing topics at start with these settings.
     #[serde(default)]
     pub create_topics: bool,
@@ -165,6 +184,7 @@ impl Default for KafkaSection {
             retry_budget: d_retry_budget(),
             checkpoint_interval: d_checkpoint_interval(),
             batch_size: d_batch(),
+            customer_stage: d_customer_stage(),
             create_topics: false,
             topic_partitions: d_partitions(),
             replication_factor: d_replication(),
@@ -203,6 +223,9 @@ fn d_checkpoint_interval() -> Dur {
 fn d_batch() -> usize {
     500
 }
+fn d_customer_stage() -> bool {
+    true
+}
 fn d_partitions() -> i32 {
     6
 }
@@ -225,6 +248,7 @@ pub struct KafkaConfig {
     pub retry_budget: Millis,
     pub checkpoint_interval: Millis,
     pub batch_size: usize,
+    pub customer_stage: bool,
     pub create_topics: bool,
     pub topic_partitions: i32,
     pub replication_factor: i32,
@@ -237,6 +261,24 @@ impl Default for KafkaConfig {
         let c = KafkaSection::default().validate(&mut issues);
         debug_assert!(issues.is_empty());
         c
+    }
+}
+
+impl KafkaConfig {
+    /// The topics the group reads, each partition a task: the events
+    /// topics, and the customer stage's topic when it is on.
+    pub fn inputs(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.topics.events.iter().map(String::as_str).collect();
+        if self.customer_stage {
+            v.push(&self.topics.customers);
+        }
+        v
+    }
+
+    /// Whether `topic` is the customer stage's (its tasks decide customer
+    /// facts instead of folding events).
+    pub fn is_stage(&self, topic: &str) -> bool {
+        self.customer_stage && topic == self.topics.customers
     }
 }
 
@@ -306,6 +348,9 @@ impl KafkaSection {
             ("topics.dead_letter", t.dead_letter.as_str()),
             ("topics.checkpoints", t.checkpoints.as_str()),
         ]);
+        if self.customer_stage {
+            names.push(("topics.customers", t.customers.as_str()));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (field, n) in &names {
             if n.is_empty()
@@ -404,6 +449,7 @@ impl KafkaSection {
             retry_budget: self.retry_budget.0,
             checkpoint_interval: self.checkpoint_interval.0,
             batch_size: self.batch_size.max(1),
+            customer_stage: self.customer_stage,
             create_topics: self.create_topics,
             topic_partitions: self.topic_partitions.max(1),
             replication_factor: self.replication_factor.max(1),

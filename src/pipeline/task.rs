@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccpulse_core::engine::{Engine, Outcome};
+use ccpulse_core::engine::{CustomerFact, Engine, Outcome};
 use ccpulse_core::event::codec::{decode, DecodeError, Limits};
 use ccpulse_core::event::{Effect, Event, EventKind, Millis};
 use rdkafka::consumer::Consumer;
@@ -31,8 +31,8 @@ use super::kafka::cached_watermarks;
 use super::output::Out;
 use super::progress::Progress;
 use super::records::{
-    dead_letter_cap, dead_letter_record, effect_record, Batch, OutKind, OutRecord, Record, Skip,
-    Source, Tick,
+    dead_letter_cap, dead_letter_record, decode_fact, effect_record, fact_record, Batch, OutKind,
+    OutRecord, Record, Skip, Source, Tick,
 };
 use super::restore::{self, Restored};
 use crate::telemetry::events::{BatchFolded, CheckpointWritten};
@@ -79,6 +79,11 @@ struct Task {
     dead_letter_cap: usize,
     last_offset: Option<i64>,
     agent_seq: usize,
+    /// A customer-stage partition: its records are customer facts.
+    stage: bool,
+    /// Customer facts stated by the engine, to send (event partitions
+    /// when the customer stage is on).
+    facts: Vec<CustomerFact>,
 }
 
 impl Task {
@@ -103,6 +108,9 @@ impl Task {
     fn fold(&mut self, r: Record<'_>, now: Millis, outs: &mut Vec<OutRecord>, t: &mut Tally) {
         t.consumed += 1;
         self.last_offset = Some(r.offset);
+        if self.stage {
+            return self.decide(r, outs, t);
+        }
         match self.decode(&r, now) {
             Ok(ev) => match self.engine.apply(ev, &mut self.effects) {
                 Outcome::Duplicate => t.duplicate += 1,
@@ -138,12 +146,39 @@ impl Task {
         }
     }
 
+    /// A customer-stage record: a fact to decide, or a dead letter.
+    fn decide(&mut self, r: Record<'_>, outs: &mut Vec<OutRecord>, t: &mut Tally) {
+        match decode_fact(r.value) {
+            Ok(f) => {
+                self.engine.apply_customer_fact(&f);
+                t.applied += 1;
+            }
+            Err(e) => outs.push(dead_letter_record(
+                &self.ctx.kafka.topics.dead_letter,
+                self.dead_letter_cap,
+                Source {
+                    topic: &self.topic,
+                    partition: self.partition,
+                    offset: r.offset,
+                    key: r.key,
+                    value: r.value,
+                },
+                &e,
+            )),
+        }
+    }
+
     /// The next offset this task expects (-1: none yet).
     fn folded(&self) -> i64 {
         self.last_offset.map_or(-1, |o| o + 1)
     }
 
+    /// Effects, and customer facts, decided since the last call.
     fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
+        self.engine.drain_customer_facts(&mut self.facts);
+        for f in self.facts.drain(..) {
+            outs.push(fact_record(&self.ctx.kafka.topics.customers, &f));
+        }
         for e in self.effects.drain(..) {
             outs.push(effect_record(
                 &self.ctx.kafka.topics.effects,
@@ -168,6 +203,10 @@ impl Task {
     }
 
     fn feed_agents(&mut self) {
+        // The directory is the event partitions' (the stage has none).
+        if self.stage {
+            return;
+        }
         let events: Vec<Event> = match self.ctx.agents.log.read() {
             Ok(l) if l.len() > self.agent_seq => l[self.agent_seq..].to_vec(),
             _ => return,
@@ -290,6 +329,7 @@ async fn start(
     {
         warn!(topic = %topic, partition, "agent directory not loaded after 60s; restoring anyway");
     }
+    let stage = ctx.kafka.is_stage(topic);
     let engine = Engine::new((*ctx.engine).clone());
     let (c2, t2) = (ctx.clone(), topic.clone());
     let restored =
@@ -312,6 +352,8 @@ async fn start(
         // comes after the restored history, not before offset 0.
         last_offset: until.map(|u| u - 1),
         agent_seq,
+        stage,
+        facts: Vec::new(),
     };
     task.engine.set_sample_tap(true);
     ctx.observer
@@ -429,11 +471,13 @@ impl Live {
             let wm = wall_ms() - task.engine.config().allowed_lateness;
             if wm > task.engine.watermark() {
                 task.engine.advance(wm, &mut task.effects);
+                task.engine.drain_customer_facts(&mut task.facts);
                 let t = Tick {
                     after_offset: task.last_offset.unwrap_or(-1),
                     watermark: wm,
                 };
-                if task.effects.is_empty() {
+                // Held back unless it decided something to send.
+                if task.effects.is_empty() && task.facts.is_empty() {
                     self.pending_tick = Some(t);
                 } else {
                     self.pending_tick = None;

@@ -101,8 +101,10 @@ pub fn produce_all(brokers: &str, evs: &[Event]) {
 }
 
 /// Queue totals and agent totals that a partitioned fold must reproduce,
-/// minus the `skip` figures. Repeat contacts and FCR are tracked per
-/// partition (ARCHITECTURE.md), so they are left out.
+/// minus the `skip` figures. Repeat contacts and FCR too: the customer
+/// stage decides them across partitions. FCR as the net count
+/// (candidates less retractions): how it splits into the two depends on
+/// the order facts meet in the stage.
 pub fn comparable_with(snap: &Value, skip: &[&str]) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     for q in snap["queues"].as_array().into_iter().flatten() {
@@ -113,10 +115,10 @@ pub fn comparable_with(snap: &Value, skip: &[&str]) -> BTreeMap<String, Value> {
         );
         let mut c = q["total"]["counts"].clone();
         if let Some(o) = c.as_object_mut() {
-            for k in ["repeat_contacts", "fcr_candidates", "fcr_retracted"]
-                .iter()
-                .chain(skip)
-            {
+            let count = |k: &str| o.get(k).and_then(Value::as_i64).unwrap_or(0);
+            let net = count("fcr_candidates") - count("fcr_retracted");
+            o.insert("fcr_net".into(), net.into());
+            for k in ["fcr_candidates", "fcr_retracted"].iter().chain(skip) {
                 o.remove(*k);
             }
         }

@@ -24,10 +24,15 @@ pub const EFFECTS: &str = "ccpulse.effects";
 pub const TICKS: &str = "ccpulse.ticks";
 pub const DEAD_LETTER: &str = "ccpulse.dead-letter";
 pub const CHECKPOINTS: &str = "ccpulse.checkpoints";
+pub const CUSTOMERS: &str = "ccpulse.customers";
+
+/// Partitions the group reads with the default topics 4 wide: two
+/// inputs and the customer stage's topic.
+pub const PARTITIONS_AT_4: usize = 12;
 
 /// The default topics with their partition counts: `partitions` for the
 /// input topics and the partition-aligned outputs, 1 for the others.
-pub fn default_topics(partitions: i32) -> [(&'static str, i32); 7] {
+pub fn default_topics(partitions: i32) -> [(&'static str, i32); 8] {
     [
         (INTERACTIONS, partitions),
         (SURVEYS, partitions),
@@ -36,6 +41,7 @@ pub fn default_topics(partitions: i32) -> [(&'static str, i32); 7] {
         (TICKS, partitions),
         (DEAD_LETTER, 1),
         (CHECKPOINTS, partitions),
+        (CUSTOMERS, partitions),
     ]
 }
 

@@ -37,43 +37,15 @@
 //! delivery does not double count.
 //!
 //! Memory: a customer's contacts and resolutions are kept for twice the
-//! repeat window after their time (one window for the rules, one of slack
-//! for facts from partitions that lag), up to `limits.max_tracked_customers`
-//! customers.
-
-use compact_str::CompactString;
-use serde::{Deserialize, Serialize};
+//! repeat window after their time, counted from the newest fact (one window
+//! for the rules, one of slack for facts from partitions that lag; never
+//! from a watermark an idle partition moved with the wall clock), up to
+//! `limits.max_tracked_customers` customers.
 
 use super::fold::Fold;
 use super::records::{Contact, Customer, FcrResolution};
+use super::types::{CustomerFact, FactKind};
 use crate::event::{Channel, Millis};
-
-/// What a fold tells the customer stage. The customer and interaction are
-/// 64-bit hashes (the customer reference never leaves the fold in clear).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerFact {
-    /// `None`: the default tenant.
-    pub tenant: Option<CompactString>,
-    pub customer: u64,
-    pub interaction: u64,
-    /// The contact's creation, the resolution, or the reopen.
-    pub at: Millis,
-    /// The queue the contact was created in or the resolution counted in.
-    pub queue: CompactString,
-    pub channel: Channel,
-    pub kind: FactKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FactKind {
-    /// The interaction was created for the customer at `at`.
-    Contact,
-    /// The interaction, created at `created_at` and never reopened, was
-    /// resolved at `at`.
-    Resolved { created_at: Millis },
-    /// The interaction resolved at `resolved_at` was reopened at `at`.
-    Reopened { resolved_at: Millis },
-}
 
 /// One count the stage makes, applied after the customer's record is
 /// updated.

@@ -12,7 +12,6 @@ use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::clocks::{Clocks, SlaDetail};
-use super::customers::CustomerFact;
 use super::dedup::Dedup;
 use super::local_time::LocalClock;
 use super::records::{Agent, Customer, Interaction, Leg, Phase, Resolved};
@@ -22,7 +21,8 @@ use super::slots::Slots;
 use super::stats::{self, AgentStats, HistKind, QueueStats};
 use super::tracked::Tracked;
 use super::types::{
-    LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, HOUR, NONE, NO_AGENT, OTHER,
+    CustomerFact, LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, HOUR, NONE,
+    NO_AGENT, OTHER,
 };
 use crate::event::{Channel, Effect, Event, EventKind, Millis};
 use crate::sla::wheel::TimerWheel;
@@ -406,7 +406,10 @@ impl Fold {
         let wm = self.watermark;
         let horizon = wm.saturating_sub(self.cfg.repeat_window);
         self.resolved.retain(|_, r| r.resolved_at >= horizon);
-        self.prune_customers(wm);
+        // By the facts' time, not a watermark the wall clock moved (an idle
+        // partition's): facts from a partition that lags, or replays after a
+        // rebalance, may still come for what an idle advance would forget.
+        self.prune_customers(wm.min(self.max_seen));
         let ttl_cut = wm.saturating_sub(self.cfg.idle_ttl);
         let expired: Vec<u32> = self
             .interactions

@@ -7,11 +7,10 @@ use std::hash::BuildHasher;
 use rustc_hash::FxBuildHasher;
 
 use super::clocks::{PAUSE_HOLD, PAUSE_STATUS};
-use super::customers::FactKind;
 use super::fold::Fold;
 use super::records::{Interaction, Leg, Phase, F_CUSTOMER_PENDING, F_RESPONDED, F_TRANSFERRED};
 use super::stats::HistKind;
-use super::types::{id_hash, SampleKind, NONE, NO_AGENT};
+use super::types::{id_hash, FactKind, SampleKind, NONE, NO_AGENT};
 use crate::event::{Channel, Direction, InteractionEvent, Millis, SlaTarget};
 
 impl Fold {

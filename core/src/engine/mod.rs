@@ -18,9 +18,9 @@
 //! indexed by id in a `HashTable<u32>` (the id is stored once). Per queue ×
 //! channel and per agent stats are in `stats`; their windows in `window`.
 //! Everything is bounded: queues and agents with own series are capped
-//! (overflow folds into `other`), resolved interactions and customers are
-//! remembered only for the repeat window and up to a cap, idle interactions
-//! expire.
+//! (overflow folds into `other`), resolved interactions are remembered
+//! only for the repeat window and customers for twice that, each up to a
+//! cap, idle interactions expire.
 //!
 //! The whole state can be saved as a [`checkpoint`] and restored, exactly
 //! equivalent to having folded the log ([`Engine::checkpoint`],
@@ -39,7 +39,8 @@
 //! | `tenants` | [`Engine`]: one fold per tenant (routing, the tenant cap, a view per tenant) |
 //! | `fold` | one tenant's fold: its state, ordering against the watermark, interning, housekeeping |
 //! | `interactions` | the interaction state machine |
-//! | `repeats` | resolutions, reopens, repeat contacts, FCR |
+//! | `repeats` | resolutions and reopens |
+//! | `customers` | the customer stage: repeat contacts and FCR decided from customer facts ([`CustomerFact`]), here or where the facts of every partition meet |
 //! | `agents`, `surveys` | the agent directory and state time; survey answers |
 //! | `clocks`, `sla` | SLA clock data; clocks driven by the watermark, breaches and reassignments |
 //! | `stats`, `window`, `hist` | counters per queue × channel and agent, sliding windows from slices, histograms |
@@ -81,12 +82,14 @@ mod window;
 
 pub use checkpoint::{CheckpointError, CheckpointInfo};
 pub use clocks::SlaOutcomes;
-pub use customers::{CustomerFact, FactKind};
 pub use hist::{Buckets, Hdr, Quantiles, BOUNDS_MS};
 pub use settings::EngineConfig;
 pub use snapshot::Snapshot;
 pub use stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
 pub use tenants::Engine;
-pub use types::{LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, StateCounts, OTHER};
+pub use types::{
+    CustomerFact, FactKind, LabelledSample, Outcome, ProcessingStats, Sample, SampleKind,
+    StateCounts, OTHER,
+};
 pub use view::{Publication, TenantView, View};
 pub use window::WindowSpec;

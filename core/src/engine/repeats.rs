@@ -9,11 +9,10 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
-use super::customers::FactKind;
 use super::fold::Fold;
 use super::records::{Interaction, Phase, Resolved, F_CUSTOMER_PENDING, F_REOPENED, F_RESPONDED};
 use super::stats::HistKind;
-use super::types::{id_hash, NONE, NO_AGENT};
+use super::types::{id_hash, FactKind, NONE, NO_AGENT};
 use crate::event::{Millis, SlaTarget};
 
 impl Fold {

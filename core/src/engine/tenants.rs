@@ -24,11 +24,10 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 
-use super::customers::CustomerFact;
 use super::fold::Fold;
 use super::settings::EngineConfig;
 use super::snapshot::Snapshot;
-use super::types::{LabelledSample, Outcome, ProcessingStats, NONE, OTHER};
+use super::types::{CustomerFact, LabelledSample, Outcome, ProcessingStats, NONE, OTHER};
 use super::view::{Publication, TenantView, View};
 use crate::event::{Effect, Event, Millis};
 

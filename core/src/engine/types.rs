@@ -1,5 +1,6 @@
 //! Small types the whole engine shares: markers, the samples it taps for
-//! the shells, what `apply` reports, and the fold's own counters. A leaf.
+//! the shells, what `apply` reports, the fold's own counters, and the
+//! customer facts the fold states (`customers.rs`). A leaf.
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -140,4 +141,31 @@ impl StateCounts {
             AgentState::Away => self.away += 1,
         }
     }
+}
+
+/// What a fold tells the customer stage (`customers.rs`). The customer and interaction are
+/// 64-bit hashes (the customer reference never leaves the fold in clear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerFact {
+    /// `None`: the default tenant.
+    pub tenant: Option<CompactString>,
+    pub customer: u64,
+    pub interaction: u64,
+    /// The contact's creation, the resolution, or the reopen.
+    pub at: Millis,
+    /// The queue the contact was created in or the resolution counted in.
+    pub queue: CompactString,
+    pub channel: Channel,
+    pub kind: FactKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FactKind {
+    /// The interaction was created for the customer at `at`.
+    Contact,
+    /// The interaction, created at `created_at` and never reopened, was
+    /// resolved at `at`.
+    Resolved { created_at: Millis },
+    /// The interaction resolved at `resolved_at` was reopened at `at`.
+    Reopened { resolved_at: Millis },
 }
