@@ -37,4 +37,6 @@ pub(super) struct Shared {
     pub stop: CancellationToken,
     /// Input limits, the same as replay's.
     pub limits: Limits,
+    /// Partitions of the customer stage's topic, as found at start.
+    pub customer_partitions: i32,
 }

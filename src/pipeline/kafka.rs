@@ -344,6 +344,13 @@ impl ErrorCapture {
     }
 }
 
+/// What the start-up checks learnt of the cluster.
+pub(super) struct Cluster {
+    /// Partitions of the customer stage's topic (facts are sent to the
+    /// partition their customer hashes to).
+    pub customer_partitions: i32,
+}
+
 /// Broker reachable, topics present (or created), output topics wide
 /// enough for partition-aligned effects and ticks. An unreachable or slow
 /// broker is retried within `kafka.retry_budget`; refused credentials or
@@ -351,7 +358,7 @@ impl ErrorCapture {
 pub(super) async fn check_cluster(
     k: &Arc<KafkaConfig>,
     stop: &CancellationToken,
-) -> Result<(), PipelineError> {
+) -> Result<Cluster, PipelineError> {
     let kc = k.clone();
     let stop2 = stop.clone();
     let meta =
@@ -439,7 +446,9 @@ pub(super) async fn check_cluster(
     if k.checkpoint_interval > 0 {
         check_compacted(k, &t.checkpoints).await?;
     }
-    Ok(())
+    Ok(Cluster {
+        customer_partitions: meta.get(&t.customers).map_or(1, |&n| n.max(1) as i32),
+    })
 }
 
 /// The checkpoints topic must be compacted: with deletion by time, the

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::checkpoints;
 use super::context::Shared;
 use super::error::PipelineError;
-use super::records::{decode_fact, Recorded, Tick};
+use super::records::{decode_facts, Recorded, Tick};
 use super::retry::{per_call, Retry};
 use super::topic;
 use crate::telemetry::{PartitionStatus, RestorePath, RestoreReport};
@@ -230,7 +230,7 @@ pub(super) fn restore(
         // The same validation as live, against the record's own timestamp;
         // what live rejected against its clock is in `skips`.
         let decoded = if stage {
-            if let Ok(f) = decode_fact(value) {
+            for f in decode_facts(value).unwrap_or_default() {
                 engine.apply_customer_fact(&f);
             }
             None

@@ -53,10 +53,10 @@ pub async fn run(
     let engine_cfg = Arc::new(engine);
     // Start-up checks retry a slow or unreachable broker within
     // `retry_budget`, and end early on shutdown.
-    tokio::select! {
+    let cluster = tokio::select! {
         r = kafka::check_cluster(&kcfg, &shutdown) => r?,
         _ = shutdown.cancelled() => return Ok(()),
-    }
+    };
     let (producer, guarantee) = tokio::select! {
         r = kafka::producer(&kcfg, &shutdown) => r?,
         _ = shutdown.cancelled() => return Ok(()),
@@ -108,6 +108,7 @@ pub async fn run(
         fatal: fatal.clone(),
         stop: stop_all.clone(),
         limits: input,
+        customer_partitions: cluster.customer_partitions,
     };
     let poll_stop = CancellationToken::new();
     let poll_thread = poll::spawn(ctx, consumer.clone(), poll_stop.clone())?;

@@ -31,7 +31,7 @@ use super::kafka::cached_watermarks;
 use super::output::Out;
 use super::progress::Progress;
 use super::records::{
-    dead_letter_cap, dead_letter_record, decode_fact, effect_record, fact_record, Batch, OutKind,
+    dead_letter_cap, dead_letter_record, decode_facts, effect_record, fact_records, Batch, OutKind,
     OutRecord, Record, Skip, Source, Tick,
 };
 use super::restore::{self, Restored};
@@ -146,11 +146,13 @@ impl Task {
         }
     }
 
-    /// A customer-stage record: a fact to decide, or a dead letter.
+    /// A customer-stage record: facts to decide, or a dead letter.
     fn decide(&mut self, r: Record<'_>, outs: &mut Vec<OutRecord>, t: &mut Tally) {
-        match decode_fact(r.value) {
-            Ok(f) => {
-                self.engine.apply_customer_fact(&f);
+        match decode_facts(r.value) {
+            Ok(fs) => {
+                for f in &fs {
+                    self.engine.apply_customer_fact(f);
+                }
                 t.applied += 1;
             }
             Err(e) => outs.push(dead_letter_record(
@@ -176,8 +178,13 @@ impl Task {
     /// Effects, and customer facts, decided since the last call.
     fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
         self.engine.drain_customer_facts(&mut self.facts);
-        for f in self.facts.drain(..) {
-            outs.push(fact_record(&self.ctx.kafka.topics.customers, &f));
+        if !self.facts.is_empty() {
+            outs.extend(fact_records(
+                &self.ctx.kafka.topics.customers,
+                self.ctx.customer_partitions,
+                &self.facts,
+            ));
+            self.facts.clear();
         }
         for e in self.effects.drain(..) {
             outs.push(effect_record(
