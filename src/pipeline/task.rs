@@ -130,20 +130,25 @@ impl Task {
                         skip_offset: r.offset,
                     }));
                 }
-                outs.push(dead_letter_record(
-                    &self.ctx.kafka.topics.dead_letter,
-                    self.dead_letter_cap,
-                    Source {
-                        topic: &self.topic,
-                        partition: self.partition,
-                        offset: r.offset,
-                        key: r.key,
-                        value: r.value,
-                    },
-                    &e,
-                ));
+                outs.push(self.dead_letter(&r, &e));
             }
         }
+    }
+
+    /// `r` for the dead-letter topic, with why it was refused.
+    fn dead_letter(&self, r: &Record<'_>, e: &DecodeError) -> OutRecord {
+        dead_letter_record(
+            &self.ctx.kafka.topics.dead_letter,
+            self.dead_letter_cap,
+            Source {
+                topic: &self.topic,
+                partition: self.partition,
+                offset: r.offset,
+                key: r.key,
+                value: r.value,
+            },
+            e,
+        )
     }
 
     /// A customer-stage record: facts to decide, or a dead letter.
@@ -155,18 +160,7 @@ impl Task {
                 }
                 t.applied += 1;
             }
-            Err(e) => outs.push(dead_letter_record(
-                &self.ctx.kafka.topics.dead_letter,
-                self.dead_letter_cap,
-                Source {
-                    topic: &self.topic,
-                    partition: self.partition,
-                    offset: r.offset,
-                    key: r.key,
-                    value: r.value,
-                },
-                &e,
-            )),
+            Err(e) => outs.push(self.dead_letter(&r, &e)),
         }
     }
 
