@@ -2,6 +2,7 @@
 //! in the comments next to it.
 
 use ccpulse_core::engine::settings::EngineConfig;
+use ccpulse_core::engine::{Engine, Orphaned, OrphanedEvent};
 use ccpulse_core::event::{AgentState, Channel::*, Direction, InteractionEvent, SurveyScore};
 use ccpulse_core::testkit::*;
 
@@ -634,6 +635,52 @@ fn parking_is_bounded_by_count_and_by_event_time() {
     let p = &snap.processing;
     assert_eq!((p.parked_events, p.stats.parked_expired), (1, 1));
     assert_eq!(p.stats.orphaned, 2);
+}
+
+/// When the shell collects them, each orphaned event is handed out with
+/// its reason, once: the overflowing one at once, the expired one when
+/// the watermark passes its TTL (same scenario as above).
+#[test]
+fn orphaned_events_are_handed_out_with_their_reason_for_the_dead_letter_topic() {
+    let toml = "[engine]\nparking_ttl = \"1m\"\n[limits]\nmax_parked_events = 2\n";
+    let mut s = Scenario::new();
+    s.answered(0.0, "x1", "a1")
+        .answered(1.0, "x2", "a1")
+        .answered(2.0, "x3", "a1") // the third: overflow
+        .queued(30.0, "c1", "billing", Voice);
+    let mut e = Engine::new(engine_config_from_toml(toml));
+    e.collect_orphans();
+    let (mut out, mut orphans) = (Vec::new(), Vec::new());
+    for ev in &s.events {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.drain_orphans(&mut orphans);
+    // x3 could not park; x1 and x2 wait (watermark 25 s).
+    let got = |o: &[OrphanedEvent]| -> Vec<(String, Orphaned)> {
+        o.iter()
+            .map(|o| (o.event.key().to_string(), o.reason))
+            .collect()
+    };
+    assert_eq!(got(&orphans), [("x3".to_string(), Orphaned::Overflow)]);
+    orphans.clear();
+    // At 61 s x1 (0 s) expires; x2 (exactly 60 s old) still waits.
+    e.advance(ms(61.0), &mut out);
+    e.drain_orphans(&mut orphans);
+    assert_eq!(got(&orphans), [("x1".to_string(), Orphaned::Expired)]);
+    assert_eq!(orphans[0].event, s.events[0]);
+    orphans.clear();
+    e.advance(ms(61.0), &mut out);
+    e.drain_orphans(&mut orphans);
+    assert!(orphans.is_empty(), "each is handed out once");
+    // Not collected: nothing is kept for it.
+    let mut quiet = Engine::new(engine_config_from_toml(toml));
+    for ev in &s.events {
+        quiet.apply(ev.clone(), &mut out);
+    }
+    quiet.advance(ms(61.0), &mut out);
+    quiet.drain_orphans(&mut orphans);
+    assert!(orphans.is_empty());
+    assert_eq!(quiet.processing().orphaned, 2);
 }
 
 /// A redelivered copy of a parked event, once the dedup horizon (2 min)

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use ccpulse_core::engine::CustomerFact;
-use ccpulse_core::event::codec::{encode_effect_json, DecodeError};
+use ccpulse_core::engine::{CustomerFact, Orphaned, OrphanedEvent};
+use ccpulse_core::event::codec::{encode_effect_json, encode_json, DecodeError};
 use ccpulse_core::event::{Effect, Millis};
 use rdkafka::message::Message;
 use serde::{Deserialize, Serialize};
@@ -201,6 +201,54 @@ pub(super) fn dead_letter_record(
     src: Source<'_>,
     e: &DecodeError,
 ) -> OutRecord {
+    dead_letter_with(dlq, max_value, src, e.reason_code(), e, e.field())
+}
+
+/// An event the engine gave up for good (parked past `engine.parking_ttl`,
+/// or finding the parking area full), for the dead-letter topic: the
+/// event as JSON, keyed by its interaction, with the reason
+/// (`parked_expired`, `parked_overflow`). Its own offset is not kept by the
+/// parking area: `ccpulse-source-offset` is -1.
+pub(super) fn orphan_record(
+    dlq: &str,
+    max_value: usize,
+    topic: &str,
+    partition: i32,
+    o: &OrphanedEvent,
+) -> OutRecord {
+    let value = encode_json(&o.event);
+    let error = match o.reason {
+        Orphaned::Expired => {
+            "its interaction did not appear within engine.parking_ttl (parked, then expired)"
+        }
+        Orphaned::Overflow => {
+            "its interaction was not known and the parking area was full (limits.max_parked_events)"
+        }
+    };
+    dead_letter_with(
+        dlq,
+        max_value,
+        Source {
+            topic,
+            partition,
+            offset: -1,
+            key: Some(o.event.key().as_bytes()),
+            value: value.as_bytes(),
+        },
+        o.reason.code(),
+        &error,
+        None,
+    )
+}
+
+fn dead_letter_with(
+    dlq: &str,
+    max_value: usize,
+    src: Source<'_>,
+    reason: &'static str,
+    error: &dyn std::fmt::Display,
+    field: Option<&str>,
+) -> OutRecord {
     let Source {
         topic,
         partition,
@@ -215,18 +263,18 @@ pub(super) fn dead_letter_record(
             partition.to_string().into_bytes(),
         ),
         ("ccpulse-source-offset", offset.to_string().into_bytes()),
-        ("ccpulse-reason", e.reason_code().as_bytes().to_vec()),
-        ("ccpulse-error", e.to_string().into_bytes()),
+        ("ccpulse-reason", reason.as_bytes().to_vec()),
+        ("ccpulse-error", error.to_string().into_bytes()),
     ];
-    if let Some(f) = e.field() {
+    if let Some(f) = field {
         headers.push(("ccpulse-field", f.as_bytes().to_vec()));
     }
     RecordDeadLettered {
         topic,
         partition,
         offset,
-        reason: e.reason_code(),
-        error: e,
+        reason,
+        error,
     }
     .emit();
     let key = key.map(|k| {

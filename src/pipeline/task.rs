@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccpulse_core::engine::{CustomerFact, Engine, Outcome};
+use ccpulse_core::engine::{CustomerFact, Engine, OrphanedEvent, Outcome};
 use ccpulse_core::event::codec::{decode, DecodeError, Limits};
 use ccpulse_core::event::{Effect, Event, EventKind, Millis};
 use rdkafka::consumer::Consumer;
@@ -31,8 +31,8 @@ use super::kafka::cached_watermarks;
 use super::output::Out;
 use super::progress::Progress;
 use super::records::{
-    dead_letter_cap, dead_letter_record, decode_facts, effect_record, fact_records, Batch, OutKind,
-    OutRecord, Record, Skip, Source, Tick,
+    dead_letter_cap, dead_letter_record, decode_facts, effect_record, fact_records, orphan_record,
+    Batch, OutKind, OutRecord, Record, Skip, Source, Tick,
 };
 use super::restore::{self, Restored};
 use crate::telemetry::events::{BatchFolded, CheckpointWritten};
@@ -84,6 +84,8 @@ struct Task {
     /// Customer facts stated by the engine, to send (event partitions
     /// when the customer stage is on).
     facts: Vec<CustomerFact>,
+    /// Events the engine gave up, to dead-letter.
+    orphans: Vec<OrphanedEvent>,
 }
 
 impl Task {
@@ -171,6 +173,16 @@ impl Task {
 
     /// Effects, and customer facts, decided since the last call.
     fn drain_effects(&mut self, outs: &mut Vec<OutRecord>) {
+        self.engine.drain_orphans(&mut self.orphans);
+        for o in self.orphans.drain(..) {
+            outs.push(orphan_record(
+                &self.ctx.kafka.topics.dead_letter,
+                self.dead_letter_cap,
+                &self.topic,
+                self.partition,
+                &o,
+            ));
+        }
         self.engine.drain_customer_facts(&mut self.facts);
         if !self.facts.is_empty() {
             outs.extend(fact_records(
@@ -355,8 +367,12 @@ async fn start(
         agent_seq,
         stage,
         facts: Vec::new(),
+        orphans: Vec::new(),
     };
     task.engine.set_sample_tap(true);
+    // Live from here: what the restore gave up was dead-lettered when it
+    // was live.
+    task.engine.collect_orphans();
     ctx.observer
         .partition_view(topic, partition, Arc::new(task.engine.view()));
     let mut tpl = TopicPartitionList::new();
@@ -473,12 +489,13 @@ impl Live {
             if wm > task.engine.watermark() {
                 task.engine.advance(wm, &mut task.effects);
                 task.engine.drain_customer_facts(&mut task.facts);
+                task.engine.drain_orphans(&mut task.orphans);
                 let t = Tick {
                     after_offset: task.last_offset.unwrap_or(-1),
                     watermark: wm,
                 };
                 // Held back unless it decided something to send.
-                if task.effects.is_empty() && task.facts.is_empty() {
+                if task.effects.is_empty() && task.facts.is_empty() && task.orphans.is_empty() {
                     self.pending_tick = Some(t);
                 } else {
                     self.pending_tick = None;

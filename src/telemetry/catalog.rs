@@ -598,7 +598,7 @@ family!(
     &["topic"],
     "Events for an interaction not known yet that found the parking area full (limits.max_parked_events): orphaned at once (part of ccpulse_events_orphaned_total)."
 );
-family!(DEAD_LETTERS, "ccpulse_dead_letters_total", Counter, &["topic", "reason"], "Records sent to the dead-letter topic; reason = malformed_json | malformed_protobuf | invalid_field | too_large (over input.max_record_bytes) | future_event (over input.max_future_skew ahead of the clock).");
+family!(DEAD_LETTERS, "ccpulse_dead_letters_total", Counter, &["topic", "reason"], "Records sent to the dead-letter topic; reason = malformed_json | malformed_protobuf | invalid_field | too_large (over input.max_record_bytes) | future_event (over input.max_future_skew ahead of the clock) | parked_expired (its interaction did not appear within engine.parking_ttl) | parked_overflow (the parking area was full).");
 family!(
     EFFECTS_EMITTED,
     "ccpulse_effects_emitted_total",

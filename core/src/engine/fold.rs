@@ -21,8 +21,8 @@ use super::slots::Slots;
 use super::stats::{self, AgentStats, HistKind, QueueStats};
 use super::tracked::Tracked;
 use super::types::{
-    CustomerFact, LabelledSample, Outcome, ProcessingStats, Sample, SampleKind, HOUR, NONE,
-    NO_AGENT, OTHER,
+    CustomerFact, LabelledSample, OrphanedEvent, Outcome, ProcessingStats, Sample, SampleKind,
+    HOUR, NONE, NO_AGENT, OTHER,
 };
 use crate::event::{Channel, Effect, Event, EventKind, Millis};
 use crate::sla::wheel::TimerWheel;
@@ -65,6 +65,9 @@ pub struct Fold {
     /// deciding here (`None`: decided here). Drained by the shell after
     /// every call; never saved.
     pub(super) facts_out: Option<Vec<CustomerFact>>,
+    /// Events given up (parked too long, or no room to park), when the
+    /// shell collects them for the dead-letter topic; never saved.
+    pub(super) orphans_out: Option<Vec<OrphanedEvent>>,
     pub(super) local: LocalClock,
     pub(super) stats: ProcessingStats,
     pub(super) housekeeping_hour: i64,
@@ -107,6 +110,7 @@ impl Fold {
             resolved: Tracked::default(),
             customers: Tracked::default(),
             facts_out: None,
+            orphans_out: None,
             stats: ProcessingStats::default(),
             housekeeping_hour: NONE,
             sla_wheel: TimerWheel::new(0),

@@ -88,8 +88,8 @@ pub use snapshot::Snapshot;
 pub use stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
 pub use tenants::Engine;
 pub use types::{
-    CustomerFact, FactKind, LabelledSample, Outcome, ProcessingStats, Sample, SampleKind,
-    StateCounts, OTHER,
+    CustomerFact, FactKind, LabelledSample, Orphaned, OrphanedEvent, Outcome, ProcessingStats,
+    Sample, SampleKind, StateCounts, OTHER,
 };
 pub use view::{Publication, TenantView, View};
 pub use window::WindowSpec;

@@ -10,14 +10,15 @@
 //! wall clock, so a replay decides as the live run did) and the area holds
 //! at most `limits.max_parked_events`; a further event does not park.
 //! Only those two count as orphaned (`parked_expired`, `parked_overflow`;
-//! `orphaned` is their sum). The core has no dead-letter effect: expiries
-//! are visible as that counter.
+//! `orphaned` is their sum). When the shell asks
+//! ([`super::Engine::collect_orphans`]), each orphaned event is also handed
+//! out with its reason, for the dead-letter topic.
 
 use compact_str::CompactString;
 
 use super::fold::Fold;
 use super::reorder::Pending;
-use super::types::{id_hash, NONE};
+use super::types::{id_hash, Orphaned, OrphanedEvent, NONE};
 use crate::event::{Event, EventKind, InteractionEvent, Millis};
 
 /// How many times a drain may re-open itself (an interaction that is
@@ -52,6 +53,12 @@ impl Fold {
         if self.parked_len >= self.cfg.max_parked_events {
             self.stats.parked_overflow += 1;
             self.stats.orphaned += 1;
+            if let Some(out) = &mut self.orphans_out {
+                out.push(OrphanedEvent {
+                    event: ev,
+                    reason: Orphaned::Overflow,
+                });
+            }
             return None;
         }
         let id = CompactString::from(interaction_id.as_str());
@@ -111,9 +118,21 @@ impl Fold {
         }
         let mut expired = 0u64;
         let mut oldest = Millis::MAX;
+        let out = &mut self.orphans_out;
         self.parked.retain(|_, list| {
             let before = list.len();
-            list.retain(|p| p.t >= cut);
+            match out {
+                Some(out) => {
+                    let (gone, keep): (Vec<Pending>, Vec<Pending>) =
+                        std::mem::take(list).into_iter().partition(|p| p.t < cut);
+                    *list = keep;
+                    out.extend(gone.into_iter().map(|p| OrphanedEvent {
+                        event: p.ev,
+                        reason: Orphaned::Expired,
+                    }));
+                }
+                None => list.retain(|p| p.t >= cut),
+            }
             expired += (before - list.len()) as u64;
             if let Some(p) = list.first() {
                 oldest = oldest.min(p.t);

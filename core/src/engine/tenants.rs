@@ -27,7 +27,9 @@ use compact_str::CompactString;
 use super::fold::Fold;
 use super::settings::EngineConfig;
 use super::snapshot::Snapshot;
-use super::types::{CustomerFact, LabelledSample, Outcome, ProcessingStats, NONE, OTHER};
+use super::types::{
+    CustomerFact, LabelledSample, OrphanedEvent, Outcome, ProcessingStats, NONE, OTHER,
+};
 use super::view::{Publication, TenantView, View};
 use crate::event::{Effect, Event, Millis};
 
@@ -45,6 +47,8 @@ pub struct Engine {
     /// Customer facts are handed out, not decided here
     /// ([`Engine::route_customer_facts`]).
     pub(super) route_facts: bool,
+    /// Orphaned events are collected ([`Engine::collect_orphans`]).
+    pub(super) orphans: bool,
 }
 
 impl Engine {
@@ -56,6 +60,7 @@ impl Engine {
             tap: false,
             recorded: Vec::new(),
             route_facts: false,
+            orphans: false,
         }
     }
 
@@ -189,6 +194,9 @@ impl Engine {
             if self.route_facts {
                 u.facts_out = Some(Vec::new());
             }
+            if self.orphans {
+                u.orphans_out = Some(Vec::new());
+            }
             if self.floor != NONE {
                 u.advance(self.floor, &mut Vec::new());
             }
@@ -236,6 +244,27 @@ impl Engine {
     pub fn apply_customer_fact(&mut self, f: &CustomerFact) {
         let unit = self.unit(f.tenant.as_deref());
         unit.stage_fact(f);
+    }
+
+    /// Hand out the events given up for good (parked past the TTL, or
+    /// finding the parking area full), with the reason, from now on: the
+    /// shell dead-letters them ([`Engine::drain_orphans`]). Off by
+    /// default, and not saved: a restore replays without it, since what
+    /// it gives up was dead-lettered when it was live.
+    pub fn collect_orphans(&mut self) {
+        self.orphans = true;
+        for u in self.units.values_mut() {
+            u.orphans_out.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Append the events given up since the last call.
+    pub fn drain_orphans(&mut self, out: &mut Vec<OrphanedEvent>) {
+        for u in self.units.values_mut() {
+            if let Some(o) = &mut u.orphans_out {
+                out.append(o);
+            }
+        }
     }
 
     /// Move every tenant's watermark to `wm` (never backwards).

@@ -169,3 +169,30 @@ pub enum FactKind {
     /// The interaction resolved at `resolved_at` was reopened at `at`.
     Reopened { resolved_at: Millis },
 }
+
+/// Why a parked event was given up (`parking.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphaned {
+    /// Its interaction did not appear within `engine.parking_ttl`.
+    Expired,
+    /// The parking area was full (`limits.max_parked_events`).
+    Overflow,
+}
+
+impl Orphaned {
+    /// Bounded code, for the dead-letter reason and metric labels.
+    pub fn code(self) -> &'static str {
+        match self {
+            Orphaned::Expired => "parked_expired",
+            Orphaned::Overflow => "parked_overflow",
+        }
+    }
+}
+
+/// An event given up for good, handed to the shell for the dead-letter
+/// topic when it asks for them ([`Engine::collect_orphans`](super::Engine::collect_orphans)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrphanedEvent {
+    pub event: crate::event::Event,
+    pub reason: Orphaned,
+}

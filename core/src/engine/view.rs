@@ -331,6 +331,7 @@ impl Fold {
             resolved: self.resolved.fork(),
             customers: self.customers.fork(),
             facts_out: self.facts_out.as_ref().map(|_| Vec::new()),
+            orphans_out: None,
             local: self.local.clone(),
             stats: self.stats.clone(),
             housekeeping_hour: self.housekeeping_hour,
