@@ -16,7 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::proc;
-use super::service::{Service, Settings};
+use super::service::{has_customer_stage, Service, Settings};
 
 /// One run of one reader.
 #[derive(Clone, Debug)]
@@ -86,9 +86,8 @@ pub fn ccpulse(
         outputs: run,
         timing: None,
         policies: "",
-        // Only this build is known to have it (an earlier binary runs
-        // without it, as it was).
-        customer_stage: bin == Path::new(env!("CARGO_BIN_EXE_ccpulse")),
+        // An earlier binary without it runs as it was.
+        customer_stage: has_customer_stage(bin, dir),
     };
     for (t, p) in settings.output_topics(input.partitions) {
         create_topic(&t, p);
@@ -203,7 +202,8 @@ impl Committed {
 
 /// The ceiling: an rdkafka `BaseConsumer` in a tight poll loop that only
 /// touches each payload, with ccpulse's fetch settings (librdkafka's
-/// defaults, `read_committed`, a group subscription). From the first record
+/// defaults but `fetch.queue.backoff.ms`, `read_committed`, a group
+/// subscription). From the first record
 /// to the last; CPU is this bench process's over that span (nothing else
 /// runs in it meanwhile).
 pub fn bare(input: &Input, run: &str) -> Result<Measure, String> {
@@ -213,6 +213,8 @@ pub fn bare(input: &Input, run: &str) -> Result<Measure, String> {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
+        // As ccpulse sets it (`pipeline/kafka.rs`, FETCH_QUEUE_BACKOFF_MS).
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .map_err(|e| format!("bare consumer: {e}"))?;
     c.subscribe(&[input.topic])

@@ -38,6 +38,22 @@ pub struct Settings<'a> {
     pub customer_stage: bool,
 }
 
+/// Whether `bin` knows `kafka.customer_stage` (asked with `check-config`
+/// on a file setting it: a binary before the stage refuses the field).
+pub fn has_customer_stage(bin: &Path, dir: &Path) -> bool {
+    let probe = dir.join("customer-stage-probe.toml");
+    if fs::write(&probe, "[kafka]\ncustomer_stage = true\n").is_err() {
+        return false;
+    }
+    Command::new(bin)
+        .arg("check-config")
+        .arg(&probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Settings<'_> {
     /// The output topics this run needs, with their partition counts.
     /// The run's own output topics; the `.checkpoints` one must be
