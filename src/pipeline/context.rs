@@ -14,6 +14,7 @@ use super::agents::AgentFeed;
 use super::fatal::Fatal;
 use super::kafka::GroupConsumer;
 use super::output::{CommitControl, Out};
+use super::records::BatchPool;
 use super::settings::KafkaConfig;
 use crate::telemetry::Observer;
 
@@ -39,4 +40,6 @@ pub(super) struct Shared {
     pub limits: Limits,
     /// Partitions of the customer stage's topic, as found at start.
     pub customer_partitions: i32,
+    /// Batches the tasks have folded, for the poll thread to refill.
+    pub batches: BatchPool,
 }

@@ -178,6 +178,9 @@ pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<Reader, PipelineE
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed");
+    if !k.properties.contains_key("fetch.queue.backoff.ms") {
+        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+    }
     c.create_with_context(ReaderCtx)
         .map_err(kerr(format!("creating the {purpose} reader")))
 }

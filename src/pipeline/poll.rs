@@ -7,8 +7,9 @@
 //! wake-up per batch instead of per record. A batch is sent when it is
 //! full, when the consumer has nothing more ready, and before a partition
 //! is revoked (the rebalance callback runs inside `poll`). A batch holds
-//! its records' bytes in one buffer (`records::Batch`), sized like the
-//! partition's previous batch: no allocation per record.
+//! its records' bytes in one buffer (`records::Batch`): no allocation per
+//! record, and a task hands a folded batch back (`records::BatchPool`) for
+//! the poll thread to refill, so buffers are not allocated per batch either.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ use super::error::{kerr, PipelineError};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
 use super::output::Out;
 use super::progress::Progress;
-use super::records::{Batch, Record};
+use super::records::{Batch, BatchPool, Record};
 use super::settings::InputFormat;
 use super::task;
 use crate::telemetry::events::PartitionsChanged;
@@ -61,12 +62,13 @@ struct TaskHandle {
 impl TaskHandle {
     /// Send the pending batch; blocks while the task's queue is full
     /// (backpressure on the poll loop).
-    fn flush(&mut self, topic: &str, partition: i32) {
+    fn flush(&mut self, pool: &BatchPool, topic: &str, partition: i32) {
         if self.pending.is_empty() {
             return;
         }
-        // The next batch starts with the room the last one needed.
-        let room = Batch::with_capacity(self.pending.len(), self.pending.bytes());
+        // The next batch is one a task has folded, or starts with the room
+        // the last one needed.
+        let room = pool.take(self.pending.len(), self.pending.bytes());
         let batch = std::mem::replace(&mut self.pending, room);
         if self.tx.blocking_send(batch).is_err() {
             warn!(
@@ -86,7 +88,7 @@ impl Handler {
     fn flush_all(&self) {
         if let Ok(mut tasks) = self.tasks.lock() {
             for ((t, p), h) in tasks.iter_mut() {
-                h.flush(t, *p);
+                h.flush(&self.ctx.batches, t, *p);
             }
         }
     }
@@ -141,7 +143,7 @@ impl Handler {
             timestamp: m.timestamp().to_millis(),
         });
         if h.pending.bytes() >= BATCH_BYTES {
-            h.flush(m.topic(), m.partition());
+            h.flush(&self.ctx.batches, m.topic(), m.partition());
         }
     }
 }
@@ -204,7 +206,7 @@ impl RebalanceHandler for Handler {
         }
         let timeout = Duration::from_millis(self.ctx.kafka.shutdown_timeout.max(1000) as u64);
         for ((t, p), mut h) in handles {
-            h.flush(&t, p);
+            h.flush(&self.ctx.batches, &t, p);
             drop(h.tx); // the task drains what it has, flushes, and ends
             let deadline = std::time::Instant::now() + timeout;
             let mut done = h.done;

@@ -17,6 +17,7 @@ use super::context::Shared;
 use super::error::PipelineError;
 use super::fatal::Fatal;
 use super::output::Output;
+use super::records::BatchPool;
 use super::settings::KafkaConfig;
 use super::{kafka, poll};
 use crate::telemetry::events::ProcessorSeriesRegistered;
@@ -109,6 +110,7 @@ pub async fn run(
         stop: stop_all.clone(),
         limits: input,
         customer_partitions: cluster.customer_partitions,
+        batches: BatchPool::default(),
     };
     let poll_stop = CancellationToken::new();
     let poll_thread = poll::spawn(ctx, consumer.clone(), poll_stop.clone())?;

@@ -431,12 +431,14 @@ impl Live {
         for r in first.iter() {
             task.fold(r, now, &mut outs, &mut tally);
         }
+        task.ctx.batches.give(first);
         while tally.consumed < self.batch {
             match rx.try_recv() {
                 Ok(rs) => {
                     for r in rs.iter() {
                         task.fold(r, now, &mut outs, &mut tally);
                     }
+                    task.ctx.batches.give(rs);
                 }
                 Err(_) => break,
             }
