@@ -358,6 +358,18 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         got,
         vec![(SampleKind::Queue(HistKind::QueueWait), "billing", 3_000)]
     );
+    // A recycled buffer comes back with only what was taken since.
+    e.recycle_samples(samples);
+    assert!(e.take_samples().is_empty());
+    let mut more = Scenario::new();
+    more.queued(300.0, "c3", "billing", Voice)
+        .answered(307.0, "c3", "a1");
+    for ev in &more.events {
+        e.apply(ev.clone(), &mut out);
+    }
+    e.flush(&mut out);
+    let again: Vec<(SampleKind, i64)> = e.take_samples().iter().map(|x| (x.kind, x.ms)).collect();
+    assert_eq!(again, vec![(SampleKind::Queue(HistKind::QueueWait), 7_000)]);
 }
 
 #[test]

@@ -27,7 +27,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics::{Key, Label};
+use metrics::{Histogram, Key, Label};
+use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error};
 
@@ -201,8 +202,6 @@ pub struct PartitionPublisher {
     processing: [u64; PROCESSING_COUNTERS.len()],
     queues: HashMap<(String, String, Channel), QueueMark>,
     agents: HashMap<(String, String), [u64; AGENT_COUNTERS.len()]>,
-    /// Scratch: sample indices sorted by series.
-    order: Vec<usize>,
     /// How operators are labelled (`export.agent_metrics`); per-agent
     /// series are not exported at all in `aggregate` and `off`.
     privacy: AgentPrivacy,
@@ -268,46 +267,32 @@ impl PartitionPublisher {
         if samples.is_empty() {
             return;
         }
-        let group = |s: &LabelledSample| {
-            let kind = match s.kind {
-                SampleKind::Queue(k) => k as u8,
-                SampleKind::AgentHandle => u8::MAX,
+        // One series lookup per (kind, channel, tenant, label), then one
+        // record per sample: a hash per sample, where sorting the samples
+        // by series cost 4 % of the service's CPU while catching up.
+        let mut series: FxHashMap<(u8, usize, &str, &str), Option<Histogram>> =
+            FxHashMap::default();
+        for s in samples {
+            let (kind, ch) = match s.kind {
+                SampleKind::Queue(k) => (k as u8, s.channel.index()),
+                SampleKind::AgentHandle => (u8::MAX, 0),
             };
-            let ch = match s.kind {
-                SampleKind::Queue(_) => s.channel.index(),
-                SampleKind::AgentHandle => 0,
-            };
-            (kind, ch)
-        };
-        self.order.clear();
-        self.order.extend(0..samples.len());
-        self.order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (&samples[a], &samples[b]);
-            (group(x), x.tenant.as_str(), x.label.as_str()).cmp(&(
-                group(y),
-                y.tenant.as_str(),
-                y.label.as_str(),
-            ))
-        });
-        let same = |a: &LabelledSample, b: &LabelledSample| {
-            group(a) == group(b) && a.tenant == b.tenant && a.label == b.label
-        };
-        for run in self.order.chunk_by(|&a, &b| same(&samples[a], &samples[b])) {
-            let s = &samples[run[0]];
-            let h = match s.kind {
-                SampleKind::Queue(k) => {
-                    recorder::histogram(hist_family(k), qc_labels(&s.tenant, &s.label, s.channel))
-                }
-                SampleKind::AgentHandle => match self.privacy.label(&s.label) {
-                    Some(agent) => recorder::histogram(
-                        &catalog::AGENT_HANDLE_TIME,
-                        agent_labels(&s.tenant, &agent),
-                    ),
-                    None => continue,
-                },
-            };
-            for &i in run {
-                h.record(samples[i].ms.max(0) as f64 / 1000.0);
+            let h = series
+                .entry((kind, ch, s.tenant.as_str(), s.label.as_str()))
+                .or_insert_with(|| match s.kind {
+                    SampleKind::Queue(k) => Some(recorder::histogram(
+                        hist_family(k),
+                        qc_labels(&s.tenant, &s.label, s.channel),
+                    )),
+                    SampleKind::AgentHandle => self.privacy.label(&s.label).map(|agent| {
+                        recorder::histogram(
+                            &catalog::AGENT_HANDLE_TIME,
+                            agent_labels(&s.tenant, &agent),
+                        )
+                    }),
+                });
+            if let Some(h) = h {
+                h.record(s.ms.max(0) as f64 / 1000.0);
             }
         }
     }

@@ -588,4 +588,5 @@ fn publish(ctx: &Shared, topic: &str, partition: i32, engine: &mut Engine) {
         .partition_live(topic, partition, &p.samples, p.last_event_ms);
     ctx.observer
         .partition_view(topic, partition, Arc::new(p.view));
+    engine.recycle_samples(p.samples);
 }

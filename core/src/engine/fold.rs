@@ -164,24 +164,29 @@ impl Fold {
         }
     }
 
-    /// Take the samples collected so far, labelled.
-    pub fn take_samples(&mut self) -> Vec<LabelledSample> {
-        let Some(t) = self.tap.as_mut() else {
-            return Vec::new();
+    /// Move the samples collected so far, labelled with `tenant`, to
+    /// `out`. The tap keeps its room: while a backlog is folded it fills
+    /// with hundreds of thousands of samples between publications.
+    pub fn take_samples_into(&mut self, tenant: &CompactString, out: &mut Vec<LabelledSample>) {
+        let Some(mut raw) = self.tap.take() else {
+            return;
         };
-        let raw = std::mem::take(t);
-        raw.into_iter()
-            .map(|s| LabelledSample {
-                tenant: CompactString::default(),
-                kind: s.kind,
-                label: CompactString::from(match s.kind {
-                    SampleKind::Queue(_) => self.queue_label(s.key),
-                    SampleKind::AgentHandle => self.agent_label(s.key),
-                }),
-                channel: s.channel,
-                ms: s.ms,
-            })
-            .collect()
+        out.extend(raw.drain(..).map(|s| LabelledSample {
+            tenant: tenant.clone(),
+            kind: s.kind,
+            label: CompactString::from(match s.kind {
+                SampleKind::Queue(_) => self.queue_label(s.key),
+                SampleKind::AgentHandle => self.agent_label(s.key),
+            }),
+            channel: s.channel,
+            ms: s.ms,
+        }));
+        self.tap = Some(raw);
+    }
+
+    /// Number of samples collected and not yet taken.
+    pub fn samples_waiting(&self) -> usize {
+        self.tap.as_ref().map_or(0, Vec::len)
     }
 
     /// Label of a queue index (`other` for queues past the cap).

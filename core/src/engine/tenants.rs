@@ -49,6 +49,10 @@ pub struct Engine {
     pub(super) route_facts: bool,
     /// Orphaned events are collected ([`Engine::collect_orphans`]).
     pub(super) orphans: bool,
+    /// A taken samples buffer handed back ([`Engine::recycle_samples`]):
+    /// not state, only room, so a backlog's publications do not allocate
+    /// megabytes each.
+    pub(super) spare_samples: Vec<LabelledSample>,
 }
 
 impl Engine {
@@ -61,6 +65,7 @@ impl Engine {
             recorded: Vec::new(),
             route_facts: false,
             orphans: false,
+            spare_samples: Vec::new(),
         }
     }
 
@@ -165,15 +170,26 @@ impl Engine {
 
     /// Take the samples collected so far, labelled with their tenant.
     pub fn take_samples(&mut self) -> Vec<LabelledSample> {
-        let mut all = Vec::new();
+        let mut all = std::mem::take(&mut self.spare_samples);
+        all.reserve(
+            self.units
+                .values()
+                .map(Fold::samples_waiting)
+                .sum::<usize>(),
+        );
         for (t, u) in &mut self.units {
-            let mut s = u.take_samples();
-            for x in &mut s {
-                x.tenant = t.clone();
-            }
-            all.append(&mut s);
+            u.take_samples_into(t, &mut all);
         }
         all
+    }
+
+    /// Hand back a publication's samples once exported: the next
+    /// [`Engine::take_samples`] refills the same buffer.
+    pub fn recycle_samples(&mut self, mut samples: Vec<LabelledSample>) {
+        // Emptied now: a copy of the engine (the provisional view) copies
+        // no samples.
+        samples.clear();
+        self.spare_samples = samples;
     }
 
     /// The fold of a tenant (`None`: the default tenant), created on first
