@@ -100,6 +100,7 @@ impl MetricsExporter {
             for f in catalog::ALL.iter().filter(|f| f.kind == Kind::Histogram) {
                 let buckets: &[f64] = if f.name == catalog::EXPORT_TICK.name
                     || f.name == catalog::CHECKPOINT_WRITE.name
+                    || f.name == catalog::COMMIT_DURATION.name
                 {
                     &TICK_BUCKETS
                 } else {

@@ -260,6 +260,7 @@ impl Output {
             return Ok(());
         }
         let tpl = self.offsets_tpl();
+        let started = std::time::Instant::now();
         if self.eos() {
             let producer = self.producer.clone();
             let consumer = self.consumer.clone();
@@ -298,6 +299,7 @@ impl Output {
             match r {
                 Ok(()) => TransactionCommitted {
                     partitions: self.offsets.len(),
+                    seconds: started.elapsed().as_secs_f64(),
                 }
                 .emit(),
                 Err((e, abortable)) => {
@@ -344,7 +346,10 @@ impl Output {
                         .await
                         .map_err(|e| PipelineError::Output(e.to_string()))?;
                 match r {
-                    Ok(()) => OffsetsCommitted.emit(),
+                    Ok(()) => OffsetsCommitted {
+                        seconds: started.elapsed().as_secs_f64(),
+                    }
+                    .emit(),
                     Err(e) => {
                         OffsetCommitFailed { error: &e }.emit();
                         self.forget_now();

@@ -614,6 +614,13 @@ family!(
     "Kafka transactions; outcome = commit | abort."
 );
 family!(
+    COMMIT_DURATION,
+    "ccpulse_commit_seconds",
+    Histogram,
+    &[],
+    "Time one commit took: exactly_once, the transaction (its offsets, every record in it acknowledged, the commit); at_least_once, waiting for the records' acknowledgements and the offset commit. The output produces nothing meanwhile, so partition tasks wait once its queue is full."
+);
+family!(
     COMMITS,
     "ccpulse_offset_commits_total",
     Counter,
@@ -812,6 +819,7 @@ pub const ALL: &[Family] = &[
     DEAD_LETTERS,
     EFFECTS_EMITTED,
     TRANSACTIONS,
+    COMMIT_DURATION,
     COMMITS,
     PIPELINE_RESTARTS,
     CONSUMER_LAG,

@@ -137,12 +137,14 @@ impl InternalEvent for EffectProduced {
 /// Exactly-once: effects, ticks and offsets committed in one transaction.
 pub struct TransactionCommitted {
     pub partitions: usize,
+    pub seconds: f64,
 }
 
 impl InternalEvent for TransactionCommitted {
     fn emit(self) {
         counter!(catalog::TRANSACTIONS.name, "outcome" => "commit").increment(1);
-        debug!(target: OUTPUT, partitions = self.partitions, "transaction committed");
+        histogram!(catalog::COMMIT_DURATION.name).record(self.seconds);
+        debug!(target: OUTPUT, partitions = self.partitions, seconds = self.seconds, "transaction committed");
     }
 }
 
@@ -182,11 +184,14 @@ impl InternalEvent for PipelineRestarting<'_> {
 
 /// At-least-once: consumed offsets committed after the broker acknowledged
 /// every output record before them.
-pub struct OffsetsCommitted;
+pub struct OffsetsCommitted {
+    pub seconds: f64,
+}
 
 impl InternalEvent for OffsetsCommitted {
     fn emit(self) {
         counter!(catalog::COMMITS.name, "outcome" => "ok").increment(1);
+        histogram!(catalog::COMMIT_DURATION.name).record(self.seconds);
     }
 }
 
