@@ -66,8 +66,8 @@ impl TaskHandle {
         if self.pending.is_empty() {
             return;
         }
-        // The next batch is one a task has folded, or starts with the room
-        // the last one needed.
+        // The next batch starts with the room the last one needed: one a
+        // task has folded when that was large (`BatchPool`).
         let room = pool.take(self.pending.len(), self.pending.bytes());
         let batch = std::mem::replace(&mut self.pending, room);
         if self.tx.blocking_send(batch).is_err() {

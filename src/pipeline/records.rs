@@ -70,20 +70,28 @@ struct Entry {
 }
 
 /// Emptied batches handed back by the partition tasks for the poll thread
-/// to fill again. A batch's buffer grows to about 1 MiB, and a fresh one
-/// costs the kernel zeroing its pages on first touch: that was a third of
-/// the poll thread's CPU (perf, throughput bench) before batches were
-/// reused.
+/// to fill again. A busy partition's batch buffer grows to about 1 MiB,
+/// and a fresh one costs the kernel zeroing its pages on first touch: that
+/// was a third of the poll thread's CPU (perf, throughput bench) before
+/// batches were reused. Only large buffers go round: a quiet partition's
+/// batches stay small and fresh, so recycling does not leave a 1 MiB
+/// buffer pending on every partition.
 #[derive(Debug, Default)]
 pub(super) struct BatchPool(std::sync::Mutex<Vec<Batch>>);
 
 impl BatchPool {
     /// Batches kept at most (a few MiB); more are freed.
     const KEEP: usize = 16;
+    /// Room below which a batch is neither kept nor handed out.
+    const LARGE: usize = 256 * 1024;
 
-    /// A recycled batch, or a fresh one with room for `records` records of
-    /// `bytes` bytes.
+    /// A batch for a partition whose last batch held `records` records of
+    /// `bytes` bytes: a recycled one if that was large, else a fresh one
+    /// with that room.
     pub(super) fn take(&self, records: usize, bytes: usize) -> Batch {
+        if bytes < Self::LARGE {
+            return Batch::with_capacity(records, bytes);
+        }
         self.0
             .lock()
             .ok()
@@ -93,6 +101,9 @@ impl BatchPool {
 
     /// Hand a batch back once its records are folded.
     pub(super) fn give(&self, mut batch: Batch) {
+        if batch.bytes.capacity() < Self::LARGE {
+            return;
+        }
         batch.clear();
         if let Ok(mut kept) = self.0.lock() {
             if kept.len() < Self::KEEP {
@@ -570,27 +581,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_batch_given_back_is_refilled_empty_with_its_room() {
-        let pool = BatchPool::default();
-        let mut b = pool.take(1, 1);
+    fn filled(pool: &BatchPool, bytes: usize) -> Batch {
+        let mut b = pool.take(1, bytes);
         b.push(Record {
             offset: 1,
             key: None,
-            value: &[7; 4096],
+            value: &vec![7; bytes],
             content_type: None,
             timestamp: None,
         });
-        pool.give(b);
-        let again = pool.take(1, 1);
+        b
+    }
+
+    #[test]
+    fn a_large_batch_given_back_is_refilled_empty_with_its_room() {
+        let pool = BatchPool::default();
+        let big = BatchPool::LARGE;
+        pool.give(filled(&pool, big));
+        let again = pool.take(1, big);
         assert!(again.is_empty());
         assert_eq!(again.iter().count(), 0);
-        assert!(again.bytes.capacity() >= 4096, "the buffer is kept");
+        assert!(again.bytes.capacity() >= big, "the buffer is kept");
         // Only a few are kept: a burst does not pin its memory.
         for _ in 0..BatchPool::KEEP + 5 {
-            pool.give(Batch::with_capacity(1, 1));
+            pool.give(Batch::with_capacity(1, big));
         }
         assert_eq!(pool.0.lock().map(|k| k.len()).unwrap_or(0), BatchPool::KEEP);
+    }
+
+    #[test]
+    fn a_quiet_partition_gets_small_fresh_batches_not_recycled_large_ones() {
+        let pool = BatchPool::default();
+        pool.give(filled(&pool, BatchPool::LARGE));
+        let small = pool.take(1, 100);
+        assert!(small.bytes.capacity() < BatchPool::LARGE);
+        // Small batches are not kept either.
+        pool.give(filled(&pool, 100));
+        assert_eq!(pool.0.lock().map(|k| k.len()).unwrap_or(0), 1);
     }
 
     #[test]
