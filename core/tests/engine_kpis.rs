@@ -352,7 +352,7 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
     let samples = e.take_samples();
     let got: Vec<(SampleKind, &str, i64)> = samples
         .iter()
-        .map(|x| (x.kind, x.label.as_str(), x.ms))
+        .flat_map(|x| x.ms.iter().map(|&ms| (x.kind, x.label.as_str(), ms)))
         .collect();
     assert_eq!(
         got,
@@ -368,7 +368,11 @@ fn the_sample_tap_sees_each_duration_once_and_only_while_on() {
         e.apply(ev.clone(), &mut out);
     }
     e.flush(&mut out);
-    let again: Vec<(SampleKind, i64)> = e.take_samples().iter().map(|x| (x.kind, x.ms)).collect();
+    let again: Vec<(SampleKind, i64)> = e
+        .take_samples()
+        .iter()
+        .flat_map(|x| x.ms.iter().map(|&ms| (x.kind, ms)))
+        .collect();
     assert_eq!(again, vec![(SampleKind::Queue(HistKind::QueueWait), 7_000)]);
 }
 

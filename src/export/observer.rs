@@ -21,7 +21,7 @@ use dashmap::DashMap;
 use super::publish::PartitionPublisher;
 use super::shared::{ExportState, PartitionKey};
 use crate::telemetry::{Observer, PartitionStatus, RestoreReport};
-use ccpulse_core::engine::{LabelledSample, View};
+use ccpulse_core::engine::{LabelledSeries, View};
 use ccpulse_core::event::Millis;
 
 #[derive(Debug, Default)]
@@ -119,7 +119,7 @@ impl Observer for ExportObserver {
         &self,
         topic: &str,
         partition: i32,
-        samples: &[LabelledSample],
+        samples: &[LabelledSeries],
         last_event_ms: Option<Millis>,
     ) {
         let key = PartitionKey::new(topic, partition);

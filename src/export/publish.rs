@@ -27,8 +27,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics::{Histogram, Key, Label};
-use rustc_hash::FxHashMap;
+use metrics::{Key, Label};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error};
 
@@ -39,7 +38,7 @@ use crate::telemetry::catalog::{self, Family};
 use crate::telemetry::PartitionStatus;
 use ccpulse_core::engine::snapshot::required_agents;
 use ccpulse_core::engine::{AgentCounters, HistKind, QueueCounters, Volume};
-use ccpulse_core::engine::{LabelledSample, ProcessingStats, Publication, SampleKind, View, OTHER};
+use ccpulse_core::engine::{LabelledSeries, ProcessingStats, Publication, SampleKind, View, OTHER};
 use ccpulse_core::event::{AgentState, Channel, Millis};
 
 type QueueField = fn(&QueueCounters) -> u64;
@@ -262,37 +261,27 @@ impl PartitionPublisher {
         state.publish_view(key, Arc::new(p.view), p.last_event_ms);
     }
 
-    /// Record duration samples into their histograms.
-    pub fn publish_samples(&mut self, samples: &[LabelledSample]) {
-        if samples.is_empty() {
-            return;
-        }
-        // One series lookup per (kind, channel, tenant, label), then one
-        // record per sample: a hash per sample, where sorting the samples
-        // by series cost 4 % of the service's CPU while catching up.
-        let mut series: FxHashMap<(u8, usize, &str, &str), Option<Histogram>> =
-            FxHashMap::default();
+    /// Record duration samples into their histograms: one series lookup
+    /// per series (the fold groups samples by series), then one record
+    /// per sample.
+    pub fn publish_samples(&mut self, samples: &[LabelledSeries]) {
         for s in samples {
-            let (kind, ch) = match s.kind {
-                SampleKind::Queue(k) => (k as u8, s.channel.index()),
-                SampleKind::AgentHandle => (u8::MAX, 0),
+            let h = match s.kind {
+                SampleKind::Queue(k) => Some(recorder::histogram(
+                    hist_family(k),
+                    qc_labels(&s.tenant, &s.label, s.channel),
+                )),
+                SampleKind::AgentHandle => self.privacy.label(&s.label).map(|agent| {
+                    recorder::histogram(
+                        &catalog::AGENT_HANDLE_TIME,
+                        agent_labels(&s.tenant, &agent),
+                    )
+                }),
             };
-            let h = series
-                .entry((kind, ch, s.tenant.as_str(), s.label.as_str()))
-                .or_insert_with(|| match s.kind {
-                    SampleKind::Queue(k) => Some(recorder::histogram(
-                        hist_family(k),
-                        qc_labels(&s.tenant, &s.label, s.channel),
-                    )),
-                    SampleKind::AgentHandle => self.privacy.label(&s.label).map(|agent| {
-                        recorder::histogram(
-                            &catalog::AGENT_HANDLE_TIME,
-                            agent_labels(&s.tenant, &agent),
-                        )
-                    }),
-                });
             if let Some(h) = h {
-                h.record(s.ms.max(0) as f64 / 1000.0);
+                for &ms in &s.ms {
+                    h.record(ms.max(0) as f64 / 1000.0);
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ccpulse_core::engine::{LabelledSample, View};
+use ccpulse_core::engine::{LabelledSeries, View};
 use ccpulse_core::event::Millis;
 use serde::Serialize;
 
@@ -71,7 +71,7 @@ pub trait Observer: Send + Sync + 'static {
         &self,
         _topic: &str,
         _partition: i32,
-        _samples: &[LabelledSample],
+        _samples: &[LabelledSeries],
         _last_event_ms: Option<Millis>,
     ) {
     }

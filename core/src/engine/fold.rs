@@ -19,10 +19,11 @@ use super::reorder::Pending;
 use super::settings::EngineConfig;
 use super::slots::Slots;
 use super::stats::{self, AgentStats, HistKind, QueueStats};
+use super::tap::SampleTap;
 use super::tracked::Tracked;
 use super::types::{
-    CustomerFact, LabelledSample, OrphanedEvent, Outcome, ProcessingStats, Sample, SampleKind,
-    HOUR, NONE, NO_AGENT, OTHER,
+    CustomerFact, LabelledSeries, OrphanedEvent, Outcome, ProcessingStats, SampleKind, HOUR, NONE,
+    NO_AGENT, OTHER,
 };
 use crate::event::{Channel, Effect, Event, EventKind, Millis};
 use crate::sla::wheel::TimerWheel;
@@ -75,7 +76,7 @@ pub struct Fold {
     pub(super) sla_clocks: Slots<Clocks>,
     pub(super) sla_detail: SlaDetail,
     /// Duration samples since the last drain, when the shell asked for them.
-    pub(super) tap: Option<Vec<Sample>>,
+    pub(super) tap: Option<SampleTap>,
     /// Reassignment decisions already emitted (by effect id), installed
     /// before a restore so the rebuilt state agrees with what was published.
     pub(super) recorded: FxHashMap<String, crate::event::Reassignment>,
@@ -149,7 +150,7 @@ impl Fold {
     /// turns it on once a partition is restored, so history is not
     /// re-exported).
     pub fn set_sample_tap(&mut self, on: bool) {
-        self.tap = on.then(Vec::new);
+        self.tap = on.then(SampleTap::default);
     }
 
     /// Install decisions read back from the effects topic: when a restore
@@ -164,29 +165,24 @@ impl Fold {
         }
     }
 
-    /// Move the samples collected so far, labelled with `tenant`, to
-    /// `out`. The tap keeps its room: while a backlog is folded it fills
-    /// with hundreds of thousands of samples between publications.
-    pub fn take_samples_into(&mut self, tenant: &CompactString, out: &mut Vec<LabelledSample>) {
-        let Some(mut raw) = self.tap.take() else {
+    /// Move the series sampled since the last take, labelled with
+    /// `tenant`, to `out`; each keeps collecting into a buffer from `spare`
+    /// (room handed back by the shell) or a new one.
+    pub fn take_samples_into(
+        &mut self,
+        tenant: &CompactString,
+        spare: &mut Vec<Vec<Millis>>,
+        out: &mut Vec<LabelledSeries>,
+    ) {
+        let Some(mut tap) = self.tap.take() else {
             return;
         };
-        out.extend(raw.drain(..).map(|s| LabelledSample {
-            tenant: tenant.clone(),
-            kind: s.kind,
-            label: CompactString::from(match s.kind {
-                SampleKind::Queue(_) => self.queue_label(s.key),
-                SampleKind::AgentHandle => self.agent_label(s.key),
-            }),
-            channel: s.channel,
-            ms: s.ms,
-        }));
-        self.tap = Some(raw);
-    }
-
-    /// Number of samples collected and not yet taken.
-    pub fn samples_waiting(&self) -> usize {
-        self.tap.as_ref().map_or(0, Vec::len)
+        let label = |kind: SampleKind, key: u32| match kind {
+            SampleKind::Queue(_) => self.queue_label(key),
+            SampleKind::AgentHandle => self.agent_label(key),
+        };
+        tap.take_into(tenant, label, spare, out);
+        self.tap = Some(tap);
     }
 
     /// Label of a queue index (`other` for queues past the cap).
@@ -206,12 +202,7 @@ impl Fold {
 
     pub(super) fn tap(&mut self, kind: SampleKind, key: u32, channel: Channel, ms: Millis) {
         if let Some(t) = self.tap.as_mut() {
-            t.push(Sample {
-                kind,
-                key,
-                channel,
-                ms,
-            });
+            t.push(kind, key, channel, ms);
         }
     }
 

@@ -75,6 +75,7 @@ mod sla;
 mod slots;
 mod stats;
 mod surveys;
+mod tap;
 mod tenants;
 mod tracked;
 mod types;
@@ -88,8 +89,8 @@ pub use snapshot::Snapshot;
 pub use stats::{AgentCounters, AgentPane, HistKind, QueueCounters, QueuePane, Volume};
 pub use tenants::Engine;
 pub use types::{
-    CustomerFact, FactKind, LabelledSample, Orphaned, OrphanedEvent, Outcome, ProcessingStats,
-    Sample, SampleKind, StateCounts, OTHER,
+    CustomerFact, FactKind, LabelledSeries, Orphaned, OrphanedEvent, Outcome, ProcessingStats,
+    SampleKind, StateCounts, OTHER,
 };
 pub use view::{Publication, TenantView, View};
 pub use window::WindowSpec;

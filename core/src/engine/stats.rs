@@ -121,7 +121,7 @@ impl AgentCounters {
 }
 
 /// The duration distributions kept per queue × channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HistKind {
     /// Queue entry to answer.

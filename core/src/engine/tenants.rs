@@ -28,7 +28,7 @@ use super::fold::Fold;
 use super::settings::EngineConfig;
 use super::snapshot::Snapshot;
 use super::types::{
-    CustomerFact, LabelledSample, OrphanedEvent, Outcome, ProcessingStats, NONE, OTHER,
+    CustomerFact, LabelledSeries, OrphanedEvent, Outcome, ProcessingStats, NONE, OTHER,
 };
 use super::view::{Publication, TenantView, View};
 use crate::event::{Effect, Event, Millis};
@@ -49,10 +49,10 @@ pub struct Engine {
     pub(super) route_facts: bool,
     /// Orphaned events are collected ([`Engine::collect_orphans`]).
     pub(super) orphans: bool,
-    /// A taken samples buffer handed back ([`Engine::recycle_samples`]):
-    /// not state, only room, so a backlog's publications do not allocate
+    /// Taken samples handed back ([`Engine::recycle_samples`]): not
+    /// state, only room, so a backlog's publications do not allocate
     /// megabytes each.
-    pub(super) spare_samples: Vec<LabelledSample>,
+    pub(super) spare_samples: Vec<LabelledSeries>,
 }
 
 impl Engine {
@@ -168,27 +168,24 @@ impl Engine {
         self.recorded.extend(effects);
     }
 
-    /// Take the samples collected so far, labelled with their tenant.
-    pub fn take_samples(&mut self) -> Vec<LabelledSample> {
+    /// Take the samples collected so far, by series, labelled with their
+    /// tenant.
+    pub fn take_samples(&mut self) -> Vec<LabelledSeries> {
         let mut all = std::mem::take(&mut self.spare_samples);
-        all.reserve(
-            self.units
-                .values()
-                .map(Fold::samples_waiting)
-                .sum::<usize>(),
-        );
+        let mut spare: Vec<Vec<Millis>> = all.drain(..).map(|s| s.ms).collect();
         for (t, u) in &mut self.units {
-            u.take_samples_into(t, &mut all);
+            u.take_samples_into(t, &mut spare, &mut all);
         }
         all
     }
 
     /// Hand back a publication's samples once exported: the next
-    /// [`Engine::take_samples`] refills the same buffer.
-    pub fn recycle_samples(&mut self, mut samples: Vec<LabelledSample>) {
-        // Emptied now: a copy of the engine (the provisional view) copies
-        // no samples.
-        samples.clear();
+    /// [`Engine::take_samples`] reuses their room.
+    pub fn recycle_samples(&mut self, mut samples: Vec<LabelledSeries>) {
+        // Emptied now: a copy of the engine copies no samples.
+        for s in &mut samples {
+            s.ms.clear();
+        }
         self.spare_samples = samples;
     }
 

@@ -16,32 +16,23 @@ pub(super) const NO_AGENT: u32 = u32::MAX;
 pub const OTHER: &str = "other";
 pub(super) const HOUR: Millis = 3_600_000;
 
-/// One duration observation, for exporting histograms as live samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
-    pub kind: SampleKind,
-    /// Queue index  or agent index
-    /// , by kind.
-    pub key: u32,
-    pub channel: Channel,
-    pub ms: Millis,
-}
-
-/// A [`Sample`] with its queue or agent resolved to its label: what the
-/// shells export, without reaching into the engine.
+/// The duration samples of one series (queue × channel × kind, or agent)
+/// folded since the last publication, labelled: what the shells export,
+/// without reaching into the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelledSample {
-    /// The tenant whose fold took it.
+pub struct LabelledSeries {
+    /// The tenant whose fold took them.
     pub tenant: CompactString,
     pub kind: SampleKind,
     /// Queue name for queue samples, agent id for agent samples (`other`
     /// past the caps).
     pub label: CompactString,
     pub channel: Channel,
-    pub ms: Millis,
+    /// The durations, in the order folded.
+    pub ms: Vec<Millis>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SampleKind {
     Queue(HistKind),
     AgentHandle,

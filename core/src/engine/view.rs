@@ -18,7 +18,7 @@ use super::records::Agent;
 use super::settings::QueueSettings;
 use super::stats::AgentStats;
 use super::stats::{AgentCounters, AgentPane, QueuePane, Volume};
-use super::types::{LabelledSample, ProcessingStats, StateCounts, NONE};
+use super::types::{LabelledSeries, ProcessingStats, StateCounts, NONE};
 use super::window::{PaneData, WindowSpec};
 use crate::event::{AgentState, Channel, Millis, SlaTarget};
 
@@ -285,7 +285,7 @@ impl TenantView {
 #[derive(Debug, Clone)]
 pub struct Publication {
     pub view: View,
-    pub samples: Vec<LabelledSample>,
+    pub samples: Vec<LabelledSeries>,
     pub last_event_ms: Option<Millis>,
 }
 
