@@ -26,6 +26,8 @@
 //!   every record: consumed, folded, effects produced and offsets committed.
 //!   CPU: the process's utime + stime (`/proc/<pid>/stat`, all threads) over
 //!   the same span. Its start-up and group join are outside both.
+//!   Meanwhile `/healthz` is probed every 100 ms as a liveness probe
+//!   would; the run's note gives its slowest answer.
 //! - the baseline, a consumer that only reads: an rdkafka `BaseConsumer`
 //!   poll loop with the same fetch settings (its CPU: this process's), and
 //!   `kcat -C -e` if installed (`apt-get install kcat`); the faster of the

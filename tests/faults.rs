@@ -123,6 +123,35 @@ fn a_broker_that_never_answers_at_start_ends_the_process_after_the_retry_budget(
     );
 }
 
+/// Probes and scrapes must not wait for the fold: on the fold's runtime a
+/// catching-up service answered `/healthz` in 0.2–1 s (tokio looks for
+/// I/O only every few dozen task polls, each a batch folded), long enough
+/// for a liveness probe to restart a healthy instance. The HTTP shell has
+/// its own thread, scheduled by the kernel beside the fold's workers (the
+/// pipeline bench reports the slowest probe of each run).
+#[test]
+fn the_http_shell_runs_on_its_own_thread_beside_the_folds_runtime() {
+    let c = cluster();
+    let dir = temp_dir("faults-http-thread");
+    let port = free_port();
+    let svc = start(
+        &dir,
+        "a",
+        &config(&c.bootstrap_servers(), port, "120s"),
+        port,
+    );
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", svc.pid()))
+        .expect("the service's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    let named = |n: &str| threads.iter().filter(|t| t.as_str() == n).count();
+    assert_eq!(named("ccpulse-http"), 1, "threads: {threads:?}");
+    // The fold's runtime is another (tokio's name for its workers).
+    assert!(named("tokio-rt-worker") >= 1, "threads: {threads:?}");
+    assert_eq!(svc.stop(Duration::from_secs(30)), Some(0));
+}
+
 #[test]
 fn a_failing_output_ends_the_process_within_the_deadline() {
     let c = cluster();

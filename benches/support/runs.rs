@@ -62,7 +62,9 @@ const STREAMS_LIMIT: Duration = Duration::from_secs(300);
 ///
 /// The clock starts when `/metrics` first shows records consumed (it is
 /// scraped every 20 ms until then, and not at all while the run is timed,
-/// so the scrapes cost the service nothing measured); the records already
+/// so the scrapes cost the service nothing measured; `/healthz` is probed
+/// every 100 ms meanwhile, as a liveness probe would, and its slowest
+/// answer is reported); the records already
 /// counted then are left out of the figure. It stops when the group's
 /// committed offsets, polled every 25 ms from the broker, reach the end of
 /// every partition: every record consumed, folded, its effects produced
@@ -113,6 +115,10 @@ pub fn ccpulse(
         }
         thread::sleep(Duration::from_millis(20));
     };
+    // A liveness probe's view of the run: `/healthz` every
+    // `PROBE_EVERY`, its slowest answer (a probe is a few hundred bytes;
+    // it costs the service nothing measurable).
+    let mut probe = Probe::default();
     let (end, cpu1) = loop {
         if watch.total() >= input.records as i64 {
             break (Instant::now(), svc.cpu_seconds());
@@ -124,6 +130,7 @@ pub fn ccpulse(
             ));
         }
         svc.check_alive();
+        probe.maybe(&svc);
         thread::sleep(Duration::from_millis(25));
     };
     let total = consumed(&svc);
@@ -151,8 +158,47 @@ pub fn ccpulse(
         records: input.records - before,
         seconds: end.duration_since(start).as_secs_f64(),
         cpu_seconds: cpu1 - cpu0,
-        note: format!("{effects} effects produced, {dead} dead letters"),
+        note: format!(
+            "{effects} effects produced, {dead} dead letters; {}",
+            probe.summary()
+        ),
     })
+}
+
+/// How often the timed span probes `/healthz`.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// `/healthz` answers during a run: count and slowest.
+#[derive(Default)]
+struct Probe {
+    last: Option<Instant>,
+    answered: u32,
+    failed: u32,
+    slowest: Duration,
+}
+
+impl Probe {
+    fn maybe(&mut self, svc: &Service) {
+        if self.last.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
+            return;
+        }
+        let t = Instant::now();
+        match svc.get("/healthz") {
+            Ok((200, _)) => self.answered += 1,
+            _ => self.failed += 1,
+        }
+        self.slowest = self.slowest.max(t.elapsed());
+        self.last = Some(Instant::now());
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "/healthz: {} answered, {} failed, slowest {:.0} ms",
+            self.answered,
+            self.failed,
+            self.slowest.as_secs_f64() * 1000.0
+        )
+    }
 }
 
 /// A group's committed offsets on the input topic, read from the broker

@@ -7,12 +7,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::error::AppError;
 use super::lifecycle::{cancel_on, exit_within};
 use crate::config::Config;
+use crate::export::settings::{ExportConfig, HttpConfig};
 use crate::export::{self, ExportObserver, ExportState, InstancePublisher};
 use crate::pipeline::{self, PipelineError, PipelineSettings};
 use crate::telemetry::events::PipelineRestarting;
@@ -59,6 +61,65 @@ async fn run_pipeline(
     }
 }
 
+/// The HTTP shell (probes, `/metrics`, the API, the wallboard and the
+/// export tick) on its own thread and runtime. On the pipeline's runtime a
+/// catching-up fold keeps every worker busy, and tokio looks for I/O only
+/// every few dozen task polls: `/healthz` took 0.5–1 s then, enough for a
+/// liveness probe to kill a healthy instance. Its own thread is scheduled
+/// by the kernel beside the fold, so probes answer in milliseconds.
+///
+/// The returned receiver gets the server's result when it has stopped
+/// (`export_stop`); a server that fails stops the pipeline (without its
+/// probes the instance cannot be supervised).
+fn spawn_http(
+    listener: tokio::net::TcpListener,
+    state: Arc<ExportState>,
+    metrics: export::MetricsHandle,
+    (http_cfg, export_cfg): (HttpConfig, ExportConfig),
+    export_stop: CancellationToken,
+    pipeline_stop: CancellationToken,
+) -> Result<oneshot::Receiver<Result<(), export::ExportError>>, AppError> {
+    // Bound on the caller's runtime (a taken port fails before Kafka is
+    // touched), handed over as a plain socket.
+    let listener = listener
+        .into_std()
+        .map_err(|e| AppError::Export(export::ExportError::Serve(e)))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AppError::Runtime)?;
+    let (done, served) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("ccpulse-http".into())
+        .spawn(move || {
+            let r = rt.block_on(async {
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .map_err(export::ExportError::Serve)?;
+                export::run(
+                    listener,
+                    state,
+                    metrics,
+                    &http_cfg,
+                    &export_cfg,
+                    InstancePublisher::new(),
+                    export_stop,
+                )
+                .await
+            });
+            if r.is_err() {
+                pipeline_stop.cancel();
+            }
+            rt.shutdown_timeout(HTTP_EXIT_GRACE);
+            let _ = done.send(r);
+        })
+        .map_err(AppError::Runtime)?;
+    Ok(served)
+}
+
+/// How long the HTTP runtime waits for its blocking threads (a `/metrics`
+/// render) once the server has stopped.
+const HTTP_EXIT_GRACE: Duration = Duration::from_secs(1);
+
 /// Run the service until `shutdown` resolves (or a fatal error), then
 /// drain, commit and stop the server.
 pub async fn serve(
@@ -78,27 +139,14 @@ pub async fn serve(
     let pipeline_stop = CancellationToken::new();
     let export_stop = CancellationToken::new();
     cancel_on(&tracker, &pipeline_stop, shutdown);
-    let server = tracker.spawn({
-        let (stop, pipeline_stop) = (export_stop.clone(), pipeline_stop.clone());
-        let (http_cfg, export_cfg) = (cfg.http.clone(), cfg.export.clone());
-        async move {
-            let r = export::run(
-                listener,
-                state,
-                metrics,
-                &http_cfg,
-                &export_cfg,
-                InstancePublisher::new(),
-                stop,
-            )
-            .await;
-            if r.is_err() {
-                // Without its probes the instance cannot be supervised.
-                pipeline_stop.cancel();
-            }
-            r
-        }
-    });
+    let server = spawn_http(
+        listener,
+        state,
+        metrics,
+        (cfg.http.clone(), cfg.export.clone()),
+        export_stop.clone(),
+        pipeline_stop.clone(),
+    )?;
     let settings = PipelineSettings {
         kafka: cfg.kafka,
         engine: cfg.engine,
