@@ -70,43 +70,63 @@ struct Entry {
 }
 
 /// Emptied batches handed back by the partition tasks for the poll thread
-/// to fill again. A busy partition's batch buffer grows to about 1 MiB,
-/// and a fresh one costs the kernel zeroing its pages on first touch: that
-/// was a third of the poll thread's CPU (perf, throughput bench) before
-/// batches were reused. Only large buffers go round: a quiet partition's
-/// batches stay small and fresh, so recycling does not leave a 1 MiB
-/// buffer pending on every partition.
+/// to fill again. A fresh buffer costs the kernel zeroing its pages on
+/// first touch, and the allocator returns a freed one's pages soon after:
+/// that was a third of the poll thread's CPU (perf, throughput bench) for
+/// ~1 MiB batches, and still 3–4 % of the service's for the usual few-KiB
+/// ones. Large buffers only go to a partition whose last batch was large,
+/// so a quiet partition's batches stay small and no 1 MiB buffer waits on
+/// every partition. At most [`BatchPool::KEEP_SMALL`] small (under
+/// [`BatchPool::LARGE`]) and [`BatchPool::KEEP`] large batches are kept:
+/// under 16 + 16 MiB, usually far less.
 #[derive(Debug, Default)]
-pub(super) struct BatchPool(std::sync::Mutex<Vec<Batch>>);
+pub(super) struct BatchPool(std::sync::Mutex<Kept>);
+
+#[derive(Debug, Default)]
+struct Kept {
+    small: Vec<Batch>,
+    large: Vec<Batch>,
+}
 
 impl BatchPool {
-    /// Batches kept at most (a few MiB); more are freed.
+    /// Large batches kept at most.
     const KEEP: usize = 16;
-    /// Room below which a batch is neither kept nor handed out.
+    /// Small batches kept at most (about what the tasks' queues hold).
+    const KEEP_SMALL: usize = 64;
+    /// Room from which a batch is large.
     const LARGE: usize = 256 * 1024;
 
     /// A batch for a partition whose last batch held `records` records of
-    /// `bytes` bytes: a recycled one if that was large, else a fresh one
-    /// with that room.
+    /// `bytes` bytes: a recycled one of its size class if there is one,
+    /// else a fresh one with that room.
     pub(super) fn take(&self, records: usize, bytes: usize) -> Batch {
-        if bytes < Self::LARGE {
-            return Batch::with_capacity(records, bytes);
+        let kept = self.0.lock().ok().and_then(|mut k| {
+            if bytes < Self::LARGE {
+                k.small.pop()
+            } else {
+                k.large.pop()
+            }
+        });
+        match kept {
+            Some(mut b) => {
+                b.bytes.reserve(bytes);
+                b.entries.reserve(records);
+                b
+            }
+            None => Batch::with_capacity(records, bytes),
         }
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut kept| kept.pop())
-            .unwrap_or_else(|| Batch::with_capacity(records, bytes))
     }
 
     /// Hand a batch back once its records are folded.
     pub(super) fn give(&self, mut batch: Batch) {
-        if batch.bytes.capacity() < Self::LARGE {
-            return;
-        }
         batch.clear();
-        if let Ok(mut kept) = self.0.lock() {
-            if kept.len() < Self::KEEP {
+        if let Ok(mut k) = self.0.lock() {
+            let (kept, keep) = if batch.bytes.capacity() < Self::LARGE {
+                (&mut k.small, Self::KEEP_SMALL)
+            } else {
+                (&mut k.large, Self::KEEP)
+            };
+            if kept.len() < keep {
                 kept.push(batch);
             }
         }
@@ -593,6 +613,13 @@ mod tests {
         b
     }
 
+    fn kept(pool: &BatchPool) -> (usize, usize) {
+        pool.0
+            .lock()
+            .map(|k| (k.small.len(), k.large.len()))
+            .unwrap_or_default()
+    }
+
     #[test]
     fn a_large_batch_given_back_is_refilled_empty_with_its_room() {
         let pool = BatchPool::default();
@@ -606,18 +633,32 @@ mod tests {
         for _ in 0..BatchPool::KEEP + 5 {
             pool.give(Batch::with_capacity(1, big));
         }
-        assert_eq!(pool.0.lock().map(|k| k.len()).unwrap_or(0), BatchPool::KEEP);
+        assert_eq!(kept(&pool), (0, BatchPool::KEEP));
     }
 
     #[test]
-    fn a_quiet_partition_gets_small_fresh_batches_not_recycled_large_ones() {
+    fn a_quiet_partition_gets_small_batches_never_the_large_ones() {
         let pool = BatchPool::default();
         pool.give(filled(&pool, BatchPool::LARGE));
         let small = pool.take(1, 100);
         assert!(small.bytes.capacity() < BatchPool::LARGE);
-        // Small batches are not kept either.
+        assert_eq!(kept(&pool), (0, 1));
+    }
+
+    #[test]
+    fn small_batches_are_recycled_too_with_the_room_asked_for() {
+        let pool = BatchPool::default();
         pool.give(filled(&pool, 100));
-        assert_eq!(pool.0.lock().map(|k| k.len()).unwrap_or(0), 1);
+        assert_eq!(kept(&pool), (1, 0));
+        // Asked for more than it had: the recycled batch grows to it.
+        let again = pool.take(10, 1000);
+        assert!(again.is_empty());
+        assert!(again.bytes.capacity() >= 1000 && again.entries.capacity() >= 10);
+        assert_eq!(kept(&pool), (0, 0));
+        for _ in 0..BatchPool::KEEP_SMALL + 5 {
+            pool.give(Batch::with_capacity(1, 100));
+        }
+        assert_eq!(kept(&pool), (BatchPool::KEEP_SMALL, 0));
     }
 
     #[test]
