@@ -20,6 +20,11 @@ use ccpulse_core::event::codec::{self, wire, Limits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prost::Message as _;
 
+/// The allocator the binary ships with (`src/main.rs`): decode allocates
+/// its ids, so the figure is what the service pays only with the same one.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = include_str!("../examples/all-kinds.jsonl");
 
 fn records() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {

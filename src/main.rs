@@ -23,6 +23,23 @@ use ccpulse_core::engine::Snapshot;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process (unless
+/// `MIMALLOC_ALLOW_THP` is set, which mimalloc then reads itself). The
+/// fold's maps grow as state fills, and with huge pages each growth made
+/// the kernel zero 2 MiB at the first touch: 8 % of the service's CPU while
+/// catching up (perf). Side by side in the throughput bench: 9 % less CPU
+/// per event and a 20 % lower peak RSS without them. The kernel's flag
+/// also covers memory mapped before `main`, which mimalloc, whose own
+/// option is read before `main`, may have advised for huge pages.
+fn no_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and only sets a
+    // flag of this process; a kernel without it returns an error.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "ccpulse",
@@ -268,6 +285,7 @@ enum CheckpointCommand {
 }
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("CCPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // The pipeline closes its group consumer itself, within a deadline;

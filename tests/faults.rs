@@ -152,6 +152,31 @@ fn the_http_shell_runs_on_its_own_thread_beside_the_folds_runtime() {
     assert_eq!(svc.stop(Duration::from_secs(30)), Some(0));
 }
 
+/// The fold's maps grow as state fills; with transparent huge pages the
+/// kernel zeroed 2 MiB at each first touch (8 % of the CPU while catching
+/// up). The binary turns them off for itself unless `MIMALLOC_ALLOW_THP`
+/// is set (`src/main.rs`); the kernel reports the process flag.
+#[test]
+fn the_service_runs_without_transparent_huge_pages() {
+    let c = cluster();
+    let dir = temp_dir("faults-thp");
+    let port = free_port();
+    let svc = start(
+        &dir,
+        "a",
+        &config(&c.bootstrap_servers(), port, "120s"),
+        port,
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", svc.pid()))
+        .expect("the service's status");
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+    assert_eq!(svc.stop(Duration::from_secs(30)), Some(0));
+}
+
 #[test]
 fn a_failing_output_ends_the_process_within_the_deadline() {
     let c = cluster();
