@@ -328,10 +328,13 @@ impl Fold {
     }
 
     pub(super) fn queue_stats(&mut self, q: u32, ch: Channel) -> &mut QueueStats {
-        let settings = self.cfg.queue(&self.queue_names[q as usize]).clone();
-        let windows = &self.cfg.windows;
-        self.queues[q as usize][ch.index()]
-            .get_or_insert_with(|| Box::new(QueueStats::new(settings, windows)))
+        // The settings are looked up (by name) only for a new queue ×
+        // channel: this runs several times per event.
+        let (cfg, names) = (&self.cfg, &self.queue_names);
+        self.queues[q as usize][ch.index()].get_or_insert_with(|| {
+            let settings = cfg.queue(&names[q as usize]).clone();
+            Box::new(QueueStats::new(settings, &cfg.windows))
+        })
     }
 
     pub(super) fn find(&self, id: &str) -> Option<u32> {
