@@ -119,6 +119,10 @@ fn base(k: &KafkaConfig) -> ClientConfig {
 /// of a timer.
 pub(crate) const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 
+/// How long the producer waits to fill a batch (librdkafka's default,
+/// 5 ms) unless the properties say otherwise.
+pub(crate) const PRODUCER_LINGER_MS: &str = "5";
+
 /// The group consumer: manual offsets, read_committed, cooperative-sticky
 /// and [`FETCH_QUEUE_BACKOFF_MS`] unless the properties say otherwise.
 pub(super) fn group_consumer(k: &KafkaConfig) -> Result<Arc<GroupConsumer>, PipelineError> {
@@ -187,7 +191,10 @@ pub(super) fn reader(k: &KafkaConfig, purpose: &str) -> Result<Reader, PipelineE
 
 fn producer_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = base(k);
-    c.set("enable.idempotence", "true").set("linger.ms", "5");
+    c.set("enable.idempotence", "true");
+    if !k.properties.contains_key("linger.ms") {
+        c.set("linger.ms", PRODUCER_LINGER_MS);
+    }
     c
 }
 
@@ -552,6 +559,17 @@ mod tests {
     fn the_group_consumer_fetches_again_soon_after_its_queue_was_full() {
         let c = group_consumer_config(&KafkaConfig::default());
         assert_eq!(c.get("fetch.queue.backoff.ms"), Some("10"));
+    }
+
+    #[test]
+    fn the_producer_lingers_5ms_unless_the_properties_say_otherwise() {
+        assert_eq!(
+            producer_config(&KafkaConfig::default()).get("linger.ms"),
+            Some("5")
+        );
+        let mut k = KafkaConfig::default();
+        k.properties.insert("linger.ms".into(), "50".into());
+        assert_eq!(producer_config(&k).get("linger.ms"), Some("50"));
     }
 
     #[test]
