@@ -36,6 +36,11 @@
 //! - the Kafka Streams peer (`benches/peers/kafka-streams`, its README says
 //!   what it computes), at-least-once and exactly_once_v2; it reports its
 //!   own span (first record to `close()` returned) and JVM CPU.
+//! - the broker's CPU seconds per million events over each run's span
+//!   (its JVM's `/proc/<pid>/stat`; not for Kafka Streams, whose span is
+//!   its own): the broker shares the 2 cores, so what a reader makes it do
+//!   (fetches, and for ccpulse its produce requests: effects, customer
+//!   facts, ticks, commits) is CPU the reader does not get.
 //!
 //! - with `CCPULSE_BENCH_BEFORE=/path/to/an/earlier/ccpulse`, that binary
 //!   too, at-least-once, in the same rounds on the same topics: a change's
@@ -370,6 +375,7 @@ fn main() {
                     records: *records,
                     format,
                     agents: agent_topic,
+                    broker_pid: kafka.pid(),
                 };
                 let run = format!("r{round}-{format}-{}", reader.slug());
                 let measured = match reader {
@@ -399,12 +405,14 @@ fn main() {
                 match measured {
                     Ok(m) => {
                         println!(
-                            "{format:<8} {label:<42} {:>9} events/s {:>7.2} CPU s/10⁶ ({} records in {:.2} s, {:.2} CPU s; {})",
+                            "{format:<8} {label:<42} {:>9} events/s {:>7.2} CPU s/10⁶ ({} records in {:.2} s, {:.2} CPU s, broker {} CPU s; {})",
                             thousands(m.events_per_s()),
                             m.cpu_per_million(),
                             m.records,
                             m.seconds,
                             m.cpu_seconds,
+                            m.broker_cpu_seconds
+                                .map_or("–".to_string(), |c| format!("{c:.2}")),
                             m.note
                         );
                         results.entry((format.clone(), reader)).or_default().push(m);
@@ -718,6 +726,11 @@ fn report(
                 median(ms.iter().map(Measure::events_per_s).collect()),
                 median(ms.iter().map(Measure::cpu_per_million).collect()),
                 ms.len(),
+                // The broker's, where every run measured it.
+                ms.iter()
+                    .map(Measure::broker_cpu_per_million)
+                    .collect::<Option<Vec<f64>>>()
+                    .map(median),
             )
         })
     };
@@ -733,8 +746,8 @@ fn report(
         println!(
             "Input: {input_note}; SLA policies on every interaction. Every reader reads the same topic as a fresh group.\n"
         );
-        println!("| input | reader | events/s | CPU s per 10⁶ events | of baseline | goal |");
-        println!("| --- | --- | ---: | ---: | ---: | --- |");
+        println!("| input | reader | events/s | CPU s per 10⁶ events | broker CPU s per 10⁶ | of baseline | goal |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | --- |");
     }
     for format in &opts.formats {
         let bare = med(format, Reader::Bare).map(|m| m.0);
@@ -755,7 +768,7 @@ fn report(
             Reader::StreamsEos,
         ];
         for r in readers {
-            let Some((rate, cpu, _)) = med(format, r) else {
+            let Some((rate, cpu, _, broker_cpu)) = med(format, r) else {
                 continue;
             };
             let share =
@@ -810,8 +823,9 @@ fn report(
                 },
                 _ => String::new(),
             };
+            let broker_cpu = broker_cpu.map_or("–".to_string(), |c| format!("{c:.2}"));
             println!(
-                "| {format} | {} | {} | {cpu:.2} | {share} | {goal} |",
+                "| {format} | {} | {} | {cpu:.2} | {broker_cpu} | {share} | {goal} |",
                 r.label(opts.streams_threads),
                 thousands(rate),
             );

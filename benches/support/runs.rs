@@ -2,7 +2,8 @@
 //! topic: ccpulse (the binary), a bare rdkafka consumer, `kcat`, and the
 //! Kafka Streams peer. Each returns a [`Measure`]: records, seconds from
 //! the first record to the end, and the reader's CPU seconds over the same
-//! span.
+//! span, and the broker's CPU seconds over it where the bench can align
+//! them (the broker shares the cores: what a reader makes it do counts).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -26,6 +27,9 @@ pub struct Measure {
     pub seconds: f64,
     /// CPU seconds of the reader's process over the same span.
     pub cpu_seconds: f64,
+    /// CPU seconds of the broker over the same span (`None` where the span
+    /// is the reader's own, as for Kafka Streams).
+    pub broker_cpu_seconds: Option<f64>,
     /// What else the run showed (effects produced, …).
     pub note: String,
 }
@@ -36,6 +40,10 @@ impl Measure {
     }
     pub fn cpu_per_million(&self) -> f64 {
         self.cpu_seconds * 1e6 / self.records as f64
+    }
+    pub fn broker_cpu_per_million(&self) -> Option<f64> {
+        self.broker_cpu_seconds
+            .map(|c| c * 1e6 / self.records as f64)
     }
 }
 
@@ -51,6 +59,20 @@ pub struct Input<'a> {
     pub format: &'a str,
     /// The agent topic ccpulse reads whole (the replicated directory).
     pub agents: &'a str,
+    /// The broker's process, for its CPU time.
+    pub broker_pid: Option<u32>,
+}
+
+impl Input<'_> {
+    /// The broker's CPU seconds so far.
+    fn broker_cpu(&self) -> Option<f64> {
+        self.broker_pid.and_then(proc::cpu_seconds)
+    }
+}
+
+/// `b - a` when both are known.
+fn spent(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(b? - a?)
 }
 
 /// How long a run may take before the bench gives up on it.
@@ -101,11 +123,11 @@ pub fn ccpulse(
             .unwrap_or(0.0) as u64
     };
     let t0 = Instant::now();
-    let (start, before, cpu0) = loop {
+    let (start, before, (cpu0, broker0)) = loop {
         svc.check_alive();
         let n = consumed(&svc);
         if n > 0 {
-            break (Instant::now(), n, svc.cpu_seconds());
+            break (Instant::now(), n, (svc.cpu_seconds(), input.broker_cpu()));
         }
         if t0.elapsed() > Duration::from_secs(120) {
             return Err(format!(
@@ -119,9 +141,9 @@ pub fn ccpulse(
     // `PROBE_EVERY`, its slowest answer (a probe is a few hundred bytes;
     // it costs the service nothing measurable).
     let mut probe = Probe::default();
-    let (end, cpu1) = loop {
+    let (end, cpu1, broker1) = loop {
         if watch.total() >= input.records as i64 {
-            break (Instant::now(), svc.cpu_seconds());
+            break (Instant::now(), svc.cpu_seconds(), input.broker_cpu());
         }
         if start.elapsed() > RUN_LIMIT {
             return Err(format!(
@@ -158,6 +180,7 @@ pub fn ccpulse(
         records: input.records - before,
         seconds: end.duration_since(start).as_secs_f64(),
         cpu_seconds: cpu1 - cpu0,
+        broker_cpu_seconds: spent(broker0, broker1),
         note: format!(
             "{effects} effects produced, {dead} dead letters; {}",
             probe.summary()
@@ -278,21 +301,22 @@ pub fn bare(input: &Input, run: &str) -> Result<Measure, String> {
                 bytes += std::hint::black_box(m.payload()).map_or(0, |p| p.len());
                 got += 1;
                 if first.is_none() {
-                    first = Some((Instant::now(), proc::own_cpu_seconds()));
+                    first = Some((Instant::now(), proc::own_cpu_seconds(), input.broker_cpu()));
                 }
             }
             Some(Err(e)) => eprintln!("bare consumer: {e}"),
             None => {}
         }
     }
-    let (end, cpu1) = (Instant::now(), proc::own_cpu_seconds());
-    let Some((start, Some(cpu0))) = first else {
+    let (end, cpu1, broker1) = (Instant::now(), proc::own_cpu_seconds(), input.broker_cpu());
+    let Some((start, Some(cpu0), broker0)) = first else {
         return Err("no CPU time from /proc/self/stat".into());
     };
     Ok(Measure {
         records: got - 1,
         seconds: end.duration_since(start).as_secs_f64(),
         cpu_seconds: cpu1.unwrap_or(f64::NAN) - cpu0,
+        broker_cpu_seconds: spent(broker0, broker1),
         note: format!("{:.0} MB of payload", bytes as f64 / 1e6),
     })
 }
@@ -318,11 +342,12 @@ pub fn kcat(input: &Input) -> Result<Measure, String> {
     let mut out = child.stdout.take().ok_or("kcat has no stdout")?;
     let err = child.stderr.take().ok_or("kcat has no stderr")?;
     // "% Reached end of topic T [p] at offset N" per partition.
+    let broker_pid = input.broker_pid;
     let ends = thread::spawn(move || {
         let mut last = None;
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if line.contains("Reached end of topic") {
-                last = Some(Instant::now());
+                last = Some((Instant::now(), broker_pid.and_then(proc::cpu_seconds)));
             }
         }
         last
@@ -336,13 +361,13 @@ pub fn kcat(input: &Input) -> Result<Measure, String> {
         }
         lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
         if first.is_none() {
-            first = Some((Instant::now(), lines));
+            first = Some((Instant::now(), lines, input.broker_cpu()));
         }
     }
     let status = child.wait().map_err(|e| format!("wait for kcat: {e}"))?;
     let cpu = proc::reaped_children_cpu_seconds() - cpu_before;
     let end = ends.join().ok().flatten();
-    let (Some((start, skipped)), Some(end)) = (first, end) else {
+    let (Some((start, skipped, broker0)), Some((end, broker1))) = (first, end) else {
         return Err(format!(
             "kcat printed no records or no end of topic ({status})"
         ));
@@ -358,6 +383,7 @@ pub fn kcat(input: &Input) -> Result<Measure, String> {
         records: counted,
         seconds: end.saturating_duration_since(start).as_secs_f64(),
         cpu_seconds: cpu * counted as f64 / lines as f64,
+        broker_cpu_seconds: spent(broker0, broker1),
         note: format!("{cpu:.2} CPU s in all, {skipped} records before the first output"),
     })
 }
@@ -423,6 +449,7 @@ pub fn kafka_streams(
         records: records as u64,
         seconds,
         cpu_seconds: cpu,
+        broker_cpu_seconds: None,
         note: format!(
             "close {:.1} s, {} invalid, {} window updates dropped",
             num("close_seconds").unwrap_or(f64::NAN),

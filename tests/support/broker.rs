@@ -209,6 +209,12 @@ impl KafkaBroker {
 
     /// How long [`Self::start`] took (certificates and formatting included),
     /// or the last [`Self::restart`].
+    /// The broker's process id (its JVM), while it runs: the pipeline
+    /// bench reads its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn startup_time(&self) -> Duration {
         self.startup
     }
