@@ -124,7 +124,8 @@ pub(crate) const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 /// catching up (effects, customer facts, ticks), and the broker, on the
 /// same cores in the pipeline bench, spent a third more CPU serving them:
 /// with 50 ms, 0.63 instead of 0.94 CPU s per 10^6 events and 1.07x the
-/// events/s (3 rounds side by side). Kafka Streams lingers 100 ms. An
+/// events/s (3 rounds side by side; lower in four of five such runs, the
+/// broker's CPU is noisy). Kafka Streams lingers 100 ms. An
 /// effect waits up to 50 ms more before it is on its topic; exactly-once
 /// flushes at each transaction commit anyway.
 pub(crate) const PRODUCER_LINGER_MS: &str = "50";
