@@ -100,13 +100,7 @@ impl BatchPool {
     /// `bytes` bytes: a recycled one of its size class if there is one,
     /// else a fresh one with that room.
     pub(super) fn take(&self, records: usize, bytes: usize) -> Batch {
-        let kept = self.0.lock().ok().and_then(|mut k| {
-            if bytes < Self::LARGE {
-                k.small.pop()
-            } else {
-                k.large.pop()
-            }
-        });
+        let kept = self.0.lock().ok().and_then(|mut k| k.class(bytes).0.pop());
         match kept {
             Some(mut b) => {
                 b.bytes.reserve(bytes);
@@ -121,14 +115,22 @@ impl BatchPool {
     pub(super) fn give(&self, mut batch: Batch) {
         batch.clear();
         if let Ok(mut k) = self.0.lock() {
-            let (kept, keep) = if batch.bytes.capacity() < Self::LARGE {
-                (&mut k.small, Self::KEEP_SMALL)
-            } else {
-                (&mut k.large, Self::KEEP)
-            };
+            let (kept, keep) = k.class(batch.bytes.capacity());
             if kept.len() < keep {
                 kept.push(batch);
             }
+        }
+    }
+}
+
+impl Kept {
+    /// The size class of a batch with `room` bytes, and how many of it
+    /// are kept at most.
+    fn class(&mut self, room: usize) -> (&mut Vec<Batch>, usize) {
+        if room < BatchPool::LARGE {
+            (&mut self.small, BatchPool::KEEP_SMALL)
+        } else {
+            (&mut self.large, BatchPool::KEEP)
         }
     }
 }
