@@ -3,6 +3,8 @@
 //! file reader.
 
 mod common;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -555,20 +557,14 @@ fn dead_letter_carries_the_error_and_the_original() {
 
 // -------------------------------------------------------------- event files
 
-/// A file under the target dir's temp area, removed on drop.
-struct TempFile(PathBuf);
+/// A file named `name` in a scratch directory of its own, which goes
+/// with it.
+struct TempFile(PathBuf, #[allow(dead_code)] scratch::Scratch);
 
 impl TempFile {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("ccpulse-codec-tests-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("temp dir");
-        TempFile(dir.join(name))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        let dir = scratch::Scratch::new("codec-tests");
+        TempFile(dir.join(name), dir)
     }
 }
 

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod deploy;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use ccpulse::telemetry::catalog::{Kind, ALL};
 use deploy::{deploy, repo, yaml_doc};
@@ -62,11 +64,8 @@ fn files_in(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 }
 
 /// A fresh scratch directory under the system temp dir.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ccpulse-deploy-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+fn scratch(name: &str) -> scratch::Scratch {
+    scratch::Scratch::new(&format!("deploy-{name}"))
 }
 
 fn rules_dir() -> PathBuf {
@@ -606,11 +605,11 @@ fn promtool_check_config_accepts_the_prometheus_configs() {
         }
     }
     assert!(swapped > 0);
-    let tmp = scratch("k8s-config").join("prometheus-k8s.yml");
+    let dir = scratch("k8s-config");
+    let tmp = dir.join("prometheus-k8s.yml");
     // JSON is YAML.
     fs::write(&tmp, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
     promtool_ok(&["check", "config"], &tmp);
-    let _ = fs::remove_dir_all(tmp.parent().unwrap());
 }
 
 // ----------------------------------------------------------- dashboards
@@ -645,14 +644,14 @@ fn dashboard_queries_are_valid_promql() {
             serde_json::to_string(&substitute_grafana_variables(expr)).unwrap()
         ));
     }
-    let f = scratch("dashboard-queries").join("queries.yml");
+    let dir = scratch("dashboard-queries");
+    let f = dir.join("queries.yml");
     fs::write(&f, yaml).unwrap();
     let out = promtool_ok(&["check", "rules"], &f);
     assert!(
         out.contains(&format!("{} rules found", queries.len())),
         "{out}"
     );
-    let _ = fs::remove_dir_all(f.parent().unwrap());
 }
 
 #[test]

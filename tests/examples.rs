@@ -10,8 +10,7 @@ use support::*;
 /// --effects out.jsonl examples/sla-scenario.jsonl`.
 #[test]
 fn the_example_sla_scenario_replays_to_the_documented_effects() {
-    let dir = std::env::temp_dir().join(format!("ccpulse-sla-example-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::kafka::temp_dir("sla-example");
     let out = dir.join("effects.jsonl");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_ccpulse"))

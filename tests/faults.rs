@@ -101,9 +101,16 @@ fn assert_exits_non_zero(mut svc: Ccpulse, within: Duration, what: &str) -> Stri
     log
 }
 
-/// A service on an empty mock cluster (returned too: it must outlive the
-/// service), for what a running process shows of itself.
-fn idle_service(name: &str) -> (MockCluster<'static, DefaultProducerContext>, Ccpulse) {
+/// A service on an empty mock cluster, for what a running process shows
+/// of itself. The cluster and the scratch directory are returned too: they
+/// must outlive the service: bound in this order, the service drops first.
+fn idle_service(
+    name: &str,
+) -> (
+    Scratch,
+    MockCluster<'static, DefaultProducerContext>,
+    Ccpulse,
+) {
     let c = cluster();
     let dir = temp_dir(name);
     let port = free_port();
@@ -113,7 +120,7 @@ fn idle_service(name: &str) -> (MockCluster<'static, DefaultProducerContext>, Cc
         &config(&c.bootstrap_servers(), port, "120s"),
         port,
     );
-    (c, svc)
+    (dir, c, svc)
 }
 
 fn cluster() -> MockCluster<'static, DefaultProducerContext> {
@@ -146,7 +153,7 @@ fn a_broker_that_never_answers_at_start_ends_the_process_after_the_retry_budget(
 /// pipeline bench reports the slowest probe of each run).
 #[test]
 fn the_http_shell_runs_on_its_own_thread_beside_the_folds_runtime() {
-    let (_cluster, svc) = idle_service("faults-http-thread");
+    let (_dir, _cluster, svc) = idle_service("faults-http-thread");
     let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", svc.pid()))
         .expect("the service's threads")
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
@@ -165,7 +172,7 @@ fn the_http_shell_runs_on_its_own_thread_beside_the_folds_runtime() {
 /// is set (`src/main.rs`); the kernel reports the process flag.
 #[test]
 fn the_service_runs_without_transparent_huge_pages() {
-    let (_cluster, svc) = idle_service("faults-thp");
+    let (_dir, _cluster, svc) = idle_service("faults-thp");
     let status = std::fs::read_to_string(format!("/proc/{}/status", svc.pid()))
         .expect("the service's status");
     let thp = status

@@ -3,6 +3,9 @@
 //! its SOURCES.md): each record gives the events worked out here by hand,
 //! and a small Twilio morning folds to hand-computed figures.
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use std::path::{Path, PathBuf};
 
 use ccpulse::sources::mapped::{self, Counts, Position};
@@ -385,8 +388,7 @@ fn amazon_connect_contact_events_map_to_the_hand_computed_events() {
 
 #[test]
 fn a_json_array_file_is_read_with_record_positions() {
-    let dir = std::env::temp_dir().join(format!("ccpulse-mapped-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let dir = scratch::Scratch::new("mapped");
     let path = dir.join("records.json");
     std::fs::write(
         &path,
@@ -435,10 +437,8 @@ fn every_shipped_mapping_passes_check_config_as_shipped_and_a_broken_one_names_i
         assert!(stdout.ends_with(": ok (mapping)\n"), "{stdout}");
     }
 
-    let broken = std::env::temp_dir().join(format!(
-        "ccpulse-broken-mapping-{}.toml",
-        std::process::id()
-    ));
+    let dir = scratch::Scratch::new("broken-mapping");
+    let broken = dir.join("broken.toml");
     std::fs::write(
         &broken,
         "name = \"x\"\noccurred_at = \"at\"\n[[rules]]\nemit = \"queued\"\ninteraction_id = \"id\"\nchannel = \"ch\"\n",
@@ -449,7 +449,6 @@ fn every_shipped_mapping_passes_check_config_as_shipped_and_a_broken_one_names_i
         .arg(&broken)
         .output()
         .expect("run ccpulse");
-    let _ = std::fs::remove_file(&broken);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -18,6 +18,8 @@
 //! The first firing time is printed (`--nocapture`).
 
 mod deploy;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -206,12 +208,7 @@ fn check(s: Scenario) {
     let real = lead + within + Duration::from_secs(60);
     let series = sample(&s, real);
     assert!(!series.is_empty(), "{}: no queues", s.name);
-    let dir = std::env::temp_dir().join(format!(
-        "ccpulse-spike-{}-{}",
-        std::process::id(),
-        s.name.replace(' ', "-")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::Scratch::new(&format!("spike-{}", s.name.replace(' ', "-")));
     let alerts = "ALERTS{alertname=\"AbandonmentSpike\"";
     let tests = format!(
         "    promql_expr_test:

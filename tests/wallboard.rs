@@ -7,6 +7,9 @@
 //! browser-local time) against a server on a manual wall clock, so ages are
 //! exact. Chromium missing is a failure naming `scripts/install-test-deps`.
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -235,12 +238,8 @@ fn chromium() -> PathBuf {
 
 /// Run headless Chromium with `args` then `url`; stdout. Killed after 90 s.
 fn run_chromium(args: &[&str], url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!(
-        "ccpulse-wallboard-{}-{}",
-        std::process::id(),
-        next_profile()
-    ));
-    std::fs::create_dir_all(&profile).expect("profile dir");
+    // A fresh Chromium profile per run.
+    let profile = scratch::Scratch::new("wallboard");
     let mut child = Command::new(chromium())
         .args([
             "--headless",
@@ -291,19 +290,11 @@ fn run_chromium(args: &[&str], url: &str) -> String {
     };
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&profile);
     assert!(
         status.success(),
         "chromium {args:?}: {status}; stderr: {err}"
     );
     out
-}
-
-/// A fresh Chromium profile directory per run.
-fn next_profile() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The DOM once the page rendered a snapshot and its stream is open.

@@ -17,6 +17,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
+pub use super::scratch::Scratch;
+
 pub const INTERACTIONS: &str = "ccpulse.interactions";
 pub const SURVEYS: &str = "ccpulse.surveys";
 pub const AGENTS: &str = "ccpulse.agents";
@@ -298,11 +300,9 @@ extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ccpulse-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A scratch directory for one test: see [`Scratch`].
+pub fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(name)
 }
 
 /// Offsets committed by consumer group `group` on `topic`, summed over

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod converge;
 pub mod kafka;
+pub mod scratch;
 pub mod stream;
 
 #[allow(unused_imports)]
