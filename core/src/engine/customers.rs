@@ -43,7 +43,7 @@
 //! `limits.max_tracked_customers` customers.
 
 use super::fold::Fold;
-use super::records::{Contact, Customer, FcrResolution};
+use super::records::{Contact, FcrResolution};
 use super::types::{CustomerFact, FactKind};
 use crate::event::{Channel, Millis};
 
@@ -109,19 +109,14 @@ impl Fold {
         channel: Channel,
     ) {
         let window = self.cfg.repeat_window;
-        if !self.customers.contains_key(&customer) {
-            if self.customers.len() >= self.cfg.max_tracked_customers {
-                // Untracked: no repeat can be known, and a resolution is
-                // counted but can never be retracted.
-                self.stats.tracking_overflow += 1;
-                if let FactKind::Resolved { .. } = kind {
-                    self.count(Count::Candidate(at, queue, channel));
-                }
-                return;
+        let room = self.customers.len() < self.cfg.max_tracked_customers;
+        let Some(c) = self.customers.get_or_insert_default(customer, room) else {
+            // Untracked: no repeat can be known, and a resolution is
+            // counted but can never be retracted.
+            self.stats.tracking_overflow += 1;
+            if let FactKind::Resolved { .. } = kind {
+                self.count(Count::Candidate(at, queue, channel));
             }
-            self.customers.insert(customer, Customer::default());
-        }
-        let Some(c) = self.customers.get_mut(&customer) else {
             return;
         };
         let mut counts: Vec<Count> = Vec::new();

@@ -13,6 +13,7 @@
 //! measured first: its lookups and inserts made the fold bench 25 %
 //! slower.
 
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -82,6 +83,32 @@ impl<V: Clone> Tracked<V> {
                     o.insert(*k, Some(v));
                 }
                 o.get_mut(k).and_then(Option::as_mut)
+            }
+        }
+    }
+
+    /// The entry for `k`; if there is none, a default one when `room`
+    /// (`None` otherwise). One lookup on an owned map where `contains_key`,
+    /// `insert` and `get_mut` take three.
+    pub(super) fn get_or_insert_default(&mut self, k: u64, room: bool) -> Option<&mut V>
+    where
+        V: Default,
+    {
+        if self.overlay.is_some() {
+            if !self.contains_key(&k) {
+                if !room {
+                    return None;
+                }
+                self.insert(k, V::default());
+            }
+            return self.get_mut(&k);
+        }
+        match Arc::make_mut(&mut self.base).entry(k) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(_) if !room => None,
+            Entry::Vacant(e) => {
+                self.len += 1;
+                Some(e.insert(V::default()))
             }
         }
     }
@@ -175,6 +202,9 @@ mod tests {
         Insert(u64, u32),
         Remove(u64),
         Bump(u64),
+        /// Bump the entry, created as 0 first if absent and there is room
+        /// (the `bool`).
+        Upsert(u64, bool),
         Retain(u32),
     }
 
@@ -184,7 +214,8 @@ mod tests {
         prop_oneof![
             (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
             key.clone().prop_map(Op::Remove),
-            key.prop_map(Op::Bump),
+            key.clone().prop_map(Op::Bump),
+            (key, any::<bool>()).prop_map(|(k, room)| Op::Upsert(k, room)),
             (1u32..5).prop_map(Op::Retain),
         ]
     }
@@ -201,6 +232,22 @@ mod tests {
                     *v
                 });
                 let want = oracle.get_mut(&k).map(|v| {
+                    *v = v.wrapping_add(1);
+                    *v
+                });
+                assert_eq!(got, want);
+            }
+            Op::Upsert(k, room) => {
+                let got = t.get_or_insert_default(k, room).map(|v| {
+                    *v = v.wrapping_add(1);
+                    *v
+                });
+                let want = match oracle.get_mut(&k) {
+                    Some(v) => Some(v),
+                    None if room => Some(oracle.entry(k).or_insert(0)),
+                    None => None,
+                }
+                .map(|v| {
                     *v = v.wrapping_add(1);
                     *v
                 });
