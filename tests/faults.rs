@@ -102,8 +102,9 @@ fn assert_exits_non_zero(mut svc: Ccpulse, within: Duration, what: &str) -> Stri
 }
 
 /// A service on an empty mock cluster, for what a running process shows
-/// of itself. The cluster and the scratch directory are returned too: they
-/// must outlive the service: bound in this order, the service drops first.
+/// of itself. The scratch directory and the cluster are returned too, as
+/// they must outlive the service; bound in this order, the service drops
+/// first.
 fn idle_service(
     name: &str,
 ) -> (
