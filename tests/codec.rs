@@ -559,12 +559,18 @@ fn dead_letter_carries_the_error_and_the_original() {
 
 /// A file named `name` in a scratch directory of its own, which goes
 /// with it.
-struct TempFile(PathBuf, #[allow(dead_code)] scratch::Scratch);
+struct TempFile {
+    path: PathBuf,
+    _dir: scratch::Scratch,
+}
 
 impl TempFile {
     fn new(name: &str) -> Self {
         let dir = scratch::Scratch::new("codec-tests");
-        TempFile(dir.join(name), dir)
+        TempFile {
+            path: dir.join(name),
+            _dir: dir,
+        }
     }
 }
 
@@ -604,9 +610,9 @@ fn jsonl_reader_reports_bad_lines_and_keeps_going() {
     text.push_str(r#"{"eventId":"bad","occurredAt":"2026-03-02T08:00:00Z","surveyAnswered":{"interactionId":"i","queue":"q","channel":"CHANNEL_WEB","csat":6}}"#);
     text.push('\n'); // line 7
     text.push_str(&encode_json(&e3)); // no final newline
-    fs::write(&tmp.0, &text).expect("write");
+    fs::write(&tmp.path, &text).expect("write");
 
-    let records: Vec<Record> = open(&tmp.0)
+    let records: Vec<Record> = open(&tmp.path)
         .expect("open")
         .collect::<Result<_, _>>()
         .expect("no file errors");
@@ -673,11 +679,11 @@ fn example_events() -> Vec<Event> {
 fn delimited_protobuf_round_trips() {
     let events = example_events();
     let tmp = TempFile::new("events.pb");
-    let mut f = fs::File::create(&tmp.0).expect("create");
+    let mut f = fs::File::create(&tmp.path).expect("create");
     file::write_delimited(&events, &mut f).expect("write");
     drop(f);
 
-    let records: Vec<Record> = open(&tmp.0)
+    let records: Vec<Record> = open(&tmp.path)
         .expect("open")
         .collect::<Result<_, _>>()
         .expect("no file errors");
@@ -687,7 +693,7 @@ fn delimited_protobuf_round_trips() {
         assert_eq!(r.position, Position::Offset(offset));
         offset += (prost::length_delimiter_len(r.len) + r.len) as u64;
     }
-    assert_eq!(offset, fs::metadata(&tmp.0).expect("metadata").len());
+    assert_eq!(offset, fs::metadata(&tmp.path).expect("metadata").len());
     let (good, bad) = split(records);
     assert!(bad.is_empty());
     assert_eq!(good, events);
@@ -697,8 +703,8 @@ fn delimited_protobuf_round_trips() {
 fn jsonl_writer_round_trips() {
     let events = example_events();
     let tmp = TempFile::new("events.jsonl");
-    file::write_jsonl(&events, fs::File::create(&tmp.0).expect("create")).expect("write");
-    let back: Vec<Event> = open(&tmp.0)
+    file::write_jsonl(&events, fs::File::create(&tmp.path).expect("create")).expect("write");
+    let back: Vec<Event> = open(&tmp.path)
         .expect("open")
         .map(|r| r.expect("readable").event.expect("valid"))
         .collect();
@@ -760,10 +766,10 @@ fn open_picks_the_format_from_the_extension() {
         assert_eq!(FileFormat::from_path(Path::new(name)), Some(format));
     }
     let tmp = TempFile::new("empty.bin");
-    fs::File::create(&tmp.0)
+    fs::File::create(&tmp.path)
         .and_then(|mut f| f.write_all(b""))
         .expect("create");
-    let reader = open(&tmp.0).expect("open");
+    let reader = open(&tmp.path).expect("open");
     assert_eq!(reader.format(), FileFormat::Delimited);
     assert_eq!(reader.count(), 0);
 }

@@ -63,11 +63,6 @@ fn files_in(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     v
 }
 
-/// A fresh scratch directory under the system temp dir.
-fn scratch(name: &str) -> scratch::Scratch {
-    scratch::Scratch::new(&format!("deploy-{name}"))
-}
-
 fn rules_dir() -> PathBuf {
     deploy().join("prometheus/rules")
 }
@@ -605,7 +600,7 @@ fn promtool_check_config_accepts_the_prometheus_configs() {
         }
     }
     assert!(swapped > 0);
-    let dir = scratch("k8s-config");
+    let dir = scratch::Scratch::new("deploy-k8s-config");
     let tmp = dir.join("prometheus-k8s.yml");
     // JSON is YAML.
     fs::write(&tmp, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
@@ -644,7 +639,7 @@ fn dashboard_queries_are_valid_promql() {
             serde_json::to_string(&substitute_grafana_variables(expr)).unwrap()
         ));
     }
-    let dir = scratch("dashboard-queries");
+    let dir = scratch::Scratch::new("deploy-dashboard-queries");
     let f = dir.join("queries.yml");
     fs::write(&f, yaml).unwrap();
     let out = promtool_ok(&["check", "rules"], &f);

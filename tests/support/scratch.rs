@@ -4,12 +4,12 @@
 //! directories in the system's temp dir, a hundred per CI run.
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 
 /// `<temp dir>/ccpulse-<name>-<random>/`, empty. Unique per call, so two
 /// tests (or two runs) never share one.
-pub struct Scratch(Option<tempfile::TempDir>);
+pub struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
@@ -17,14 +17,11 @@ impl Scratch {
             .prefix(&format!("ccpulse-{name}-"))
             .tempdir()
             .unwrap_or_else(|e| panic!("create a scratch directory for {name}: {e}"));
-        Scratch(Some(dir))
+        Scratch(dir)
     }
 
     pub fn path(&self) -> &Path {
-        self.0
-            .as_ref()
-            .map(|d| d.path())
-            .expect("scratch directory")
+        self.0.path()
     }
 }
 
@@ -42,15 +39,15 @@ impl AsRef<Path> for Scratch {
 }
 
 impl Drop for Scratch {
+    /// Runs before `TempDir`'s own drop, which removes the directory
+    /// unless told not to here.
     fn drop(&mut self) {
-        let Some(dir) = self.0.take() else { return };
         if thread::panicking() {
-            let kept: PathBuf = dir.keep();
+            self.0.disable_cleanup(true);
             eprintln!(
                 "scratch directory kept for this failure: {}",
-                kept.display()
+                self.path().display()
             );
         }
-        // Otherwise `TempDir`'s own drop removes it.
     }
 }
