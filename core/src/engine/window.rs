@@ -72,6 +72,13 @@ pub struct Ring<T> {
     panes: Box<[(i64, T)]>,
     /// Newest slice written or advanced to.
     head: i64,
+    /// Where the head slice's pane is, so an event in the head slice (most
+    /// of them) finds its pane without the two 64-bit divisions of the
+    /// general path. Only a hint: it is trusted when that pane's tag says
+    /// `head`, so it is not saved, and a restored ring starts with 0 and
+    /// corrects it on the first miss.
+    #[serde(skip)]
+    head_idx: usize,
 }
 
 impl<T> Ring<T> {
@@ -86,6 +93,7 @@ impl<T> Ring<T> {
                 .map(|(s, d)| (s, f(d)))
                 .collect(),
             head: self.head,
+            head_idx: self.head_idx,
         }
     }
 }
@@ -97,6 +105,7 @@ impl<T: PaneData> Ring<T> {
             slice: spec.slice,
             panes: (0..n).map(|_| (i64::MIN, T::default())).collect(),
             head: i64::MIN,
+            head_idx: 0,
         }
     }
 
@@ -119,6 +128,17 @@ impl<T: PaneData> Ring<T> {
     /// Like [`Ring::pane_mut`], but also reports whether the pane was fresh
     /// (just reset), for data that carries a level across panes.
     pub fn pane_mut_fresh(&mut self, t: Millis) -> Option<(&mut T, bool)> {
+        // The head slice is `[head × slice, head × slice + slice)`; no
+        // start exists before the first write (`head` is `i64::MIN`).
+        if let Some(start) = self.head.checked_mul(self.slice) {
+            let h = self.head_idx;
+            let hit = t >= start
+                && (t.wrapping_sub(start) as u64) < self.slice as u64
+                && self.panes.get(h).is_some_and(|p| p.0 == self.head);
+            if hit {
+                return Some((&mut self.panes[h].1, false));
+            }
+        }
         let s = t.div_euclid(self.slice);
         if s > self.head {
             self.head = s;
@@ -126,6 +146,9 @@ impl<T: PaneData> Ring<T> {
             return None;
         }
         let idx = s.rem_euclid(self.n()) as usize;
+        if s == self.head {
+            self.head_idx = idx;
+        }
         let pane = &mut self.panes[idx];
         let fresh = pane.0 != s;
         if fresh {
@@ -219,6 +242,33 @@ mod tests {
         r.pane_mut(0).unwrap().0 += 7; // slice 0 -> index 0
         r.pane_mut(60_000).unwrap().0 += 1; // slice 6 -> index 0 again
         assert_eq!(r.sum(60_000).0, 1);
+    }
+
+    #[test]
+    fn a_stale_head_hint_still_finds_the_right_pane() {
+        let mut r: Ring<N> = Ring::new(&spec());
+        r.pane_mut(35_000).unwrap().0 += 1; // slice 3 -> index 3
+                                            // As after a restore: the hint is not saved and starts at 0.
+        r.head_idx = 0;
+        r.pane_mut(36_000).unwrap().0 += 1;
+        r.pane_mut(37_000).unwrap().0 += 1;
+        let mut seen = vec![];
+        r.for_each_in_window(37_000, |s, d| seen.push((s, d.0)));
+        assert_eq!(seen, vec![(3, 3)]);
+        assert_eq!(r.head_idx, 3);
+    }
+
+    #[test]
+    fn an_event_just_outside_the_head_slice_takes_its_own_pane() {
+        let mut r: Ring<N> = Ring::new(&spec());
+        r.pane_mut(10_000).unwrap().0 += 1; // slice 1: [10_000, 20_000)
+        r.pane_mut(9_999).unwrap().0 += 1; // slice 0
+        r.pane_mut(20_000).unwrap().0 += 1; // slice 2, the new head
+        r.pane_mut(19_999).unwrap().0 += 1; // slice 1 again
+        let mut seen = vec![];
+        r.for_each_in_window(20_000, |s, d| seen.push((s, d.0)));
+        seen.sort();
+        assert_eq!(seen, vec![(0, 1), (1, 2), (2, 1)]);
     }
 
     #[test]
