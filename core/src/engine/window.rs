@@ -121,12 +121,17 @@ impl<T: PaneData> Ring<T> {
 
     /// The pane for event time `t`, or `None` when `t` is older than the
     /// ring remembers (a late event beyond the window: the caller counts it).
+    #[inline]
     pub fn pane_mut(&mut self, t: Millis) -> Option<&mut T> {
         self.pane_mut_fresh(t).map(|(p, _)| p)
     }
 
     /// Like [`Ring::pane_mut`], but also reports whether the pane was fresh
     /// (just reset), for data that carries a level across panes.
+    ///
+    /// Inlined: it runs for every tier of every record, several times per
+    /// event, and its usual case (the head slice) is a few instructions.
+    #[inline]
     pub fn pane_mut_fresh(&mut self, t: Millis) -> Option<(&mut T, bool)> {
         // The head slice is `[head × slice, head × slice + slice)`; no
         // start exists before the first write (`head` is `i64::MIN`).
@@ -139,6 +144,13 @@ impl<T: PaneData> Ring<T> {
                 return Some((&mut self.panes[h].1, false));
             }
         }
+        self.pane_mut_slow(t)
+    }
+
+    /// [`Ring::pane_mut_fresh`] for a time outside the head slice (or a
+    /// stale hint): a new head, an older pane, or one the ring forgot.
+    #[inline(never)]
+    fn pane_mut_slow(&mut self, t: Millis) -> Option<(&mut T, bool)> {
         let s = t.div_euclid(self.slice);
         if s > self.head {
             self.head = s;
