@@ -253,7 +253,11 @@ impl Fold {
         let (q, ch, priority, agent) = (it.queue, it.channel, it.priority, it.agent);
         let id = it.id.to_string();
         let qname = self.queue_names[q as usize].to_string();
-        let policy = self.cfg.policies.list[policy_ix as usize].clone();
+        // What the policy decides here, read without cloning it (its
+        // calendar is a list of days): a breach is on the hot path.
+        let policy = &self.cfg.policies.list[policy_ix as usize];
+        let (reassigns, max_reassignments) =
+            (policy.reassigns_on(target), policy.max_reassignments);
         let from_agent = self.agents.get(agent as usize).map(|a| a.id.to_string());
         let key = (q, policy_ix, target);
         if first {
@@ -273,7 +277,7 @@ impl Fold {
                 queue: qname.clone(),
                 channel: ch,
                 priority,
-                policy: policy.name.clone(),
+                policy: self.cfg.policies.list[policy_ix as usize].name.clone(),
                 target,
                 deadline,
                 assigned_agent: from_agent.clone(),
@@ -281,7 +285,7 @@ impl Fold {
             }));
         }
         let c = &mut self.sla_clocks[sla as usize];
-        if !policy.reassigns_on(target) || c.escalated {
+        if !reassigns || c.escalated {
             c.clocks[target as usize].state = State::Breached;
             return;
         }
@@ -299,8 +303,10 @@ impl Fold {
         let action = match self.recorded.remove(&effect_id) {
             // Restoring: re-apply what was published rather than re-decide.
             Some(recorded) => recorded,
-            None if attempt > policy.max_reassignments => Reassignment::Escalate {
-                to: policy.escalate_to.clone(),
+            None if attempt > max_reassignments => Reassignment::Escalate {
+                to: self.cfg.policies.list[policy_ix as usize]
+                    .escalate_to
+                    .clone(),
             },
             None => {
                 let picked = picker::pick(
