@@ -193,8 +193,11 @@ impl Engine {
     /// use; past the cap, the shared `other`.
     fn unit(&mut self, tenant: Option<&str>) -> &mut Fold {
         // Per event: an existing fold is found with one lookup and no copy
-        // of its name.
+        // of its name; the usual engine, with one fold, without a search.
         let own = tenant.unwrap_or(&self.cfg.default_tenant);
+        if self.units.len() == 1 && self.units.keys().next().is_some_and(|k| k == own) {
+            return self.units.values_mut().next().expect("one fold");
+        }
         if self.units.contains_key(own) {
             return self.units.get_mut(own).expect("present");
         }
