@@ -5,6 +5,7 @@
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::event::{AgentState, Channel, Millis};
 
@@ -90,12 +91,14 @@ pub(super) struct Resolved {
 
 /// What the customer stage (`customers.rs`) remembers of one customer:
 /// their contacts and their resolutions counted as first-contact, within
-/// reach of the repeat window. Usually one or two of each.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// reach of the repeat window. Usually one or two of each, so they are
+/// kept inline (a fact then touches one map entry, not two more
+/// allocations); more spill to the heap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Customer {
     /// In contact order: `(at, interaction)`.
-    pub(super) contacts: Vec<Contact>,
-    pub(super) resolutions: Vec<FcrResolution>,
+    pub(super) contacts: SmallVec<[Contact; 2]>,
+    pub(super) resolutions: SmallVec<[FcrResolution; 1]>,
 }
 
 /// A customer's contact: an interaction created for them.
@@ -133,4 +136,37 @@ pub(super) struct Agent {
     pub(super) stats: u32,
     /// Open interactions assigned to this agent.
     pub(super) open: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usual_customer_lives_in_its_map_entry() {
+        let contact = Contact {
+            at: 0,
+            interaction: 1,
+            queue: 0,
+            channel: Channel::Voice,
+            repeat: false,
+        };
+        let mut c = Customer::default();
+        c.contacts.push(contact);
+        c.contacts.push(Contact { at: 1, ..contact });
+        c.resolutions.push(FcrResolution {
+            interaction: 1,
+            created_at: 0,
+            resolved_at: 2,
+            queue: 0,
+            channel: Channel::Voice,
+            retracted: false,
+        });
+        assert!(!c.contacts.spilled() && !c.resolutions.spilled());
+        // A third contact moves to the heap and stays in order.
+        c.contacts.push(Contact { at: 2, ..contact });
+        assert!(c.contacts.spilled());
+        let times: Vec<Millis> = c.contacts.iter().map(|x| x.at).collect();
+        assert_eq!(times, [0, 1, 2]);
+    }
 }
