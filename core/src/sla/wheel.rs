@@ -64,6 +64,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 const LEVELS: usize = 64_usize.div_ceil(SLOT_BITS as usize);
 /// Occupancy bitmap words per level.
 const WORDS: usize = SLOTS / 64;
+// `TimerWheel::words` has a bit per word of `occupied`.
+const _: () = assert!(LEVELS * WORDS <= u32::BITS as usize);
 /// The list of timers whose deadline was already due when they were
 /// (re)scheduled; they fire on the next `advance`.
 const DUE: u16 = (LEVELS * SLOTS) as u16;
@@ -138,6 +140,10 @@ pub struct TimerWheel<T> {
     lists: Box<[List]>,
     /// Per level, bit `s` set when slot `s` is non-empty.
     occupied: [u64; LEVELS * WORDS],
+    /// Bit `w` set when `occupied[w]` is non-zero: the earliest slot is two
+    /// bit scans away, not a walk over every level's words (it is looked
+    /// up several times per event).
+    words: u32,
     /// Current time ([`key`]ed): every timer with a deadline at or before it
     /// has fired or is in the [`DUE`] list; every other one is on a level
     /// `L` in a slot after the current digit of `now` at `L`.
@@ -166,6 +172,7 @@ impl<T> TimerWheel<T> {
             free_head: NIL,
             lists: vec![EMPTY_LIST; LISTS].into_boxed_slice(),
             occupied: [0; LEVELS * WORDS],
+            words: 0,
             now: key(start),
             next_seq: 0,
             len: 0,
@@ -336,14 +343,13 @@ impl<T> TimerWheel<T> {
         // A timer on level L has a later digit at L than `now`, and every
         // lower level is before every slot of L, so the first non-empty
         // slot of the lowest non-empty level comes first.
-        self.occupied
-            .iter()
-            .enumerate()
-            .find(|(_, &bits)| bits != 0)
-            .map(|(word, &bits)| {
-                let list = word * 64 + bits.trailing_zeros() as usize;
-                (list / SLOTS, list % SLOTS)
-            })
+        if self.words == 0 {
+            return None;
+        }
+        let word = self.words.trailing_zeros() as usize;
+        debug_assert!(self.occupied[word] != 0, "`words` out of step");
+        let list = word * 64 + self.occupied[word].trailing_zeros() as usize;
+        Some((list / SLOTS, list % SLOTS))
     }
 
     /// The first instant ([`key`]ed) of `slot` on `level`, in the current
@@ -384,7 +390,7 @@ impl<T> TimerWheel<T> {
             let level = level_for(self.now, when);
             let slot = slot_for(when, level);
             let list = level * SLOTS + slot;
-            self.occupied[list / 64] |= 1 << (list % 64);
+            self.mark(list);
             list
         };
         let l = &mut self.lists[list];
@@ -426,7 +432,7 @@ impl<T> TimerWheel<T> {
         if l.head == NIL {
             *l = EMPTY_LIST;
             if list != DUE as usize {
-                self.occupied[list / 64] &= !(1 << (list % 64));
+                self.unmark(list);
             }
         } else if deadline == l.min {
             l.min_exact = false;
@@ -439,9 +445,24 @@ impl<T> TimerWheel<T> {
         let head = self.lists[list].head;
         self.lists[list] = EMPTY_LIST;
         if list != DUE as usize {
-            self.occupied[list / 64] &= !(1 << (list % 64));
+            self.unmark(list);
         }
         head
+    }
+
+    /// Note `list` (a level's slot) as non-empty.
+    fn mark(&mut self, list: usize) {
+        self.occupied[list / 64] |= 1 << (list % 64);
+        self.words |= 1 << (list / 64);
+    }
+
+    /// Note `list` (a level's slot) as empty.
+    fn unmark(&mut self, list: usize) {
+        let word = &mut self.occupied[list / 64];
+        *word &= !(1 << (list % 64));
+        if *word == 0 {
+            self.words &= !(1 << (list / 64));
+        }
     }
 
     /// Frees the (unlinked) entry at `index`, returning its payload.
