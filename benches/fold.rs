@@ -11,12 +11,20 @@
 //! contacts and FCR).
 //!
 //! `cargo bench --bench fold`
+//!
+//! `CCPULSE_FOLD_EVENTS_OUT=events.pb cargo bench --bench fold` writes a
+//! longer stream of the same traffic (60,000 interactions, 423,523 events;
+//! `.pb` length-delimited protobuf, `.jsonl` JSON Lines) and exits: input
+//! for `ccpulse replay --config examples/sla.toml events.pb`, under
+//! `valgrind --tool=callgrind` for instruction counts that do not swing
+//! with the machine's load (README, Performance).
 
 use std::hint::black_box;
 
 use ccpulse::sim::{generate, Traffic};
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
+use ccpulse_core::event::file::{write_delimited, write_jsonl};
 use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rustc_hash::FxHashMap;
@@ -205,5 +213,33 @@ fn open_engine(n: usize) -> Engine {
     e
 }
 
+/// The replay input described in the module docs.
+fn write_events(path: &std::path::Path) {
+    let events = generate(&Traffic {
+        interactions: 60_000,
+        arrivals_per_second: 20.0,
+        ..Traffic::default()
+    });
+    let file =
+        std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    let writer = std::io::BufWriter::new(file);
+    let written = match path.extension().and_then(|e| e.to_str()) {
+        Some("pb" | "bin") => write_delimited(&events, writer),
+        Some("jsonl" | "ndjson") => write_jsonl(&events, writer),
+        _ => panic!("{}: name it .pb or .jsonl", path.display()),
+    };
+    written.unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    eprintln!("{} events written to {}", events.len(), path.display());
+}
+
 criterion_group!(benches, fold, publish);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(path) = std::env::var_os("CCPULSE_FOLD_EVENTS_OUT") {
+        return write_events(std::path::Path::new(&path));
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
