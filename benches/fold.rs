@@ -26,7 +26,7 @@ use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
 use ccpulse_core::event::file::{write_delimited, write_jsonl};
 use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use rustc_hash::FxHashMap;
 
 fn stream() -> Vec<Event> {
@@ -239,7 +239,5 @@ fn main() {
         return write_events(std::path::Path::new(&path));
     }
     benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    Criterion::default().configure_from_args().final_summary();
 }
