@@ -24,14 +24,19 @@ use std::hint::black_box;
 use ccpulse::sim::{generate, Traffic};
 use ccpulse_core::engine::settings::EngineConfig;
 use ccpulse_core::engine::Engine;
-use ccpulse_core::event::file::{write_delimited, write_jsonl};
+use ccpulse_core::event::file::{write_delimited, write_jsonl, FileFormat};
 use ccpulse_core::event::{Channel, Event, EventKind, InteractionEvent};
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use rustc_hash::FxHashMap;
 
 fn stream() -> Vec<Event> {
+    traffic(40_000)
+}
+
+/// `interactions` of the benches' traffic: 20 arrivals per second.
+fn traffic(interactions: usize) -> Vec<Event> {
     generate(&Traffic {
-        interactions: 40_000,
+        interactions,
         arrivals_per_second: 20.0,
         ..Traffic::default()
     })
@@ -213,20 +218,17 @@ fn open_engine(n: usize) -> Engine {
     e
 }
 
-/// The replay input described in the module docs.
+/// The replay input described in the module docs, laid out as its name
+/// says (the replay reads it by the same rule).
 fn write_events(path: &std::path::Path) {
-    let events = generate(&Traffic {
-        interactions: 60_000,
-        arrivals_per_second: 20.0,
-        ..Traffic::default()
-    });
+    let events = traffic(60_000);
     let file =
         std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
     let writer = std::io::BufWriter::new(file);
-    let written = match path.extension().and_then(|e| e.to_str()) {
-        Some("pb" | "bin") => write_delimited(&events, writer),
-        Some("jsonl" | "ndjson") => write_jsonl(&events, writer),
-        _ => panic!("{}: name it .pb or .jsonl", path.display()),
+    let written = match FileFormat::from_path(path) {
+        Some(FileFormat::Delimited) => write_delimited(&events, writer),
+        Some(FileFormat::JsonLines) => write_jsonl(&events, writer),
+        None => panic!("{}: name it .pb or .jsonl", path.display()),
     };
     written.unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     eprintln!("{} events written to {}", events.len(), path.display());
