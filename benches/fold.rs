@@ -2,6 +2,10 @@
 //! the floor of the work: upserting each event into a hash map keyed by
 //! interaction id. Goal: the fold runs at >= 1/3 of the floor's speed.
 //!
+//! `fold/engine_with_sla_5000_agents`: the same arrivals in a large
+//! center (5,000 agents on 50 queues), where each SLA reassignment picks
+//! among the agents of one queue.
+//!
 //! `publish/view`: what a partition task pays on every publish tick
 //! (`export.tick_interval`) to hand its figures to the exporter;
 //! `publish/provisional_*`: what it pays on top while events wait for the
@@ -94,6 +98,32 @@ fn fold(c: &mut Criterion) {
     g.bench_function("engine_with_sla", |b| {
         b.iter_batched(
             || events.clone(),
+            |evs| {
+                let mut e = Engine::new(sla.clone());
+                let mut out = Vec::new();
+                for ev in evs {
+                    e.apply(ev, &mut out);
+                }
+                e.flush(&mut out);
+                black_box((e.open_interactions(), out.len()))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // A large center: 5,000 agents on 50 queues (two each), the same
+    // arrivals. A reassignment looks at the agents serving its queue, so
+    // this should cost about what the run above costs.
+    let large = generate(&Traffic {
+        interactions: 40_000,
+        arrivals_per_second: 20.0,
+        agents: 5_000,
+        queues: (0..50).map(|q| format!("queue-{q}")).collect(),
+        ..Traffic::default()
+    });
+    g.throughput(Throughput::Elements(large.len() as u64));
+    g.bench_function("engine_with_sla_5000_agents", |b| {
+        b.iter_batched(
+            || large.clone(),
             |evs| {
                 let mut e = Engine::new(sla.clone());
                 let mut out = Vec::new();

@@ -159,3 +159,107 @@ proptest! {
         prop_assert_eq!(run(true), run(false));
     }
 }
+
+/// Queues of the picker property; an agent serves any subset of them.
+const PICK_QUEUES: [&str; 3] = ["billing", "sales", "claims"];
+
+/// One agent state event: (second, agent, state index into
+/// `AgentState::ALL`, 5 and up meaning available, queue bit mask, whether
+/// the first queue is named twice).
+type AgentStep = (i64, usize, usize, u8, bool);
+
+fn agent_steps() -> impl Strategy<Value = Vec<AgentStep>> {
+    prop::collection::vec(
+        (0i64..900, 0usize..4, 0usize..8, 0u8..8, any::<bool>()),
+        0..40,
+    )
+}
+
+/// The queues a bit mask names, the first twice when `dup`.
+fn served(mask: u8, dup: bool) -> Vec<&'static str> {
+    let mut qs: Vec<&str> = (0..3)
+        .filter(|b| mask & (1 << b) != 0)
+        .map(|b| PICK_QUEUES[b])
+        .collect();
+    if dup {
+        if let Some(&first) = qs.first() {
+            qs.push(first);
+        }
+    }
+    qs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The operator a reassignment names is the one a scan of every agent
+    /// finds at the deadline: available, serving the interaction's queue
+    /// (as its latest state event says), not the one it is taken from;
+    /// fewest open interactions, then longest idle, then smallest id. And
+    /// a requeue means nobody was eligible. Agents move between queues, so
+    /// the fold's per-queue lists of serving agents must follow.
+    #[test]
+    fn a_reassignment_names_the_agent_a_scan_of_every_agent_would(
+        calls in prop::collection::vec((0i64..900, 0usize..3), 1..40),
+        steps in agent_steps(),
+    ) {
+        let mut s = Scenario::new();
+        // Agent events at .5 s plus their index in ms, calls and deadlines
+        // on whole seconds: no agent event shares a millisecond with a
+        // deadline or with another agent event.
+        let at = |sec: i64, i: usize| sec as f64 + 0.5 + i as f64 / 1000.0;
+        for (i, &(sec, agent, state, mask, dup)) in steps.iter().enumerate() {
+            let state = AgentState::ALL.get(state).copied().unwrap_or(AgentState::Available);
+            s.agent(at(sec, i), &format!("ag{agent}"), state, &served(mask, dup));
+        }
+        for (i, &(sec, q)) in calls.iter().enumerate() {
+            s.queued(sec as f64, &format!("c{i}"), PICK_QUEUES[q], Channel::Chat);
+        }
+        s.events.sort_by_key(|e| e.occurred_at);
+        let cfg = "[[sla.policies]]\nname = \"p\"\nfirst_response = \"60s\"\nmax_reassignments = 2\n";
+        let (_, fx) = run_toml(&s, cfg, 2000.0);
+
+        // The oracle: agents' latest state before a deadline, from the
+        // steps themselves; open interactions from the reassignments
+        // already emitted (nothing is answered or closed here).
+        let mut holder: BTreeMap<String, String> = BTreeMap::new();
+        let mut checked = 0;
+        for r in reassignments(&fx) {
+            if matches!(r.action, Reassignment::Escalate { .. }) {
+                continue;
+            }
+            let mut latest: BTreeMap<usize, (i64, AgentState, Vec<&str>)> = BTreeMap::new();
+            for (i, &(sec, agent, state, mask, dup)) in steps.iter().enumerate() {
+                let t = ms(at(sec, i));
+                if t < r.deadline && latest.get(&agent).is_none_or(|l| l.0 < t) {
+                    let state = AgentState::ALL.get(state).copied().unwrap_or(AgentState::Available);
+                    latest.insert(agent, (t, state, served(mask, dup)));
+                }
+            }
+            let best = latest
+                .iter()
+                .map(|(a, (since, state, queues))| (format!("ag{a}"), *since, *state, queues))
+                .filter(|(id, _, state, queues)| {
+                    *state == AgentState::Available
+                        && queues.contains(&r.queue.as_str())
+                        && r.from_agent.as_deref() != Some(id.as_str())
+                })
+                .map(|(id, since, _, _)| {
+                    let open = holder.values().filter(|h| **h == id).count();
+                    (open, since, id)
+                })
+                .min();
+            match (&r.action, best) {
+                (Reassignment::ToAgent { agent_id }, Some((_, _, want))) => {
+                    prop_assert_eq!(agent_id, &want, "{:?}", r);
+                    holder.insert(r.interaction_id.clone(), agent_id.clone());
+                }
+                (Reassignment::Requeue { .. }, None) => {}
+                (action, want) => prop_assert!(false, "{:?} where the scan finds {:?}: {:?}", action, want, r),
+            }
+            checked += 1;
+        }
+        // Every unanswered call is reassigned twice, then escalated.
+        prop_assert_eq!(checked, 2 * calls.len());
+    }
+}

@@ -68,9 +68,34 @@ impl Fold {
         let (old, since, s) = (agent.state, agent.since, agent.stats as usize);
         agent.state = e.state;
         agent.since = t;
-        agent.queues = queues;
+        if agent.queues != queues {
+            let before = std::mem::replace(&mut agent.queues, queues);
+            serve(&mut self.serving, a, &before, false);
+            serve(&mut self.serving, a, &self.agents[a as usize].queues, true);
+        }
         if since != NONE {
             self.agent_stats[s].add_state_time(old, since, t);
+        }
+    }
+}
+
+/// Adds `agent` to (`on`) or removes it from the serving lists of
+/// `queues`. A queue named twice (or two names past the queue cap, which
+/// share `other`) lists the agent once.
+pub(super) fn serve(serving: &mut Vec<Vec<u32>>, agent: u32, queues: &[u32], on: bool) {
+    for &q in queues {
+        let q = q as usize;
+        if on {
+            if serving.len() <= q {
+                serving.resize_with(q + 1, Vec::new);
+            }
+            if let Err(i) = serving[q].binary_search(&agent) {
+                serving[q].insert(i, agent);
+            }
+        } else if let Some(list) = serving.get_mut(q) {
+            if let Ok(i) = list.binary_search(&agent) {
+                list.remove(i);
+            }
         }
     }
 }

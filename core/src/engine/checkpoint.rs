@@ -1625,7 +1625,8 @@ impl Fold {
         Ok(())
     }
 
-    /// The id → slot index and the name → index maps, from the saved ids.
+    /// The id → slot index, the name → index maps and the agents serving
+    /// each queue, from the saved ids and queue lists.
     fn rebuild_indexes(&mut self) -> Result<(), CheckpointError> {
         let mut index = HashTable::with_capacity(self.interactions.len());
         let interactions = &self.interactions;
@@ -1657,6 +1658,7 @@ impl Fold {
             if self.agent_ids.insert(agent.id.clone(), a as u32).is_some() {
                 return Err(inconsistent(format!("agent {:?} interned twice", agent.id)));
             }
+            super::agents::serve(&mut self.serving, a as u32, &agent.queues, true);
         }
         Ok(())
     }

@@ -58,6 +58,11 @@ pub struct Fold {
     pub(super) queues: Vec<[Option<Box<QueueStats>>; 5]>,
     pub(super) agent_ids: FxHashMap<CompactString, u32>,
     pub(super) agents: Vec<Agent>,
+    /// The agents serving each queue, by queue id, in ascending agent
+    /// index: a reassignment looks at these instead of every agent.
+    /// Derived from the agents' queue lists (`agents.rs` keeps it in step,
+    /// a restore rebuilds it), so checkpoints do not carry it.
+    pub(super) serving: Vec<Vec<u32>>,
     pub(super) agent_stats: Vec<AgentStats>,
     pub(super) resolved: Tracked<Resolved>,
     /// The customer stage's state (`customers.rs`).
@@ -107,6 +112,7 @@ impl Fold {
             queues: Vec::new(),
             agent_ids: FxHashMap::default(),
             agents: Vec::new(),
+            serving: Vec::new(),
             agent_stats: vec![AgentStats::new(&windows)],
             resolved: Tracked::default(),
             customers: Tracked::default(),

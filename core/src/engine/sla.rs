@@ -309,14 +309,17 @@ impl Fold {
                     .clone(),
             },
             None => {
+                let serving = self.serving.get(q as usize).map_or(&[][..], Vec::as_slice);
                 let picked = picker::pick(
-                    self.agents.iter().map(|a| Candidate {
-                        id: a.id.as_str(),
-                        state: a.state,
-                        serves_queue: a.queues.contains(&q),
-                        open: a.open,
-                        since: a.since,
-                    }),
+                    serving
+                        .iter()
+                        .filter_map(|&a| self.agents.get(a as usize))
+                        .map(|a| Candidate {
+                            id: a.id.as_str(),
+                            state: a.state,
+                            open: a.open,
+                            since: a.since,
+                        }),
                     from_agent.as_deref(),
                 );
                 match picked {

@@ -327,6 +327,7 @@ impl Fold {
             queues: self.queues.clone(),
             agent_ids: self.agent_ids.clone(),
             agents: self.agents.clone(),
+            serving: self.serving.clone(),
             agent_stats: self.agent_stats.clone(),
             resolved: self.resolved.fork(),
             customers: self.customers.fork(),

@@ -1,18 +1,20 @@
 //! Choosing a free operator for a reassignment.
 //!
 //! Eligible: available, serves the interaction's queue, and is not the
-//! operator who missed the deadline. Among those: fewest open interactions,
-//! then longest idle (earliest time they became available), then the
-//! smallest agent id, so the choice never depends on map order or chance.
+//! operator who missed the deadline. The caller passes only the agents
+//! serving the queue (the fold keeps them listed per queue, so a
+//! reassignment costs the queue's agents, not the whole directory). Among
+//! the eligible: fewest open interactions, then longest idle (earliest time
+//! they became available), then the smallest agent id, so the choice never
+//! depends on map order or chance.
 
 use crate::event::{AgentState, Millis};
 
-/// What the picker needs to know about one agent.
+/// What the picker needs to know about one agent serving the queue.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     pub id: &'a str,
     pub state: AgentState,
-    pub serves_queue: bool,
     pub open: u32,
     /// When the current state began.
     pub since: Millis,
@@ -25,7 +27,7 @@ pub fn pick<'a>(
 ) -> Option<&'a str> {
     candidates
         .into_iter()
-        .filter(|c| c.state == AgentState::Available && c.serves_queue && Some(c.id) != exclude)
+        .filter(|c| c.state == AgentState::Available && Some(c.id) != exclude)
         .min_by(|a, b| (a.open, a.since, a.id).cmp(&(b.open, b.since, b.id)))
         .map(|c| c.id)
 }
@@ -34,33 +36,39 @@ pub fn pick<'a>(
 mod tests {
     use super::*;
 
-    fn c(id: &str, state: AgentState, serves: bool, open: u32, since: Millis) -> Candidate<'_> {
+    fn c(id: &str, state: AgentState, open: u32, since: Millis) -> Candidate<'_> {
         Candidate {
             id,
             state,
-            serves_queue: serves,
             open,
             since,
         }
     }
 
     #[test]
-    fn only_available_agents_serving_the_queue_are_eligible() {
+    fn only_available_agents_are_eligible() {
         let all = [
-            c("busy", AgentState::Busy, true, 0, 0),
-            c("other-queue", AgentState::Available, false, 0, 0),
-            c("away", AgentState::Away, true, 0, 0),
+            c("busy", AgentState::Busy, 0, 0),
+            c("away", AgentState::Away, 0, 0),
+            c("wrap", AgentState::WrapUp, 0, 0),
+            c("off", AgentState::Offline, 0, 0),
         ];
         assert_eq!(pick(all, None), None);
     }
 
     #[test]
+    fn the_agent_who_missed_the_deadline_is_never_picked() {
+        let all = [c("late", AgentState::Available, 0, 0)];
+        assert_eq!(pick(all, Some("late")), None);
+    }
+
+    #[test]
     fn fewest_open_then_longest_idle_then_id() {
         let all = [
-            c("b", AgentState::Available, true, 1, 100),
-            c("c", AgentState::Available, true, 0, 200),
-            c("a", AgentState::Available, true, 0, 200),
-            c("d", AgentState::Available, true, 0, 300),
+            c("b", AgentState::Available, 1, 100),
+            c("c", AgentState::Available, 0, 200),
+            c("a", AgentState::Available, 0, 200),
+            c("d", AgentState::Available, 0, 300),
         ];
         // "a" and "c": 0 open, idle since 200; "a" < "c".
         assert_eq!(pick(all, None), Some("a"));
