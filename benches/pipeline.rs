@@ -69,8 +69,16 @@
 //! Environment: `CCPULSE_BENCH=throughput,eos,streams,latency` picks parts
 //! (default all); `CCPULSE_BENCH_ROUNDS=n` (default 1) repeats the
 //! throughput runs, reversing their order every other round (shared cores
-//! drift), and reports medians; `CCPULSE_BENCH_EVENTS` (500000) and
-//! `CCPULSE_BENCH_PARTITIONS` (4) size the input; `CCPULSE_BENCH_FORMATS`
+//! drift), and reports medians; `CCPULSE_BENCH_WARMUP=n` (default 1) runs
+//! every reader that many times first, not counted: the broker is a fresh
+//! JVM, and the first runs that produce to it (ccpulse's effects, facts
+//! and commits, Kafka Streams') paid for its JIT compiling those paths
+//! (perf on the broker: its C2 and C1 compiler threads took 65 % of its
+//! samples during the first ccpulse run, 61 % during the second, and
+//! still 20 % during the tenth), work a broker that has been up for a
+//! while has long done. Raise it when the broker column matters.
+//! `CCPULSE_BENCH_EVENTS` (500000) and `CCPULSE_BENCH_PARTITIONS` (4)
+//! size the input; `CCPULSE_BENCH_FORMATS`
 //! (`protobuf,json`); `CCPULSE_BENCH_BEFORE` (above);
 //! `CCPULSE_BENCH_STREAMS_THREADS` (default: the
 //! number of cores). Logs and configurations of every run are kept in
@@ -125,6 +133,8 @@ const GOAL_EOS_COST: f64 = 0.10;
 struct Options {
     parts: Vec<String>,
     rounds: usize,
+    /// Rounds run first and not counted (see `WARMUP`).
+    warmup: usize,
     events: usize,
     partitions: i32,
     formats: Vec<String>,
@@ -165,6 +175,7 @@ impl Options {
         Options {
             parts,
             rounds: num("CCPULSE_BENCH_ROUNDS", 1).max(1),
+            warmup: num("CCPULSE_BENCH_WARMUP", 1),
             events: num("CCPULSE_BENCH_EVENTS", 500_000).max(1_000),
             partitions: num("CCPULSE_BENCH_PARTITIONS", 4).max(1) as i32,
             formats,
@@ -186,12 +197,16 @@ impl Options {
         let defaults = Options {
             parts: Vec::new(),
             rounds: 1,
+            warmup: 1,
             events: 500_000,
             partitions: 4,
             formats: vec!["protobuf".into(), "json".into()],
             streams_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             before: None,
         };
+        if self.warmup != defaults.warmup {
+            env.push(format!("CCPULSE_BENCH_WARMUP={}", self.warmup));
+        }
         if self.events != defaults.events {
             env.push(format!("CCPULSE_BENCH_EVENTS={}", self.events));
         }
@@ -364,8 +379,14 @@ fn main() {
         let mut plan: Vec<(usize, Reader)> = (0..inputs.len())
             .flat_map(|i| readers.iter().map(move |r| (i, *r)))
             .collect();
-        for round in 0..opts.rounds {
-            println!("\n## round {} of {}", round + 1, opts.rounds);
+        for pass in 0..opts.warmup + opts.rounds {
+            let warming = pass < opts.warmup;
+            let round = pass.saturating_sub(opts.warmup);
+            if warming {
+                println!("\n## warm-up {} of {} (not counted)", pass + 1, opts.warmup);
+            } else {
+                println!("\n## round {} of {}", round + 1, opts.rounds);
+            }
             for &(i, reader) in &plan {
                 let (format, topic, agent_topic, records) = &inputs[i];
                 let input = Input {
@@ -377,7 +398,11 @@ fn main() {
                     agents: agent_topic,
                     broker_pid: kafka.pid(),
                 };
-                let run = format!("r{round}-{format}-{}", reader.slug());
+                let run = if warming {
+                    format!("w{pass}-{format}-{}", reader.slug())
+                } else {
+                    format!("r{round}-{format}-{}", reader.slug())
+                };
                 let measured = match reader {
                     Reader::Bare => runs::bare(&input, &run),
                     Reader::Kcat => runs::kcat(&input),
@@ -415,7 +440,9 @@ fn main() {
                                 .map_or("–".to_string(), |c| format!("{c:.2}")),
                             m.note
                         );
-                        results.entry((format.clone(), reader)).or_default().push(m);
+                        if !warming {
+                            results.entry((format.clone(), reader)).or_default().push(m);
+                        }
                     }
                     Err(e) => println!("{format:<8} {label:<42} failed: {e}"),
                 }
@@ -737,10 +764,11 @@ fn report(
     println!("\n# Result\n");
     println!(
         "Apache Kafka {} (one KRaft node on loopback) and every reader on the same {}; \
-         median of {} round(s).",
+         median of {} round(s) after {} warm-up round(s).",
         broker::kafka_version(),
         proc::machine(),
-        opts.rounds
+        opts.rounds,
+        opts.warmup
     );
     if !input_note.is_empty() {
         println!(
