@@ -4,6 +4,8 @@
 //! - [`settings`]: the `[http]` and `[export]` sections and their validation.
 //! - [`recorder`]: the Prometheus recorder configured from the catalogue
 //!   (buckets, series lifetime), and the `/metrics` rendering.
+//! - `buckets`: the catalogue's histograms, counted into fixed buckets as
+//!   samples arrive (no clock read or allocation per sample).
 //! - [`publish`]: partition publications to metric updates: per-partition
 //!   counter deltas and histogram samples, and the instance-wide gauge tick.
 //! - [`shared`]: the state the observer, the tick and HTTP share (latest
@@ -57,6 +59,7 @@
 //! `export.revoked_grace` ends.
 
 pub mod access;
+mod buckets;
 mod conn;
 mod error;
 pub mod http;

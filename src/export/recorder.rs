@@ -16,6 +16,11 @@
 //!   each tick (and zeroes the ones that vanished), so only series nobody
 //!   sets any more expire.
 //!
+//! Histograms are not the exporters': the catalogue's are counted into
+//! their fixed buckets as samples arrive (`buckets.rs`, which says why),
+//! each family with the time-to-live of its class, and rendered after the
+//! exporters' series.
+//!
 //! # Fractional counters
 //! `metrics` counters are integers, but `_seconds_total` families carry
 //! millisecond sums. They are kept in `f64` gauge cells (incremented, never
@@ -29,11 +34,10 @@ use std::time::Duration;
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use metrics_util::MetricKindMask;
 
+use super::buckets::{Buckets, FamilySpec};
 use super::error::ExportError;
 use super::settings::ExportConfig;
 use crate::telemetry::catalog::{self, Family, Kind};
@@ -80,6 +84,9 @@ pub struct MetricsExporter {
     agent: PrometheusRecorder,
     live: PrometheusRecorder,
     classes: HashMap<&'static str, Class>,
+    /// Every catalogue histogram (see `buckets.rs` for why not the
+    /// exporters').
+    buckets: Arc<Buckets>,
     handle: MetricsHandle,
 }
 
@@ -87,34 +94,55 @@ pub struct MetricsExporter {
 #[derive(Debug, Clone)]
 pub struct MetricsHandle {
     handles: Arc<[PrometheusHandle; 3]>,
+    buckets: Arc<Buckets>,
     fractional: Arc<HashSet<&'static str>>,
 }
 
 impl MetricsExporter {
-    /// Exporters configured from the catalogue: duration histograms use the
-    /// engine's bucket bounds, help texts are registered.
+    /// Exporters configured from the catalogue: counters and gauges in
+    /// the exporter of their class, histograms counted into their buckets
+    /// (duration histograms use the engine's bounds), help texts
+    /// registered.
     pub fn new(cfg: &ExportConfig) -> Result<Self, ExportError> {
-        let build = |ttl: Option<Duration>| -> Result<PrometheusRecorder, ExportError> {
-            let duration_buckets = catalog::duration_buckets_seconds();
-            let mut b = PrometheusBuilder::new().idle_timeout(MetricKindMask::ALL, ttl);
-            for f in catalog::ALL.iter().filter(|f| f.kind == Kind::Histogram) {
-                let buckets: &[f64] = if f.name == catalog::EXPORT_TICK.name
+        let build = |ttl: Option<Duration>| -> PrometheusRecorder {
+            PrometheusBuilder::new()
+                .idle_timeout(MetricKindMask::ALL, ttl)
+                .build_recorder()
+        };
+        let ttl = |class: Class| match class {
+            Class::Kept => None,
+            Class::Agent => Some(cfg.agent_series_ttl),
+            Class::Live => Some(live_ttl(cfg.tick_interval)),
+        };
+        let kept = build(ttl(Class::Kept));
+        let agent = build(ttl(Class::Agent));
+        let live = build(ttl(Class::Live));
+        let duration: Arc<[f64]> = Arc::from(catalog::duration_buckets_seconds());
+        let tick: Arc<[f64]> = Arc::from(TICK_BUCKETS.as_slice());
+        let specs = catalog::ALL
+            .iter()
+            .filter(|f| f.kind == Kind::Histogram)
+            .map(|f| {
+                let bounds = if f.name == catalog::EXPORT_TICK.name
                     || f.name == catalog::CHECKPOINT_WRITE.name
                     || f.name == catalog::COMMIT_DURATION.name
                 {
-                    &TICK_BUCKETS
+                    tick.clone()
                 } else {
-                    &duration_buckets
+                    duration.clone()
                 };
-                b = b.set_buckets_for_metric(Matcher::Full(f.name.to_string()), buckets)?;
-            }
-            Ok(b.build_recorder())
-        };
-        let kept = build(None)?;
-        let agent = build(Some(cfg.agent_series_ttl))?;
-        let live = build(Some(live_ttl(cfg.tick_interval)))?;
+                let spec = FamilySpec {
+                    help: f.help,
+                    bounds,
+                    ttl: ttl(class_of(f)),
+                };
+                (f.name, spec)
+            })
+            .collect();
+        let buckets = Arc::new(Buckets::new(specs));
         let handle = MetricsHandle {
             handles: Arc::new([kept.handle(), agent.handle(), live.handle()]),
+            buckets: buckets.clone(),
             fractional: Arc::new(
                 catalog::ALL
                     .iter()
@@ -128,6 +156,7 @@ impl MetricsExporter {
             agent,
             live,
             classes: catalog::ALL.iter().map(|f| (f.name, class_of(f))).collect(),
+            buckets,
             handle,
         };
         exporter.describe_catalogue();
@@ -192,7 +221,11 @@ impl Recorder for MetricsExporter {
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        self.route(key.name()).register_histogram(key, metadata)
+        match self.buckets.register(key) {
+            Some(series) => Histogram::from_arc(series),
+            // Not in the catalogue: the exporter's default (a summary).
+            None => self.route(key.name()).register_histogram(key, metadata),
+        }
     }
 }
 
@@ -203,11 +236,13 @@ impl MetricsHandle {
         for h in self.handles.iter() {
             raw.push_str(&h.render());
         }
+        raw.push_str(&self.buckets.render());
         self.fix_types(raw)
     }
 
-    /// Drain recorded histogram samples into their buckets. Call it
-    /// regularly (the export tick does) so memory stays flat between scrapes.
+    /// Let the exporters drop idle series and drain any histogram outside
+    /// the catalogue. Call it regularly (the export tick does) so memory
+    /// stays flat between scrapes.
     pub fn run_upkeep(&self) {
         for h in self.handles.iter() {
             h.run_upkeep();
