@@ -142,7 +142,7 @@ fn sha256_hex(s: &str) -> String {
 /// A served instance with the scenario folded, operators shown as
 /// `privacy` says to viewers.
 fn app(privacy: AgentPrivacy) -> Router {
-    let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+    let exp = MetricsExporter::new(&ExportConfig::default());
     let state = Arc::new(ExportState::new());
     state.set_agent_privacy(privacy);
     state.set_leader(true);

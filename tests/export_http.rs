@@ -30,7 +30,7 @@ const TOKEN: &str = "t0ken-for-tests";
 /// Two live partitions: billing (voice, chat) and sales (voice); metrics
 /// published into the returned exporter.
 fn setup(token: Option<&str>) -> (AppState, MetricsExporter) {
-    let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+    let exp = MetricsExporter::new(&ExportConfig::default());
     let state = Arc::new(ExportState::new());
     let mut s0 = Scenario::new();
     s0.agent(-60.0, "a1", AgentState::Available, &["billing"])

@@ -23,7 +23,7 @@ use prom::Scrape;
 use support::*;
 
 fn exporter() -> MetricsExporter {
-    MetricsExporter::new(&ExportConfig::default()).expect("exporter")
+    MetricsExporter::new(&ExportConfig::default())
 }
 
 fn scrape(e: &MetricsExporter) -> Scrape {

@@ -69,7 +69,7 @@ impl Instance {
         let state = Arc::new(ExportState::with_clock(clock.clock()));
         // What `export::run` does on start.
         state.configure(&cfg.export);
-        let metrics = MetricsExporter::new(&cfg.export).expect("exporter");
+        let metrics = MetricsExporter::new(&cfg.export);
         let observer = ExportObserver::new(state.clone(), TOPIC);
         let (public, api) = wallboard_routes(CancellationToken::new());
         let router = http::router_with(

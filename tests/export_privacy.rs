@@ -141,7 +141,7 @@ async fn get(app: &Router, uri: &str) -> String {
 }
 
 async fn serve(privacy: AgentPrivacy) -> Served {
-    let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+    let exp = MetricsExporter::new(&ExportConfig::default());
     let state = Arc::new(ExportState::new());
     state.set_agent_privacy(privacy);
     state.set_leader(true);
@@ -451,7 +451,7 @@ async fn metrics_token_guards_metrics_and_denials_are_logged_without_it() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+    let exp = MetricsExporter::new(&ExportConfig::default());
     let state = Arc::new(ExportState::new());
     let app = http::router(
         AppState::new(state, exp.handle(), Some(KEY.into()))

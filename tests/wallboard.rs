@@ -155,7 +155,7 @@ impl Server {
     }
 
     fn start_with_token(token: Option<&str>) -> Server {
-        let exp = MetricsExporter::new(&ExportConfig::default()).expect("exporter");
+        let exp = MetricsExporter::new(&ExportConfig::default());
         let clock = ManualClock::new(WALL0);
         let state = Arc::new(ExportState::with_clock(clock.clock()));
         let key = PartitionKey::new("interactions", 0);

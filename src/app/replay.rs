@@ -57,7 +57,7 @@ impl Folded {
         effects: Option<&Path>,
         strict: bool,
     ) -> Result<Folded, AppError> {
-        let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+        let metrics = export::MetricsExporter::new(&cfg.export).install_global()?;
         let state = Arc::new(ExportState::new());
         state.configure(&cfg.export);
         let key = PartitionKey::new("replay", 0);

@@ -126,7 +126,7 @@ pub async fn serve(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    let metrics = export::MetricsExporter::new(&cfg.export)?.install_global()?;
+    let metrics = export::MetricsExporter::new(&cfg.export).install_global()?;
     let state = Arc::new(ExportState::new());
     // Before the pipeline publishes anything: operators appear as
     // export.agent_metrics says from the first series on.

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 /// Errors of the export layer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("invalid histogram buckets: {0}")]
-    Buckets(#[from] metrics_exporter_prometheus::BuildError),
     #[error("a metrics recorder is already installed in this process")]
     RecorderInstalled,
     #[error("cannot listen on {addr}: {source} (fix: pick a free port in http.listen or --serve, or stop what uses it)")]

@@ -30,7 +30,7 @@
 //!
 //! # How a process uses it
 //! ```text
-//! startup:   let metrics = MetricsExporter::new(&cfg.export)?.install_global()?;
+//! startup:   let metrics = MetricsExporter::new(&cfg.export).install_global()?;
 //!            let state = Arc::new(ExportState::new());
 //!            spawn export::run(listener, state.clone(), metrics, .., InstancePublisher::new(), stop)
 //!              (run applies the rest of [export] to the state: revoked_grace)
