@@ -80,8 +80,13 @@ impl Series {
 
 impl HistogramFn for Series {
     fn record(&self, value: f64) {
-        // Prometheus buckets hold what is at most their bound.
-        let i = self.bounds.partition_point(|&le| le < value);
+        // Prometheus buckets hold what is at most their bound; NaN is at
+        // most none of them, so only `+Inf` counts it (as the exporter's).
+        let i = if value.is_nan() {
+            self.bounds.len()
+        } else {
+            self.bounds.partition_point(|&le| le < value)
+        };
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         let _ = self
@@ -241,6 +246,21 @@ mod tests {
                     wait_seconds_sum{queue=\"billing\"} 28.5\n\
                     wait_seconds_count{queue=\"billing\"} 6\n\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn nan_counts_only_in_the_inf_bucket() {
+        let b = store(None);
+        b.register(&key("q")).expect("spec").record(f64::NAN);
+        let text = b.render();
+        assert!(
+            text.contains("wait_seconds_bucket{queue=\"q\",le=\"10\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wait_seconds_bucket{queue=\"q\",le=\"+Inf\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
