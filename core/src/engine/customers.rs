@@ -42,6 +42,8 @@
 //! from a watermark an idle partition moved with the wall clock), up to
 //! `limits.max_tracked_customers` customers.
 
+use smallvec::SmallVec;
+
 use super::fold::Fold;
 use super::records::{Contact, FcrResolution};
 use super::types::{CustomerFact, FactKind};
@@ -119,7 +121,8 @@ impl Fold {
             }
             return;
         };
-        let mut counts: Vec<Count> = Vec::new();
+        // A fact usually makes no count or one or two: no allocation.
+        let mut counts: SmallVec<[Count; 4]> = SmallVec::new();
         match kind {
             FactKind::Contact => {
                 let key = (at, interaction);
