@@ -644,6 +644,30 @@ fn jsonl_reader_skips_a_leading_bom() {
 }
 
 #[test]
+fn jsonl_lines_split_across_small_reads_are_read_whole() {
+    // A 7-byte buffer: every line and most line endings span reads.
+    let (e1, e2) = (
+        sample_event(),
+        Event {
+            event_id: "evt-2".into(),
+            ..sample_event()
+        },
+    );
+    let text = format!("{}\r\n\n{}", encode_json(&e1), encode_json(&e2));
+    let reader = EventReader::new(
+        BufReader::with_capacity(7, Cursor::new(text)),
+        FileFormat::JsonLines,
+        Limits::default(),
+    );
+    let records: Vec<Record> = reader.collect::<Result<_, _>>().expect("no file errors");
+    let positions: Vec<Position> = records.iter().map(|r| r.position).collect();
+    assert_eq!(positions, [1, 3].map(Position::Line).to_vec());
+    assert_eq!(records[0].len, encode_json(&e1).len(), "CR is not counted");
+    let (good, bad) = split(records);
+    assert_eq!((good, bad.len()), (vec![e1, e2], 0));
+}
+
+#[test]
 fn overlong_line_is_one_bad_record() {
     let good = encode_json(&sample_event());
     let long = format!("{{\"eventId\":\"{}\"}}", "x".repeat(MAX_RECORD_LEN));

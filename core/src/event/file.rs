@@ -325,7 +325,7 @@ fn read_line_capped<R: BufRead>(
             break;
         }
         seen_any = true;
-        let (chunk, used, end) = match available.iter().position(|&b| b == b'\n') {
+        let (chunk, used, end) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
         };
