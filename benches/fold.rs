@@ -74,15 +74,7 @@ fn fold(c: &mut Criterion) {
     g.bench_function("engine", |b| {
         b.iter_batched(
             || events.clone(),
-            |evs| {
-                let mut e = Engine::new(EngineConfig::default());
-                let mut out = Vec::new();
-                for ev in evs {
-                    e.apply(ev, &mut out);
-                }
-                e.flush(&mut out);
-                black_box(e.open_interactions())
-            },
+            |evs| black_box(fold_all(&EngineConfig::default(), evs)),
             BatchSize::LargeInput,
         )
     });
