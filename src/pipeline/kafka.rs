@@ -24,6 +24,8 @@ use super::settings::{Guarantee, KafkaConfig};
 /// Rebalance callbacks, installed once the pipeline is wired.
 pub(super) trait RebalanceHandler: Send + Sync {
     fn revoke(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
+    /// Before librdkafka starts fetching the partitions.
+    fn pre_assign(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
     fn assign(&self, consumer: &BaseConsumer<GroupCtx>, partitions: &[(String, i32)]);
 }
 
@@ -58,8 +60,10 @@ fn parts(r: &Rebalance<'_>) -> Vec<(String, i32)> {
 
 impl ConsumerContext for GroupCtx {
     fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let (Rebalance::Revoke(_), Some(h)) = (r, self.handler()) {
-            h.revoke(c, &parts(r));
+        match (r, self.handler()) {
+            (Rebalance::Revoke(_), Some(h)) => h.revoke(c, &parts(r)),
+            (Rebalance::Assign(_), Some(h)) => h.pre_assign(c, &parts(r)),
+            _ => {}
         }
         if let Rebalance::Error(e) = r {
             tracing::warn!(error = %e, "rebalance error");

@@ -10,6 +10,8 @@
 //!   partition tasks and handles rebalances: on assign it pauses the
 //!   partition and starts a task; on revoke it lets the tasks drain and has
 //!   the output commit before librdkafka takes the partitions away.
+//!   `fetchq`: the queue the assigned partitions' records are forwarded
+//!   to, read in batches (the only unsafe code reading records).
 //! - `task`: one per assigned input partition, owning its `Engine`:
 //!   restore, then fold live records in batches; when caught up and idle it
 //!   moves the watermark with the wall clock and records that tick.
@@ -43,6 +45,7 @@ pub mod checkpoints;
 mod context;
 mod error;
 mod fatal;
+mod fetchq;
 mod kafka;
 mod output;
 mod poll;

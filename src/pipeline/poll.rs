@@ -10,6 +10,11 @@
 //! its records' bytes in one buffer (`records::Batch`): no allocation per
 //! record, and a task hands a folded batch back (`records::BatchPool`) for
 //! the poll thread to refill, so buffers are not allocated per batch either.
+//!
+//! Records are read from librdkafka in batches too (`fetchq`): the
+//! partitions' records are forwarded to one queue read up to
+//! `fetchq::READ_BATCH` at a time; the consumer's own queue, polled after
+//! each read without waiting, carries rebalances and errors.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::error::KafkaError;
 use rdkafka::TopicPartitionList;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +30,7 @@ use tracing::{info, warn};
 
 use super::context::Shared;
 use super::error::{kerr, PipelineError};
+use super::fetchq::{FetchQueue, Polled, READ_BATCH};
 use super::kafka::{GroupConsumer, GroupCtx, RebalanceHandler};
 use super::output::Out;
 use super::progress::Progress;
@@ -85,6 +91,8 @@ impl TaskHandle {
 struct Handler {
     ctx: Arc<Shared>,
     tasks: Mutex<HashMap<(String, i32), TaskHandle>>,
+    /// Where the assigned partitions' records are read from.
+    fetch: FetchQueue,
 }
 
 impl Handler {
@@ -111,47 +119,63 @@ impl Handler {
     }
 
     /// Queue a polled record for its partition's task.
-    fn route(&self, m: &rdkafka::message::BorrowedMessage<'_>) {
+    fn route(&self, m: &Polled<'_>) {
         let Ok(mut tasks) = self.tasks.lock() else {
             return;
         };
         // Look up without allocating a key per record.
         let found = tasks
             .iter_mut()
-            .find(|((t, p), _)| *p == m.partition() && t == m.topic());
+            .find(|((t, p), _)| *p == m.partition && t == m.topic);
         let Some((_, h)) = found else {
             warn!(
-                topic = m.topic(),
-                partition = m.partition(),
+                topic = m.topic,
+                partition = m.partition,
                 "record for an unassigned partition"
             );
             return;
         };
-        h.progress.delivered(m.offset() + 1);
+        h.progress.delivered(m.offset + 1);
         h.pending.push(Record {
-            offset: m.offset(),
-            key: m.key(),
-            value: m.payload().unwrap_or_default(),
-            // Only `format = "auto"` looks at the header; parsing it costs
-            // librdkafka an allocation per record.
-            content_type: if self.ctx.kafka.format == InputFormat::Auto {
-                m.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == "content-type")
-                        .and_then(|h| h.value)
-                })
-            } else {
-                None
-            },
-            timestamp: m.timestamp().to_millis(),
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            content_type: m.content_type,
+            timestamp: m.timestamp,
         });
         if h.pending.bytes() >= BATCH_BYTES {
-            h.flush(&self.ctx.batches, m.topic(), m.partition());
+            h.flush(&self.ctx.batches, m.topic, m.partition);
         }
+    }
+
+    /// Only `format = "auto"` looks at the content type.
+    fn wants_content_type(&self) -> bool {
+        self.ctx.kafka.format == InputFormat::Auto
+    }
+}
+
+/// A consumer error: fatal (the process stops) or logged.
+fn consumer_error(ctx: &Shared, consumer: &GroupConsumer, e: &KafkaError) {
+    match consumer.client().fatal_error() {
+        // E.g. a static member fenced by a newer instance with the same
+        // group.instance.id: this consumer can never poll again.
+        Some((code, reason)) => ctx.fatal.raise(
+            "poll",
+            PipelineError::FatalConsumer(format!("{code:?}: {reason}")),
+        ),
+        None => warn!(error = %e, "consumer error"),
     }
 }
 
 impl RebalanceHandler for Handler {
+    fn pre_assign(&self, c: &BaseConsumer<GroupCtx>, parts: &[(String, i32)]) {
+        for (t, p) in parts {
+            if !self.fetch.forward(c, t, *p) {
+                warn!(topic = %t, partition = p, "records of this partition are read one by one");
+            }
+        }
+    }
+
     fn assign(&self, c: &BaseConsumer<GroupCtx>, parts: &[(String, i32)]) {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in parts {
@@ -247,6 +271,7 @@ pub(super) fn spawn(
     let handler = Arc::new(Handler {
         ctx: ctx.clone(),
         tasks: Mutex::new(HashMap::new()),
+        fetch: FetchQueue::new(&consumer),
     });
     let weak: std::sync::Weak<Handler> = Arc::downgrade(&handler);
     let _ = consumer.context().handler.set(weak);
@@ -287,34 +312,39 @@ pub(super) fn spawn(
                 } else {
                     Duration::from_millis(100)
                 };
-                match consumer.poll(wait) {
-                    None => {
-                        until_check = 0;
-                        if unsent > 0 {
-                            handler.flush_all();
-                            unsent = 0;
-                        }
-                        refresh(&handler);
+                let content_type = handler.wants_content_type();
+                let read = handler.fetch.read(wait, content_type, |r| match r {
+                    Ok(m) => handler.route(&m),
+                    Err(e) => consumer_error(&ctx, &consumer, &e),
+                });
+                // Rebalances and errors, without waiting (a rebalance runs
+                // its callbacks inside this call).
+                let other = match consumer.poll(Duration::ZERO) {
+                    None => 0,
+                    Some(Err(e)) => {
+                        consumer_error(&ctx, &consumer, &e);
+                        0
                     }
-                    Some(Err(e)) => match consumer.client().fatal_error() {
-                        // E.g. a static member fenced by a newer instance
-                        // with the same group.instance.id: this consumer
-                        // can never poll again.
-                        Some((code, reason)) => ctx.fatal.raise(
-                            "poll",
-                            PipelineError::FatalConsumer(format!("{code:?}: {reason}")),
-                        ),
-                        None => warn!(error = %e, "consumer error"),
-                    },
                     Some(Ok(m)) => {
-                        handler.route(&m);
-                        unsent += 1;
-                        if unsent >= every {
-                            handler.flush_all();
-                            unsent = 0;
-                            refresh(&handler);
-                        }
+                        handler.route(&Polled::from_message(&m, content_type));
+                        1
                     }
+                };
+                let got = read + other;
+                unsent += got;
+                until_check = until_check.saturating_sub(u32::try_from(got).unwrap_or(u32::MAX));
+                if read < READ_BATCH && other == 0 {
+                    // Nothing more ready: send what formed.
+                    until_check = 0;
+                    if unsent > 0 {
+                        handler.flush_all();
+                        unsent = 0;
+                    }
+                    refresh(&handler);
+                } else if unsent >= every {
+                    handler.flush_all();
+                    unsent = 0;
+                    refresh(&handler);
                 }
             }
             // Hand every partition back cleanly: drain, commit, leave.
@@ -324,6 +354,8 @@ pub(super) fn spawn(
                 .map(|t| t.keys().cloned().collect())
                 .unwrap_or_default();
             handler.revoke(&consumer, &all);
+            // Before the consumer closes (librdkafka's rule for queues).
+            handler.fetch.close();
             consumer.unsubscribe();
             close(
                 &consumer,
