@@ -29,10 +29,12 @@
 //!   Meanwhile `/healthz` is probed every 100 ms as a liveness probe
 //!   would; the run's note gives its slowest answer.
 //! - the baseline, a consumer that only reads: an rdkafka `BaseConsumer`
-//!   poll loop with the same fetch settings (its CPU: this process's), and
-//!   `kcat -C -e` if installed (`apt-get install kcat`); the faster of the
-//!   two is the baseline. ccpulse at-least-once / baseline is the ratio the
-//!   goals are about: ≥ 60 % on protobuf, ≥ 40 % on JSON.
+//!   poll loop with the same fetch settings (its CPU: this process's), the
+//!   same consumer reading in batches the way ccpulse reads
+//!   (`pipeline::fetchq`), and `kcat -C -e` if installed (`apt-get install
+//!   kcat`); the fastest of them is the baseline. ccpulse at-least-once /
+//!   baseline is the ratio the goals are about: ≥ 60 % on protobuf, ≥ 40 %
+//!   on JSON.
 //! - the Kafka Streams peer (`benches/peers/kafka-streams`, its README says
 //!   what it computes), at-least-once and exactly_once_v2; it reports its
 //!   own span (first record to `close()` returned) and JVM CPU.
@@ -233,6 +235,8 @@ impl Options {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Reader {
     Bare,
+    /// The bare consumer reading in batches, as ccpulse does.
+    BareBatched,
     Kcat,
     CcpulseAlo,
     /// `CCPULSE_BENCH_BEFORE`, at-least-once.
@@ -246,6 +250,7 @@ impl Reader {
     fn label(self, streams_threads: usize) -> String {
         match self {
             Reader::Bare => "bare rdkafka consumer".into(),
+            Reader::BareBatched => "bare rdkafka consumer, batch reads".into(),
             Reader::Kcat => "kcat -C -e".into(),
             Reader::CcpulseAlo => "**ccpulse**, at_least_once".into(),
             Reader::CcpulseBefore => {
@@ -264,6 +269,7 @@ impl Reader {
     fn slug(self) -> &'static str {
         match self {
             Reader::Bare => "bare",
+            Reader::BareBatched => "bare-batched",
             Reader::Kcat => "kcat",
             Reader::CcpulseAlo => "ccpulse-alo",
             Reader::CcpulseBefore => "ccpulse-before",
@@ -359,7 +365,7 @@ fn main() {
 
         let mut readers = Vec::new();
         if opts.has("throughput") {
-            readers.push(Reader::Bare);
+            readers.extend([Reader::Bare, Reader::BareBatched]);
             if kcat {
                 readers.push(Reader::Kcat);
             }
@@ -405,6 +411,7 @@ fn main() {
                 };
                 let measured = match reader {
                     Reader::Bare => runs::bare(&input, &run),
+                    Reader::BareBatched => runs::bare_batched(&input, &run),
                     Reader::Kcat => runs::kcat(&input),
                     Reader::CcpulseAlo => {
                         runs::ccpulse(&bin, &dir, &create, &input, "at_least_once", &run)
@@ -778,16 +785,16 @@ fn report(
         println!("| --- | --- | ---: | ---: | ---: | ---: | --- |");
     }
     for format in &opts.formats {
-        let bare = med(format, Reader::Bare).map(|m| m.0);
-        let kcat = med(format, Reader::Kcat).map(|m| m.0);
-        let baseline = match (bare, kcat) {
-            (Some(b), Some(k)) => Some(b.max(k)),
-            (b, k) => b.or(k),
-        };
+        // The fastest plain reader.
+        let baseline = [Reader::Bare, Reader::BareBatched, Reader::Kcat]
+            .into_iter()
+            .filter_map(|r| med(format, r).map(|m| m.0))
+            .reduce(f64::max);
         let alo = med(format, Reader::CcpulseAlo).map(|m| m.0);
         let before = med(format, Reader::CcpulseBefore).map(|m| m.0);
         let readers = [
             Reader::Bare,
+            Reader::BareBatched,
             Reader::Kcat,
             Reader::CcpulseAlo,
             Reader::CcpulseBefore,
@@ -801,9 +808,10 @@ fn report(
             };
             let share =
                 baseline.map_or("–".to_string(), |b| format!("{:.0} %", 100.0 * rate / b));
-            let is_baseline = baseline == Some(rate) && matches!(r, Reader::Bare | Reader::Kcat);
+            let is_baseline = baseline == Some(rate)
+                && matches!(r, Reader::Bare | Reader::BareBatched | Reader::Kcat);
             let goal = match r {
-                _ if is_baseline => "baseline (the faster reader)".to_string(),
+                _ if is_baseline => "baseline (the fastest plain reader)".to_string(),
                 Reader::CcpulseAlo if before.is_some() => {
                     let want = if format == "json" {
                         GOAL_JSON

@@ -11,9 +11,13 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, OnceLock};
+
+use ccpulse::pipeline::fetchq::FetchQueue;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::proc;
@@ -276,49 +280,132 @@ impl Committed {
 /// to the last; CPU is this bench process's over that span (nothing else
 /// runs in it meanwhile).
 pub fn bare(input: &Input, run: &str) -> Result<Measure, String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", input.brokers)
+    let c: BaseConsumer = bare_config(input, run)
+        .create()
+        .map_err(|e| format!("bare consumer: {e}"))?;
+    c.subscribe(&[input.topic])
+        .map_err(|e| format!("subscribe: {e}"))?;
+    let mut tally = Tally::default();
+    while tally.got < input.records {
+        tally.check_limit(input)?;
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => tally.record(m.payload(), input),
+            Some(Err(e)) => eprintln!("bare consumer: {e}"),
+            None => {}
+        }
+    }
+    tally.measure(input)
+}
+
+/// The same ceiling on ccpulse's read path: the same consumer, but the
+/// assigned partitions' records read in batches from the queue they are
+/// forwarded to (`ccpulse::pipeline::fetchq`, as ccpulse's poll thread
+/// reads them), its own queue polled without waiting after each read for
+/// rebalances. A baseline that read one record per `poll` while ccpulse
+/// reads batches would flatter ccpulse.
+pub fn bare_batched(input: &Input, run: &str) -> Result<Measure, String> {
+    let c: BaseConsumer<Forwarding> = bare_config(input, run)
+        .create_with_context(Forwarding::default())
+        .map_err(|e| format!("bare consumer: {e}"))?;
+    let queue = Arc::new(FetchQueue::new(&c));
+    let _ = c.context().queue.set(queue.clone());
+    c.subscribe(&[input.topic])
+        .map_err(|e| format!("subscribe: {e}"))?;
+    let mut tally = Tally::default();
+    while tally.got < input.records {
+        tally.check_limit(input)?;
+        queue.read(Duration::from_millis(100), false, |r| match r {
+            Ok(m) => tally.record(Some(m.value), input),
+            Err(e) => eprintln!("bare consumer: {e}"),
+        });
+        match c.poll(Duration::ZERO) {
+            Some(Ok(m)) => tally.record(m.payload(), input),
+            Some(Err(e)) => eprintln!("bare consumer: {e}"),
+            None => {}
+        }
+    }
+    queue.close();
+    tally.measure(input)
+}
+
+/// Both bare readers' settings.
+fn bare_config(input: &Input, run: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", input.brokers)
         .set("group.id", run)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         // As ccpulse sets it (`pipeline/kafka.rs`, FETCH_QUEUE_BACKOFF_MS).
-        .set("fetch.queue.backoff.ms", "10")
-        .create()
-        .map_err(|e| format!("bare consumer: {e}"))?;
-    c.subscribe(&[input.topic])
-        .map_err(|e| format!("subscribe: {e}"))?;
-    let t0 = Instant::now();
-    let mut got = 0u64;
-    let mut bytes = 0usize;
-    let mut first = None;
-    while got < input.records {
-        if t0.elapsed() > RUN_LIMIT {
-            return Err(format!("read {got} of {} records", input.records));
-        }
-        match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                bytes += std::hint::black_box(m.payload()).map_or(0, |p| p.len());
-                got += 1;
-                if first.is_none() {
-                    first = Some((Instant::now(), proc::own_cpu_seconds(), input.broker_cpu()));
+        .set("fetch.queue.backoff.ms", "10");
+    c
+}
+
+/// Forwards each assigned partition to the batch queue before librdkafka
+/// fetches it, as ccpulse's rebalance handler does.
+#[derive(Default)]
+struct Forwarding {
+    queue: OnceLock<Arc<FetchQueue>>,
+}
+
+impl ClientContext for Forwarding {}
+
+impl ConsumerContext for Forwarding {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let (Rebalance::Assign(tpl), Some(q)) = (r, self.queue.get()) {
+            for e in tpl.elements() {
+                if !q.forward(c, e.topic(), e.partition()) {
+                    eprintln!(
+                        "bare consumer: {}/{} not forwarded",
+                        e.topic(),
+                        e.partition()
+                    );
                 }
             }
-            Some(Err(e)) => eprintln!("bare consumer: {e}"),
-            None => {}
         }
     }
-    let (end, cpu1, broker1) = (Instant::now(), proc::own_cpu_seconds(), input.broker_cpu());
-    let Some((start, Some(cpu0), broker0)) = first else {
-        return Err("no CPU time from /proc/self/stat".into());
-    };
-    Ok(Measure {
-        records: got - 1,
-        seconds: end.duration_since(start).as_secs_f64(),
-        cpu_seconds: cpu1.unwrap_or(f64::NAN) - cpu0,
-        broker_cpu_seconds: spent(broker0, broker1),
-        note: format!("{:.0} MB of payload", bytes as f64 / 1e6),
-    })
+}
+
+/// What a bare reader read, from its first record on.
+#[derive(Default)]
+struct Tally {
+    got: u64,
+    bytes: usize,
+    /// When the first record came: clock, own CPU, broker CPU.
+    first: Option<(Instant, Option<f64>, Option<f64>)>,
+    began: Option<Instant>,
+}
+
+impl Tally {
+    fn check_limit(&mut self, input: &Input) -> Result<(), String> {
+        let began = *self.began.get_or_insert_with(Instant::now);
+        if began.elapsed() > RUN_LIMIT {
+            return Err(format!("read {} of {} records", self.got, input.records));
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, payload: Option<&[u8]>, input: &Input) {
+        self.bytes += std::hint::black_box(payload).map_or(0, |p| p.len());
+        self.got += 1;
+        if self.first.is_none() {
+            self.first = Some((Instant::now(), proc::own_cpu_seconds(), input.broker_cpu()));
+        }
+    }
+
+    fn measure(self, input: &Input) -> Result<Measure, String> {
+        let (end, cpu1, broker1) = (Instant::now(), proc::own_cpu_seconds(), input.broker_cpu());
+        let Some((start, Some(cpu0), broker0)) = self.first else {
+            return Err("no CPU time from /proc/self/stat".into());
+        };
+        Ok(Measure {
+            records: self.got - 1,
+            seconds: end.duration_since(start).as_secs_f64(),
+            cpu_seconds: cpu1.unwrap_or(f64::NAN) - cpu0,
+            broker_cpu_seconds: spent(broker0, broker1),
+            note: format!("{:.0} MB of payload", self.bytes as f64 / 1e6),
+        })
+    }
 }
 
 /// `kcat -C -e` (all partitions from the beginning, exit at their end),

@@ -42,11 +42,11 @@ use rdkafka::types::RDKafkaErrorCode;
 
 /// Most records one read takes (its buffer of pointers lives on the poll
 /// thread's stack).
-pub(super) const READ_BATCH: usize = 512;
+pub const READ_BATCH: usize = 512;
 
 /// One record as the poll thread routes it, borrowed from librdkafka for
 /// the duration of a call.
-pub(super) struct Polled<'a> {
+pub struct Polled<'a> {
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
@@ -85,14 +85,14 @@ impl<'a> Polled<'a> {
 }
 
 /// The queue the assigned partitions' records are forwarded to.
-pub(super) struct FetchQueue {
+pub struct FetchQueue {
     /// Null once closed.
     queue: AtomicPtr<rd::rd_kafka_queue_t>,
 }
 
 impl FetchQueue {
     /// A new, empty queue of `consumer`'s client.
-    pub(super) fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Self {
+    pub fn new<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> Self {
         // SAFETY: the client handle is valid while `consumer` lives; the
         // queue holds its own reference to the client's internals and is
         // destroyed by `close`.
@@ -106,7 +106,7 @@ impl FetchQueue {
     /// librdkafka starts fetching the partition (the pre-assign callback).
     /// `false` if librdkafka does not know the partition or the queue is
     /// closed; its records then come through the consumer's own queue.
-    pub(super) fn forward<C: ConsumerContext>(
+    pub fn forward<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         topic: &str,
@@ -143,7 +143,7 @@ impl FetchQueue {
     /// its content type if `content_type`), or the error librdkafka
     /// reported in its place. Returns how many were handed out (0 when
     /// closed).
-    pub(super) fn read(
+    pub fn read(
         &self,
         wait: Duration,
         content_type: bool,
@@ -177,7 +177,7 @@ impl FetchQueue {
     }
 
     /// Destroy the queue (once; later reads and forwards do nothing).
-    pub(super) fn close(&self) {
+    pub fn close(&self) {
         let q = self.queue.swap(ptr::null_mut(), Ordering::AcqRel);
         if !q.is_null() {
             // SAFETY: `q` came from `rd_kafka_queue_new` and, swapped out,

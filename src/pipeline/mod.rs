@@ -45,7 +45,7 @@ pub mod checkpoints;
 mod context;
 mod error;
 mod fatal;
-mod fetchq;
+pub mod fetchq;
 mod kafka;
 mod output;
 mod poll;
