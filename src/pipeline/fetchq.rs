@@ -27,11 +27,14 @@
 //!   and the closure sees it only through [`Polled`], whose borrows cannot
 //!   outlive the call.
 //! - The queue is destroyed by [`FetchQueue::close`] (or on drop), before
-//!   the consumer is closed; forwards made afterwards are skipped.
+//!   the consumer is closed; forwards and reads made afterwards do
+//!   nothing. Its handle sits behind a mutex, so a read and a close on
+//!   different threads cannot overlap (the poll thread makes both; the
+//!   lock is taken once per batch).
 
 use std::ffi::{CStr, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
@@ -86,9 +89,16 @@ impl<'a> Polled<'a> {
 
 /// The queue the assigned partitions' records are forwarded to.
 pub struct FetchQueue {
-    /// Null once closed.
-    queue: AtomicPtr<rd::rd_kafka_queue_t>,
+    /// `None` once closed.
+    queue: Mutex<Option<Handle>>,
 }
+
+/// librdkafka's queue handle.
+struct Handle(ptr::NonNull<rd::rd_kafka_queue_t>);
+
+// SAFETY: librdkafka's queues may be used from any thread; `FetchQueue`
+// serialises every use of the handle through its mutex.
+unsafe impl Send for Handle {}
 
 impl FetchQueue {
     /// A new, empty queue of `consumer`'s client.
@@ -98,8 +108,19 @@ impl FetchQueue {
         // destroyed by `close`.
         let q = unsafe { rd::rd_kafka_queue_new(consumer.client().native_ptr()) };
         FetchQueue {
-            queue: AtomicPtr::new(q),
+            queue: Mutex::new(ptr::NonNull::new(q).map(Handle)),
         }
+    }
+
+    /// Whether records can still be read here (not closed).
+    pub fn is_open(&self) -> bool {
+        self.handle().is_some()
+    }
+
+    fn handle(&self) -> MutexGuard<'_, Option<Handle>> {
+        // The guarded value is a pointer: a panic elsewhere cannot leave
+        // it half-written.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forward `topic`/`partition`'s records here. Call it before
@@ -112,13 +133,13 @@ impl FetchQueue {
         topic: &str,
         partition: i32,
     ) -> bool {
-        let dest = self.queue.load(Ordering::Acquire);
         let Ok(name) = CString::new(topic) else {
             return false;
         };
-        if dest.is_null() {
+        let guard = self.handle();
+        let Some(dest) = guard.as_ref().map(|h| h.0.as_ptr()) else {
             return false;
-        }
+        };
         // SAFETY: the client handle is valid while `consumer` lives and
         // `name` is NUL-terminated; the partition's queue handle is only a
         // reference, released right after setting the forward (the
@@ -141,22 +162,22 @@ impl FetchQueue {
     /// Wait up to `wait` for records, then hand each of at most
     /// [`READ_BATCH`] that are ready to `f`, in queue order: a record (with
     /// its content type if `content_type`), or the error librdkafka
-    /// reported in its place. Returns how many were handed out (0 when
-    /// closed).
+    /// reported in its place. Returns how many were handed out (0 at once
+    /// when closed). `f` must not call back into this queue.
     pub fn read(
         &self,
         wait: Duration,
         content_type: bool,
         mut f: impl FnMut(Result<Polled<'_>, KafkaError>),
     ) -> usize {
-        let q = self.queue.load(Ordering::Acquire);
-        if q.is_null() {
+        let guard = self.handle();
+        let Some(q) = guard.as_ref().map(|h| h.0.as_ptr()) else {
             return 0;
-        }
+        };
         let mut buf: [*mut rd::rd_kafka_message_t; READ_BATCH] = [ptr::null_mut(); READ_BATCH];
         let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `q` is open (only the poll thread, which calls this,
-        // closes it) and `buf` has room for READ_BATCH pointers.
+        // SAFETY: `q` stays open while the guard is held, and `buf` has
+        // room for READ_BATCH pointers.
         let n =
             unsafe { rd::rd_kafka_consume_batch_queue(q, wait_ms, buf.as_mut_ptr(), READ_BATCH) };
         let n = usize::try_from(n).unwrap_or(0).min(READ_BATCH);
@@ -178,11 +199,10 @@ impl FetchQueue {
 
     /// Destroy the queue (once; later reads and forwards do nothing).
     pub fn close(&self) {
-        let q = self.queue.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !q.is_null() {
-            // SAFETY: `q` came from `rd_kafka_queue_new` and, swapped out,
-            // is destroyed exactly once.
-            unsafe { rd::rd_kafka_queue_destroy(q) };
+        if let Some(h) = self.handle().take() {
+            // SAFETY: the handle came from `rd_kafka_queue_new` and, taken
+            // out under the lock, is destroyed exactly once.
+            unsafe { rd::rd_kafka_queue_destroy(h.0.as_ptr()) };
         }
     }
 }
@@ -365,11 +385,18 @@ mod tests {
             assert_eq!(got.get(&p), Some(&want), "partition {p}, in order");
         }
 
+        assert!(queue.is_open());
         queue.close();
+        assert!(!queue.is_open());
+        let asked = Instant::now();
         assert_eq!(
-            queue.read(Duration::ZERO, false, |_| {}),
+            queue.read(Duration::from_secs(5), false, |_| {}),
             0,
             "a closed queue reads nothing"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "without waiting for records"
         );
         assert!(!queue.forward(&consumer, "in", 0), "nor forwards");
     }

@@ -318,8 +318,14 @@ pub(super) fn spawn(
                     Err(e) => consumer_error(&ctx, &consumer, &e),
                 });
                 // Rebalances and errors, without waiting (a rebalance runs
-                // its callbacks inside this call).
-                let other = match consumer.poll(Duration::ZERO) {
+                // its callbacks inside this call). Were the batch queue
+                // closed, records would come here one by one: then wait.
+                let main_wait = if handler.fetch.is_open() {
+                    Duration::ZERO
+                } else {
+                    wait
+                };
+                let other = match consumer.poll(main_wait) {
                     None => 0,
                     Some(Err(e)) => {
                         consumer_error(&ctx, &consumer, &e);
