@@ -51,9 +51,6 @@ const POSITION_REFRESH: Duration = Duration::from_millis(100);
 /// shared cores, protobuf, median of 3 rounds side by side).
 const TASK_QUEUE: usize = 64;
 
-/// Records polled between two checks of the stop token (a lock each).
-const STOP_CHECK_EVERY: u32 = 64;
-
 /// A partition's batch is sent once it holds this many bytes, whatever
 /// `kafka.batch_size` says, so the records waiting for a task stay within
 /// about `TASK_QUEUE` MiB (plus one record per batch) however large they
@@ -294,18 +291,13 @@ pub(super) fn spawn(
                     refreshed = std::time::Instant::now();
                 }
             };
-            // Stopping is checked after every empty poll and every
-            // `STOP_CHECK_EVERY` records, not per record: a token's check
-            // takes a lock (1 % of the service's CPU per record).
-            let mut until_check = 0u32;
+            // Stopping is checked once per read (up to READ_BATCH
+            // records), not per record: a token's check takes a lock (1 %
+            // of the service's CPU when it was per record).
             loop {
-                if until_check == 0 {
-                    if stop.is_cancelled() || ctx.fatal.is_raised() {
-                        break;
-                    }
-                    until_check = STOP_CHECK_EVERY;
+                if stop.is_cancelled() || ctx.fatal.is_raised() {
+                    break;
                 }
-                until_check -= 1;
                 // While a batch is forming, only take what is ready now.
                 let wait = if unsent > 0 {
                     Duration::ZERO
@@ -336,12 +328,9 @@ pub(super) fn spawn(
                         1
                     }
                 };
-                let got = read + other;
-                unsent += got;
-                until_check = until_check.saturating_sub(u32::try_from(got).unwrap_or(u32::MAX));
+                unsent += read + other;
                 if read < READ_BATCH && other == 0 {
                     // Nothing more ready: send what formed.
-                    until_check = 0;
                     if unsent > 0 {
                         handler.flush_all();
                         unsent = 0;
