@@ -41,6 +41,9 @@ const MIN_DEAD_LETTER: usize = 4 * 1024;
 /// How long one transaction's steps may each take before it is aborted.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the last flush at shutdown may wait for acknowledgements.
+const FINAL_FLUSH: Duration = Duration::from_secs(10);
+
 /// Flushes the producer: waits (blocking) until every record produced is
 /// acknowledged, or until `deadline`, sending lingering batches at once.
 ///
@@ -53,16 +56,15 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// condition variable for the last delivery report instead; the
 /// producer's thread serves the reports (the crate's `ThreadedProducer`),
 /// so nothing here needs to poll. The commit's flush then finds nothing
-/// in flight and returns at once.
-fn flush_now(producer: &FutureProducer, deadline: std::time::Instant) {
+/// in flight and returns at once. False if records were still in flight
+/// at the deadline.
+fn flush_now(producer: &FutureProducer, deadline: std::time::Instant) -> bool {
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: the handle is the live producer's (borrowed for the call),
-    // and librdkafka's flush may be called from any thread. Its result
-    // (timed out or not) is the commit's to find and report.
-    unsafe {
-        rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms);
-    }
+    // and librdkafka's flush may be called from any thread.
+    let err = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
 }
 
 /// A message to the output.
@@ -205,10 +207,15 @@ impl Output {
         }
         self.commit().await?;
         let p = self.producer.clone();
-        tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10)))
+        let deadline = std::time::Instant::now() + FINAL_FLUSH;
+        let flushed = tokio::task::spawn_blocking(move || flush_now(&p, deadline))
             .await
-            .map_err(|e| PipelineError::Output(e.to_string()))?
-            .map_err(|e| PipelineError::Output(format!("final flush: {e}")))?;
+            .map_err(|e| PipelineError::Output(e.to_string()))?;
+        if !flushed {
+            return Err(PipelineError::Output(format!(
+                "final flush: records still unacknowledged after {FINAL_FLUSH:?}"
+            )));
+        }
         Ok(())
     }
 
@@ -335,7 +342,8 @@ impl Output {
                         .send_offsets_to_transaction(&tpl, &meta, t)
                         .map_err(|e| failed("send offsets to transaction", e))?;
                 }
-                flush_now(&producer, started + COMMIT_TIMEOUT);
+                // Its outcome is the commit's to find and report.
+                let _ = flush_now(&producer, started + COMMIT_TIMEOUT);
                 producer
                     .commit_transaction(t)
                     .map_err(|e| failed("commit transaction", e))
