@@ -241,12 +241,12 @@ impl Fold {
         self.max_any = self.max_any.max(ev.occurred_at);
         let p = Pending::new(ev);
         // In-order streams append at the back in O(1).
-        let pos = if self.buffer.back().is_none_or(|b| b.key() <= p.key()) {
-            self.buffer.len()
+        if self.buffer.back().is_none_or(|b| b.key() <= p.key()) {
+            self.buffer.push_back(p);
         } else {
-            self.buffer.partition_point(|b| b.key() <= p.key())
-        };
-        self.buffer.insert(pos, p);
+            let pos = self.buffer.partition_point(|b| b.key() <= p.key());
+            self.buffer.insert(pos, p);
+        }
         let wm = self.max_seen.saturating_sub(self.cfg.allowed_lateness);
         self.advance(wm, out);
         Outcome::Buffered
